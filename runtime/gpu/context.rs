@@ -1,0 +1,141 @@
+//! Adapter and device choice. Everything the rest of the runtime may assume about the
+//! GPU is written into a [`DeviceProfile`] here, once; kernels are chosen from it.
+
+use crate::error::{Error, Result};
+
+/// How to pick and configure the GPU.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceOptions {
+    /// Use the first adapter whose name contains this text (case-insensitive).
+    pub adapter: Option<String>,
+    /// Do not use SHADER_F16 even where the adapter has it (KV cache in f32).
+    pub no_f16: bool,
+    /// Ask only for wgpu's downlevel limits (16 KiB workgroup storage, 256 invocations,
+    /// 4 storage buffers per stage, 128 MiB bindings), as the weakest devices give.
+    pub downlevel: bool,
+}
+
+/// What the runtime may use on the chosen device: the features we requested and the
+/// limits we were granted (never the adapter's raw maximums).
+#[derive(Clone, Debug)]
+pub struct DeviceProfile {
+    pub adapter_name: String,
+    pub backend: String,
+    pub device_type: String,
+    /// SHADER_F16 was requested: the KV cache is stored as f16.
+    pub f16: bool,
+    pub max_storage_binding: u64,
+    pub max_buffer_size: u64,
+    pub max_workgroup_storage: u32,
+    pub max_invocations: u32,
+    pub max_workgroups_per_dim: u32,
+    pub max_storage_buffers_per_stage: u32,
+}
+
+/// A device and queue plus the profile that describes them.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub profile: DeviceProfile,
+}
+
+const NO_ADAPTER_HELP: &str = "no GPU adapter found. On headless Linux install a \
+    software Vulkan driver: `apt-get install mesa-vulkan-drivers` (lavapipe)";
+
+fn type_rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+impl GpuContext {
+    /// Picks an adapter (discrete > integrated > virtual > CPU, or by name) and opens a
+    /// device with only the features and limits the runtime uses.
+    pub fn new(opts: &DeviceOptions) -> Result<GpuContext> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        if adapters.is_empty() {
+            return Err(Error::Gpu(NO_ADAPTER_HELP.into()));
+        }
+        let adapter = match &opts.adapter {
+            Some(want) => {
+                let want_lc = want.to_lowercase();
+                let pos = adapters
+                    .iter()
+                    .position(|a| a.get_info().name.to_lowercase().contains(&want_lc));
+                match pos {
+                    Some(i) => adapters.swap_remove(i),
+                    None => {
+                        let names: Vec<String> =
+                            adapters.iter().map(|a| a.get_info().name).collect();
+                        return Err(Error::Gpu(format!(
+                            "no adapter named like '{want}'; available: {}",
+                            names.join(", ")
+                        )));
+                    }
+                }
+            }
+            None => {
+                adapters.sort_by_key(|a| type_rank(a.get_info().device_type));
+                adapters.swap_remove(0)
+            }
+        };
+        let info = adapter.get_info();
+        let f16 = !opts.no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
+        let features = if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
+
+        let have = adapter.limits();
+        let limits = if opts.downlevel {
+            wgpu::Limits::downlevel_defaults()
+        } else {
+            // WebGPU defaults, plus the adapter's larger buffers so big matrices need
+            // fewer splits. Nothing else above the defaults is assumed.
+            wgpu::Limits {
+                max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
+                max_buffer_size: have.max_buffer_size,
+                ..wgpu::Limits::default()
+            }
+        };
+        let mut short = Vec::new();
+        limits.check_limits_with_fail_fn(&have, false, |name, want, got| {
+            short.push(format!("{name} (need {want}, has {got})"))
+        });
+        if !short.is_empty() {
+            let lacks = short.join(", ");
+            return Err(Error::Gpu(format!("adapter '{}' lacks {lacks}", info.name)));
+        }
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("edgeseek"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| Error::Gpu(format!("adapter '{}': {e}", info.name)))?;
+        let profile = DeviceProfile {
+            adapter_name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            f16,
+            max_storage_binding: limits.max_storage_buffer_binding_size,
+            max_buffer_size: limits.max_buffer_size,
+            max_workgroup_storage: limits.max_compute_workgroup_storage_size,
+            max_invocations: limits.max_compute_invocations_per_workgroup,
+            max_workgroups_per_dim: limits.max_compute_workgroups_per_dimension,
+            max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
+        };
+        log::info!(
+            "GPU: {} ({}, {}), f16 KV: {}, max binding {} MiB",
+            profile.adapter_name,
+            profile.backend,
+            profile.device_type,
+            profile.f16,
+            profile.max_storage_binding >> 20
+        );
+        Ok(GpuContext { device, queue, profile })
+    }
+}

@@ -1,0 +1,391 @@
+//! Every kernel against a plain-Rust reference, on odd sizes, on the split path, for
+//! every weight format. Runs on whatever adapter wgpu finds (lavapipe in CI); fails,
+//! never skips, without one.
+
+use super::buffers::{self, Readback, WeightMatrix};
+use super::context::{DeviceOptions, GpuContext};
+use super::graph::{Buffer, Graph};
+use super::kernels::{AttnOp, MatOp, OpBuilder, RopeOp, StepParams};
+use super::pipelines::{KvType, PipelineCache};
+use crate::file::quant::{self, WeightFormat};
+
+fn gpu() -> GpuContext {
+    GpuContext::new(&DeviceOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A tiny deterministic generator for test inputs (values in [-1, 1)).
+struct Rng(u64);
+impl Rng {
+    fn f(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+}
+
+/// Runs `build`'s ops for one step of `n_tokens` at `pos0` and reads `n_out` floats of `out`.
+struct Harness {
+    ctx: GpuContext,
+    pipelines: PipelineCache,
+    step: Buffer,
+    dummy: Buffer,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let ctx = gpu();
+        let pipelines = PipelineCache::new(&ctx.device);
+        let step = buffers::uniform(&ctx, "step", &StepParams::default());
+        let dummy = buffers::storage(&ctx, "dummy", 16);
+        Harness { ctx, pipelines, step, dummy }
+    }
+
+    fn run(
+        &mut self,
+        n_tokens: u32,
+        pos0: u32,
+        out: &Buffer,
+        n_out: usize,
+        build: impl FnOnce(&mut OpBuilder<'_>, &mut Graph),
+    ) -> Vec<f32> {
+        let mut g = Graph::default();
+        {
+            let mut ob = OpBuilder {
+                ctx: &self.ctx,
+                pipelines: &mut self.pipelines,
+                step: &self.step,
+                max_tokens: n_tokens,
+                dummy: &self.dummy,
+            };
+            build(&mut ob, &mut g);
+        }
+        let rb = Readback::new(&self.ctx, "out", (n_out * 4) as u64);
+        let step = StepParams { n_tokens, pos0, _pad: [0; 2] };
+        g.submit(&self.ctx, &self.step, step, (out, (n_out * 4) as u64), &rb);
+        let mut v = vec![0.0; n_out];
+        rb.read_f32(&self.ctx, &mut v).unwrap();
+        v
+    }
+
+    fn f32s(&self, data: &[f32]) -> Buffer {
+        buffers::upload_f32(&self.ctx, "in", data)
+    }
+}
+
+/// Columns per row for a format: an odd number of blocks, and more than one
+/// matvec lane's stride so the lane loop wraps.
+fn odd_cols(f: WeightFormat) -> usize {
+    match f.block_elems() {
+        256 => 768,
+        _ => 288,
+    }
+}
+
+fn dequant_rows(f: WeightFormat, bytes: &[u8], rows: usize, cols: usize) -> Vec<f32> {
+    let mut w = vec![0.0; rows * cols];
+    let rb = f.row_bytes(cols as u64).unwrap() as usize;
+    for r in 0..rows {
+        quant::dequantize(f, &bytes[r * rb..(r + 1) * rb], &mut w[r * cols..(r + 1) * cols]);
+    }
+    w
+}
+
+/// Asserts |got - want| <= atol + rtol * scale elementwise, naming the first failure.
+fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32, scale: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for i in 0..got.len() {
+        let tol = atol + rtol * scale[i];
+        assert!(
+            (got[i] - want[i]).abs() <= tol && got[i].is_finite(),
+            "{what}: element {i}: got {} want {} (tol {tol})",
+            got[i],
+            want[i]
+        );
+    }
+}
+
+/// Reference y[t][r] = bias[r] + acc[t][r] + sum_k w[r][k] x[t][k] in f64, plus
+/// sum |w x| per output for the tolerance.
+fn ref_matmul(w: &[f32], x: &[f32], rows: usize, cols: usize, tokens: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut y = vec![0.0; tokens * rows];
+    let mut mag = vec![0.0; tokens * rows];
+    for t in 0..tokens {
+        for r in 0..rows {
+            let (mut s, mut m) = (0f64, 0f64);
+            for k in 0..cols {
+                let p = f64::from(w[r * cols + k]) * f64::from(x[t * cols + k]);
+                s += p;
+                m += p.abs();
+            }
+            y[t * rows + r] = s as f32;
+            mag[t * rows + r] = m as f32;
+        }
+    }
+    (y, mag)
+}
+
+fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
+    let (rows, cols) = (37usize, odd_cols(f));
+    let bytes = quant::random_blocks(f, rows, cols, 7 + f.ggml_type() as u64);
+    let w = dequant_rows(f, &bytes, rows, cols);
+    let rb = f.row_bytes(cols as u64).unwrap();
+    // Split: at most 5 rows per part -> 8 parts, the last one short.
+    let limit = if split { 5 * rb + 4 } else { u64::MAX };
+    let wm = WeightMatrix::upload(&h.ctx, "w", f, rows as u32, cols as u32, &bytes, limit).unwrap();
+    assert_eq!(wm.parts.len(), if split { 8 } else { 1 });
+    let mut rng = Rng(99);
+    let x = rng.vec(tokens * cols);
+    let bias = rng.vec(rows);
+    let y0 = rng.vec(tokens * rows);
+    let (xb, bb, yb) = (h.f32s(&x), h.f32s(&bias), h.f32s(&y0));
+    let batched = tokens > 1;
+    let got = h.run(tokens as u32, 0, &yb, tokens * rows, |ob, g| {
+        let m = MatOp { w: &wm, x: &xb, x_stride: cols as u32, y: &yb, bias: Some(&bb), accumulate: true };
+        g.ops(ob.mat("w", &m, batched).unwrap());
+    });
+    let (dot, mag) = ref_matmul(&w, &x, rows, cols, tokens);
+    let want: Vec<f32> = (0..tokens * rows).map(|i| dot[i] + bias[i % rows] + y0[i]).collect();
+    // f32 accumulation in a different order than the f64 reference: error grows with
+    // the sum of |w x| terms, about cols * 2^-24 relative at worst; 1e-5 leaves margin.
+    let what = format!("{} {} tokens split={split}", f.name(), tokens);
+    assert_close(&what, &got, &want, 1e-5, 1e-5, &mag);
+}
+
+#[test]
+fn matvec_matches_cpu_reference_for_every_format_and_split() {
+    let mut h = Harness::new();
+    for f in WeightFormat::ALL {
+        check_mat(&mut h, f, 1, false);
+        check_mat(&mut h, f, 1, true);
+    }
+}
+
+#[test]
+fn matmul_matches_cpu_reference_for_every_format_and_split() {
+    let mut h = Harness::new();
+    for f in WeightFormat::ALL {
+        // 19 tokens: one full 16-token tile and a partial one.
+        check_mat(&mut h, f, 19, false);
+        check_mat(&mut h, f, 19, true);
+    }
+}
+
+#[test]
+fn embed_gathers_dequantized_rows_for_every_format_and_split() {
+    let mut h = Harness::new();
+    for f in WeightFormat::ALL {
+        let (rows, cols) = (29usize, odd_cols(f));
+        let bytes = quant::random_blocks(f, rows, cols, 3);
+        let w = dequant_rows(f, &bytes, rows, cols);
+        let rb = f.row_bytes(cols as u64).unwrap();
+        let table = WeightMatrix::upload(&h.ctx, "embd", f, rows as u32, cols as u32, &bytes, 4 * rb + 4).unwrap();
+        let ids: Vec<u32> = vec![0, 28, 5, 4, 17, 5, 3];
+        let tok = buffers::upload_bytes(&h.ctx, "tokens", bytemuck::cast_slice(&ids), 0);
+        let out = buffers::storage(&h.ctx, "out", (ids.len() * cols * 4) as u64);
+        let got = h.run(ids.len() as u32, 0, &out, ids.len() * cols, |ob, g| {
+            g.ops(ob.embed(&table, &tok, &out).unwrap());
+        });
+        let want: Vec<f32> =
+            ids.iter().flat_map(|&i| w[i as usize * cols..(i as usize + 1) * cols].to_vec()).collect();
+        // Dequantization is exact arithmetic on the same inputs, but the GPU may fuse
+        // d * q - m into one FMA: allow one rounding of the largest term.
+        let scale: Vec<f32> = want.iter().map(|v| v.abs().max(1.0)).collect();
+        assert_close(f.name(), &got, &want, 0.0, 2e-7, &scale);
+    }
+}
+
+#[test]
+fn rms_norm_matches_reference() {
+    let mut h = Harness::new();
+    let (tokens, n) = (5usize, 200usize);
+    let mut rng = Rng(5);
+    let x = rng.vec(tokens * n);
+    let w = rng.vec(n);
+    let (xb, wb) = (h.f32s(&x), h.f32s(&w));
+    let out = buffers::storage(&h.ctx, "out", (tokens * n * 4) as u64);
+    let got = h.run(tokens as u32, 0, &out, tokens * n, |ob, g| {
+        g.op(ob.rms_norm("norm", &xb, &out, &wb, n as u32, 1e-5).unwrap());
+    });
+    let mut want = vec![0.0; tokens * n];
+    for t in 0..tokens {
+        let row = &x[t * n..(t + 1) * n];
+        let ms = row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / n as f64;
+        let scale = 1.0 / (ms + 1e-5).sqrt();
+        for i in 0..n {
+            want[t * n + i] = (f64::from(row[i]) * scale * f64::from(w[i])) as f32;
+        }
+    }
+    // A 200-term f32 sum of squares then a few roundings: 1e-5 relative.
+    let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+    assert_close("rms_norm", &got, &want, 1e-6, 1e-5, &scale);
+}
+
+#[test]
+fn silu_mul_matches_reference() {
+    let mut h = Harness::new();
+    let (tokens, n) = (3usize, 300usize);
+    let mut rng = Rng(11);
+    let gate: Vec<f32> = rng.vec(tokens * n).iter().map(|v| v * 8.0).collect();
+    let up = rng.vec(tokens * n);
+    let (gb, ub) = (h.f32s(&gate), h.f32s(&up));
+    let got = h.run(tokens as u32, 0, &gb, tokens * n, |ob, g| {
+        g.op(ob.silu_mul("glu", &gb, &ub, n as u32).unwrap());
+    });
+    let want: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
+    let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+    // exp is not correctly rounded on GPUs: a few ulp.
+    assert_close("silu_mul", &got, &want, 1e-6, 1e-5, &scale);
+}
+
+/// Reference rope of one head row at `pos`, optionally rms-normed first.
+fn ref_rope(row: &[f32], pos: u32, n_rot: usize, neox: bool, inv_freq: &[f32], norm: Option<(&[f32], f32)>) -> Vec<f32> {
+    let mut x: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+    if let Some((w, eps)) = norm {
+        let ms = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
+        let s = 1.0 / (ms + f64::from(eps)).sqrt();
+        for (i, v) in x.iter_mut().enumerate() {
+            *v *= s * f64::from(w[i]);
+        }
+    }
+    let mut y = x.clone();
+    for j in 0..n_rot / 2 {
+        let (a, b) = if neox { (j, j + n_rot / 2) } else { (2 * j, 2 * j + 1) };
+        let th = f64::from(pos) * f64::from(inv_freq[j]);
+        y[a] = x[a] * th.cos() - x[b] * th.sin();
+        y[b] = x[a] * th.sin() + x[b] * th.cos();
+    }
+    y.iter().map(|&v| v as f32).collect()
+}
+
+#[test]
+fn rope_matches_reference_for_both_pairings_norm_and_cache_types() {
+    let mut h = Harness::new();
+    let (tokens, heads, hd, n_rot, pos0) = (3usize, 3usize, 96usize, 64usize, 41u32);
+    let mut rng = Rng(17);
+    let src = rng.vec(tokens * heads * hd);
+    let inv_freq: Vec<f32> = (0..n_rot / 2).map(|i| 10000f64.powf(-2.0 * i as f64 / n_rot as f64) as f32).collect();
+    let norm_w = rng.vec(hd);
+    let (sb, fb, nb) = (h.f32s(&src), h.f32s(&inv_freq), h.f32s(&norm_w));
+    let stride = heads * hd;
+    let kv_types: &[KvType] = if h.ctx.profile.f16 { &[KvType::F32, KvType::F16] } else { &[KvType::F32] };
+    for neox in [false, true] {
+        for with_norm in [false, true] {
+            let norm = if with_norm { Some((&nb, 1e-6)) } else { None };
+            let mut want = Vec::new();
+            for t in 0..tokens {
+                for hh in 0..heads {
+                    let row = &src[t * stride + hh * hd..t * stride + (hh + 1) * hd];
+                    let norm_ref = with_norm.then_some((&norm_w[..], 1e-6));
+                    want.extend(ref_rope(row, pos0 + t as u32, n_rot, neox, &inv_freq, norm_ref));
+                }
+            }
+            // Angles up to 43 rad in f32 and GPU sin/cos: 2e-5 absolute on unit inputs.
+            let what = format!("rope neox={neox} norm={with_norm}");
+            let dst = buffers::storage(&h.ctx, "q", (tokens * stride * 4) as u64);
+            let got = h.run(tokens as u32, pos0, &dst, tokens * stride, |ob, g| {
+                let r = RopeOp {
+                    src: &sb, src_stride: stride as u32, dst: &dst, dst_stride: stride as u32,
+                    to_cache: None, n_heads: heads as u32, head_dim: hd as u32, n_rot: n_rot as u32,
+                    neox, inv_freq: Some(&fb), norm,
+                };
+                g.op(ob.rope("rope", &r).unwrap());
+            });
+            let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+            assert_close(&what, &got, &want, 2e-5, 1e-5, &scale);
+
+            // Into a cache at positions pos0.., read back through an f32 copy of it.
+            for &kv in kv_types {
+                let ctx_len = pos0 as usize + tokens;
+                let cache = buffers::storage(&h.ctx, "cache", (ctx_len * stride) as u64 * kv.bytes());
+                let n_words = ctx_len * stride * kv.bytes() as usize / 4;
+                let raw = h.run(tokens as u32, pos0, &cache, n_words, |ob, g| {
+                    let r = RopeOp {
+                        src: &sb, src_stride: stride as u32, dst: &cache, dst_stride: stride as u32,
+                        to_cache: Some(kv), n_heads: heads as u32, head_dim: hd as u32,
+                        n_rot: n_rot as u32, neox, inv_freq: Some(&fb), norm,
+                    };
+                    g.op(ob.rope("rope_cache", &r).unwrap());
+                });
+                let values: Vec<f32> = match kv {
+                    KvType::F32 => raw,
+                    KvType::F16 => bytemuck::cast_slice::<f32, half::f16>(&raw).iter().map(|v| v.to_f32()).collect(),
+                };
+                let got = &values[pos0 as usize * stride..];
+                // f16 storage: half an ulp of f16 (2^-11 relative) on top.
+                let rtol = if kv == KvType::F16 { 1e-3 } else { 1e-5 };
+                assert_close(&format!("{what} cache {kv:?}"), got, &want, 2e-5, rtol, &scale);
+            }
+        }
+    }
+}
+
+/// Reference causal attention for tokens at pos0.. over caches of pos0 + tokens rows.
+fn ref_attention(q: &[f32], k: &[f32], v: &[f32], tokens: usize, pos0: usize, heads: usize, kv_heads: usize, hd: usize) -> Vec<f32> {
+    let mut out = vec![0.0; tokens * heads * hd];
+    let kvs = kv_heads * hd;
+    for t in 0..tokens {
+        for h in 0..heads {
+            let kh = h / (heads / kv_heads);
+            let qrow = &q[(t * heads + h) * hd..(t * heads + h + 1) * hd];
+            let n = pos0 + t + 1;
+            let scores: Vec<f64> = (0..n)
+                .map(|j| {
+                    let krow = &k[j * kvs + kh * hd..j * kvs + (kh + 1) * hd];
+                    qrow.iter().zip(krow).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() / (hd as f64).sqrt()
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for d in 0..hd {
+                let acc: f64 = (0..n).map(|j| e[j] * f64::from(v[j * kvs + kh * hd + d])).sum();
+                out[(t * heads + h) * hd + d] = (acc / sum) as f32;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn attention_matches_reference_causal_gqa_across_tiles() {
+    let mut h = Harness::new();
+    // 70 + 5 keys: more than one 64-key tile; 6 heads over 2 KV heads.
+    let (tokens, pos0, heads, kv_heads, hd) = (5usize, 70usize, 6usize, 2usize, 80usize);
+    let n_keys = pos0 + tokens;
+    let mut rng = Rng(23);
+    let q: Vec<f32> = rng.vec(tokens * heads * hd).iter().map(|v| v * 3.0).collect();
+    let k = rng.vec(n_keys * kv_heads * hd);
+    let v = rng.vec(n_keys * kv_heads * hd);
+    let kv_types: &[KvType] = if h.ctx.profile.f16 { &[KvType::F32, KvType::F16] } else { &[KvType::F32] };
+    for &kv in kv_types {
+        // The cache holds what the kernel reads: f16-rounded values for an f16 cache.
+        let round = |x: &[f32]| -> Vec<f32> {
+            match kv {
+                KvType::F32 => x.to_vec(),
+                KvType::F16 => x.iter().map(|&a| half::f16::from_f32(a).to_f32()).collect(),
+            }
+        };
+        let (kr, vr) = (round(&k), round(&v));
+        let upload = |x: &[f32]| match kv {
+            KvType::F32 => h.f32s(x),
+            KvType::F16 => {
+                let hv: Vec<half::f16> = x.iter().map(|&a| half::f16::from_f32(a)).collect();
+                buffers::upload_bytes(&h.ctx, "cache", bytemuck::cast_slice(&hv), 0)
+            }
+        };
+        let (qb, kb, vb) = (h.f32s(&q), upload(&kr), upload(&vr));
+        let out = buffers::storage(&h.ctx, "out", (tokens * heads * hd * 4) as u64);
+        let got = h.run(tokens as u32, pos0 as u32, &out, tokens * heads * hd, |ob, g| {
+            let a = AttnOp { q: &qb, k: &kb, v: &vb, out: &out, kv, n_heads: heads as u32, n_kv_heads: kv_heads as u32, head_dim: hd as u32 };
+            g.op(ob.attention("attn", &a).unwrap());
+        });
+        let want = ref_attention(&q, &kr, &vr, tokens, pos0, heads, kv_heads, hd);
+        // Online softmax in f32 over 75 keys: 1e-5 absolute on outputs of magnitude < 1.
+        let scale = vec![1.0; want.len()];
+        assert_close(&format!("attention {kv:?}"), &got, &want, 0.0, 1e-5, &scale);
+    }
+}

@@ -1,0 +1,365 @@
+//! One small recipe per kernel: the params struct the WGSL declares, the buffers it
+//! binds, and how many workgroups a step of `n_tokens` tokens needs. A recipe builds an
+//! [`Op`] once at load; recording an op per step creates nothing.
+
+use std::sync::Arc;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::buffers::{self, WeightMatrix};
+use super::context::GpuContext;
+use super::pipelines::{Kernel, KvType, Pipeline, PipelineCache, PipelineKey};
+use crate::error::{Error, Result};
+
+/// Per-step uniform shared by all kernels (WGSL `Step` in shaders/common.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct StepParams {
+    pub n_tokens: u32,
+    pub pos0: u32,
+    pub _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct MatParams {
+    n_rows: u32,
+    n_cols: u32,
+    row_bytes: u32,
+    out_row0: u32,
+    y_stride: u32,
+    x_stride: u32,
+    flags: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct EmbedParams {
+    n_cols: u32,
+    row_bytes: u32,
+    row0: u32,
+    n_rows: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct NormParams {
+    n_cols: u32,
+    eps: f32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct RopeParams {
+    head_dim: u32,
+    n_heads: u32,
+    src_stride: u32,
+    n_rot: u32,
+    dst_stride: u32,
+    flags: u32,
+    eps: f32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct AttnParams {
+    head_dim: u32,
+    n_heads: u32,
+    n_kv_heads: u32,
+    q_stride: u32,
+    kv_stride: u32,
+    scale: f32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct GluParams {
+    n: u32,
+    _pad: [u32; 3],
+}
+
+const MAT_FLAG_BIAS: u32 = 1;
+const MAT_FLAG_ACCUMULATE: u32 = 2;
+const ROPE_FLAG_NEOX: u32 = 1;
+const ROPE_FLAG_NORM: u32 = 2;
+const ROPE_FLAG_DST_AT_POS: u32 = 4;
+
+/// Rows per workgroup of matvec.wgsl and the tile of matmul.wgsl.
+const MATVEC_ROWS: u32 = 4;
+const MATMUL_ROWS: u32 = 32;
+const MATMUL_TOKENS: u32 = 16;
+/// Largest head the rope and attention kernels hold in workgroup memory.
+pub const MAX_HEAD_DIM: u32 = 256;
+
+/// Workgroup counts as a function of the step's token count.
+#[derive(Clone, Copy, Debug)]
+enum Grid {
+    /// (x, n_tokens, 1)
+    PerToken { x: u32 },
+    /// (n_tokens * per_token, 1, 1)
+    TokenRows { per_token: u32 },
+    /// (x, ceil(n_tokens / tokens_per_y), 1)
+    TokenTiles { x: u32, tokens_per_y: u32 },
+    /// (x, 1, 1) whatever the token count
+    Fixed { x: u32 },
+}
+
+impl Grid {
+    fn size(self, n_tokens: u32) -> [u32; 3] {
+        match self {
+            Grid::PerToken { x } => [x, n_tokens, 1],
+            Grid::TokenRows { per_token } => [n_tokens * per_token, 1, 1],
+            Grid::TokenTiles { x, tokens_per_y } => [x, n_tokens.div_ceil(tokens_per_y), 1],
+            Grid::Fixed { x } => [x, 1, 1],
+        }
+    }
+}
+
+/// A dispatch ready to record: pipeline, bind group (params included), grid.
+pub struct Op {
+    pub name: String,
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    grid: Grid,
+}
+
+impl Op {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, n_tokens: u32) {
+        pass.set_pipeline(&self.pipeline.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.grid.size(n_tokens);
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Builds ops for one model: holds the device, the pipeline cache, the step uniform,
+/// the largest token count a step may have, and a dummy buffer for unused bindings.
+pub struct OpBuilder<'a> {
+    pub ctx: &'a GpuContext,
+    pub pipelines: &'a mut PipelineCache,
+    pub step: &'a wgpu::Buffer,
+    pub max_tokens: u32,
+    pub dummy: &'a wgpu::Buffer,
+}
+
+/// `y (+)= W x (+ bias)` for one matrix, as matvec (one token) or matmul (many).
+pub struct MatOp<'b> {
+    pub w: &'b WeightMatrix,
+    pub x: &'b wgpu::Buffer,      // [n_tokens, x_stride] f32
+    pub x_stride: u32,
+    pub y: &'b wgpu::Buffer,      // [n_tokens, w.n_rows] f32
+    pub bias: Option<&'b wgpu::Buffer>,
+    pub accumulate: bool,
+}
+
+/// Rotary embedding (and optional per-head norm) of `n_heads` rows of `head_dim`.
+pub struct RopeOp<'b> {
+    pub src: &'b wgpu::Buffer,     // [n_tokens, src_stride] f32
+    pub src_stride: u32,
+    pub dst: &'b wgpu::Buffer,     // [n_tokens or ctx, dst_stride] f32 or kv
+    pub dst_stride: u32,
+    /// Some(kv): dst is a KV cache of that type, written at each token's position.
+    pub to_cache: Option<KvType>,
+    pub n_heads: u32,
+    pub head_dim: u32,
+    pub n_rot: u32,
+    pub neox: bool,
+    pub inv_freq: Option<&'b wgpu::Buffer>, // [n_rot / 2]
+    pub norm: Option<(&'b wgpu::Buffer, f32)>, // ([head_dim] weight, eps)
+}
+
+pub struct AttnOp<'b> {
+    pub q: &'b wgpu::Buffer,   // [n_tokens, n_heads * head_dim]
+    pub k: &'b wgpu::Buffer,   // [ctx, n_kv_heads * head_dim] kv
+    pub v: &'b wgpu::Buffer,
+    pub out: &'b wgpu::Buffer, // [n_tokens, n_heads * head_dim]
+    pub kv: KvType,
+    pub n_heads: u32,
+    pub n_kv_heads: u32,
+    pub head_dim: u32,
+}
+
+impl OpBuilder<'_> {
+    fn op<P: Pod>(
+        &mut self,
+        name: String,
+        key: PipelineKey,
+        params: &P,
+        buffers: &[&wgpu::Buffer],
+        grid: Grid,
+    ) -> Result<Op> {
+        let [x, y, z] = grid.size(self.max_tokens);
+        let max = self.ctx.profile.max_workgroups_per_dim;
+        if x.max(y).max(z) > max {
+            return Err(Error::Limit {
+                what: format!("workgroups per dimension for {name}"),
+                needed: u64::from(x.max(y).max(z)),
+                limit: u64::from(max),
+            });
+        }
+        let pipeline = self.pipelines.get(key)?;
+        let params = buffers::uniform(self.ctx, &name, params);
+        let mut entries = vec![
+            wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: self.step.as_entire_binding() },
+        ];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 2,
+                resource: b.as_entire_binding(),
+            });
+        }
+        let bind_group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&name),
+            layout: &pipeline.layout,
+            entries: &entries,
+        });
+        Ok(Op { name, pipeline, bind_group, grid })
+    }
+
+    /// One op per part of the matrix. `batched` picks matmul (prefill) over matvec.
+    pub fn mat(&mut self, name: &str, m: &MatOp<'_>, batched: bool) -> Result<Vec<Op>> {
+        let kernel = if batched { Kernel::MatMul } else { Kernel::MatVec };
+        let key = PipelineKey::with_format(kernel, m.w.format);
+        let mut flags = 0;
+        if m.bias.is_some() {
+            flags |= MAT_FLAG_BIAS;
+        }
+        if m.accumulate {
+            flags |= MAT_FLAG_ACCUMULATE;
+        }
+        let mut ops = Vec::new();
+        for (i, part) in m.w.parts.iter().enumerate() {
+            let params = MatParams {
+                n_rows: part.n_rows,
+                n_cols: m.w.n_cols,
+                row_bytes: m.w.row_bytes,
+                out_row0: part.row0,
+                y_stride: m.w.n_rows,
+                x_stride: m.x_stride,
+                flags,
+                _pad: 0,
+            };
+            let grid = if batched {
+                Grid::TokenTiles { x: part.n_rows.div_ceil(MATMUL_ROWS), tokens_per_y: MATMUL_TOKENS }
+            } else {
+                Grid::Fixed { x: part.n_rows.div_ceil(MATVEC_ROWS) }
+            };
+            let bias = m.bias.unwrap_or(self.dummy);
+            let bufs = [&part.buffer, m.x, m.y, bias];
+            ops.push(self.op(format!("{name}[{i}]"), key, &params, &bufs, grid)?);
+        }
+        Ok(ops)
+    }
+
+    /// out[t] = dequantized row tokens[t] of `table`, one op per part.
+    pub fn embed(
+        &mut self,
+        table: &WeightMatrix,
+        tokens: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+    ) -> Result<Vec<Op>> {
+        let key = PipelineKey::with_format(Kernel::Embed, table.format);
+        let mut ops = Vec::new();
+        for (i, part) in table.parts.iter().enumerate() {
+            let params = EmbedParams {
+                n_cols: table.n_cols,
+                row_bytes: table.row_bytes,
+                row0: part.row0,
+                n_rows: part.n_rows,
+            };
+            let grid = Grid::PerToken { x: (table.n_cols / 8).div_ceil(64) };
+            let bufs = [&part.buffer, tokens, out];
+            ops.push(self.op(format!("embed[{i}]"), key, &params, &bufs, grid)?);
+        }
+        Ok(ops)
+    }
+
+    /// out[r] = rmsnorm(x[r]) * weight for `rows_per_token` rows of `n_cols` per token.
+    pub fn rms_norm(
+        &mut self,
+        name: &str,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        n_cols: u32,
+        eps: f32,
+    ) -> Result<Op> {
+        let params = NormParams { n_cols, eps, _pad: [0; 2] };
+        let key = PipelineKey::new(Kernel::RmsNorm);
+        let grid = Grid::TokenRows { per_token: 1 };
+        self.op(name.to_string(), key, &params, &[x, out, weight], grid)
+    }
+
+    pub fn rope(&mut self, name: &str, r: &RopeOp<'_>) -> Result<Op> {
+        if r.head_dim > MAX_HEAD_DIM || r.n_rot > r.head_dim || r.n_rot % 2 != 0 {
+            return Err(Error::Invalid(format!(
+                "{name}: head_dim {} / rope dims {} (at most {MAX_HEAD_DIM}, even, rope ≤ head)",
+                r.head_dim, r.n_rot
+            )));
+        }
+        let mut flags = 0;
+        if r.neox {
+            flags |= ROPE_FLAG_NEOX;
+        }
+        let mut eps = 0.0;
+        if let Some((_, e)) = r.norm {
+            flags |= ROPE_FLAG_NORM;
+            eps = e;
+        }
+        let key = match r.to_cache {
+            Some(kv) => {
+                flags |= ROPE_FLAG_DST_AT_POS;
+                PipelineKey::with_kv(Kernel::RopeToCache, kv)
+            }
+            None => PipelineKey::new(Kernel::RopeToF32),
+        };
+        let params = RopeParams {
+            head_dim: r.head_dim,
+            n_heads: r.n_heads,
+            src_stride: r.src_stride,
+            n_rot: r.n_rot,
+            dst_stride: r.dst_stride,
+            flags,
+            eps,
+            _pad: 0,
+        };
+        let norm = r.norm.map(|(w, _)| w).unwrap_or(self.dummy);
+        let inv_freq = r.inv_freq.unwrap_or(self.dummy);
+        let grid = Grid::TokenRows { per_token: r.n_heads };
+        self.op(name.to_string(), key, &params, &[r.src, r.dst, norm, inv_freq], grid)
+    }
+
+    pub fn attention(&mut self, name: &str, a: &AttnOp<'_>) -> Result<Op> {
+        if a.head_dim > MAX_HEAD_DIM || a.n_kv_heads == 0 || a.n_heads % a.n_kv_heads != 0 {
+            return Err(Error::Invalid(format!(
+                "{name}: {} heads over {} KV heads of {} dims",
+                a.n_heads, a.n_kv_heads, a.head_dim
+            )));
+        }
+        let params = AttnParams {
+            head_dim: a.head_dim,
+            n_heads: a.n_heads,
+            n_kv_heads: a.n_kv_heads,
+            q_stride: a.n_heads * a.head_dim,
+            kv_stride: a.n_kv_heads * a.head_dim,
+            scale: 1.0 / (a.head_dim as f32).sqrt(),
+            _pad: [0; 2],
+        };
+        let key = PipelineKey::with_kv(Kernel::Attention, a.kv);
+        let grid = Grid::TokenRows { per_token: a.n_heads };
+        self.op(name.to_string(), key, &params, &[a.q, a.k, a.v, a.out], grid)
+    }
+
+    /// gate = silu(gate) * up over `n` values per token.
+    pub fn silu_mul(&mut self, name: &str, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: u32) -> Result<Op> {
+        let params = GluParams { n, _pad: [0; 3] };
+        let key = PipelineKey::new(Kernel::SiluMul);
+        let grid = Grid::PerToken { x: n.div_ceil(256) };
+        self.op(name.to_string(), key, &params, &[gate, up], grid)
+    }
+}

@@ -1,0 +1,10 @@
+//! Everything that touches wgpu. Nothing outside this folder imports wgpu.
+
+pub mod buffers;
+pub mod graph;
+pub mod context;
+pub mod kernels;
+pub mod pipelines;
+
+#[cfg(test)]
+mod kernel_tests;

@@ -1,0 +1,102 @@
+//! edgeseek: distilled DeepSeek-R1 models on any wgpu GPU through WGSL compute shaders.
+//!
+//! ```no_run
+//! let mut model = edgeseek::Model::load("model.gguf", &edgeseek::LoadOptions::default())?;
+//! let logits = model.eval(&[1, 2, 3])?;
+//! # Ok::<(), edgeseek::Error>(())
+//! ```
+
+pub mod error;
+pub mod file;
+pub mod gpu;
+pub mod model;
+pub mod process;
+
+use std::path::Path;
+
+pub use error::{Error, Result};
+pub use gpu::context::{DeviceOptions, DeviceProfile};
+pub use model::config::{Arch, Config};
+pub use model::dense::MemoryReport;
+
+/// How to load a model.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Adapter choice, f16 and limits (`--adapter`, `--no-f16`, `--downlevel`).
+    pub device: DeviceOptions,
+    /// Context length the KV cache is sized for; default min(trained context, 4096).
+    pub n_ctx: Option<u32>,
+    /// Most tokens one prefill step processes; longer prompts go in chunks.
+    pub max_batch: u32,
+    /// Split weight matrices into parts of at most this many bytes even where the
+    /// device allows larger bindings (tests use it to exercise the split path).
+    pub max_binding_bytes: Option<u64>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { device: DeviceOptions::default(), n_ctx: None, max_batch: 64, max_binding_bytes: None }
+    }
+}
+
+/// A loaded model: weights on the GPU, a KV cache, and the current sequence position.
+pub struct Model {
+    inner: model::dense::DenseModel,
+}
+
+impl Model {
+    /// Opens a GGUF file, checks it, uploads its weights once and frees the mapping.
+    pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
+        let path = path.as_ref();
+        let file = file::gguf::GgufFile::open(path)?;
+        let cfg = Config::from_gguf(&file)?;
+        if opts.max_batch == 0 || opts.max_batch > 4096 {
+            return Err(Error::Invalid(format!("max_batch {} (1..=4096)", opts.max_batch)));
+        }
+        let n_ctx = opts.n_ctx.unwrap_or(cfg.n_ctx_train.min(4096));
+        if n_ctx == 0 {
+            return Err(Error::Invalid("a context of 0 tokens".into()));
+        }
+        let ctx = gpu::context::GpuContext::new(&opts.device)?;
+        let dense_opts = model::dense::DenseOptions {
+            n_ctx,
+            max_batch: opts.max_batch,
+            binding_limit: opts.max_binding_bytes.unwrap_or(u64::MAX),
+        };
+        let inner = model::dense::DenseModel::load(&file, cfg, ctx, dense_opts)?;
+        // `file` (the mmap) is dropped here: its pages leave the process once uploaded.
+        Ok(Model { inner })
+    }
+
+    pub fn config(&self) -> &Config {
+        self.inner.config()
+    }
+
+    pub fn device(&self) -> &DeviceProfile {
+        &self.inner.context().profile
+    }
+
+    /// GPU bytes held, by kind.
+    pub fn memory(&self) -> MemoryReport {
+        self.inner.memory()
+    }
+
+    pub fn n_ctx(&self) -> u32 {
+        self.inner.n_ctx()
+    }
+
+    /// Tokens in the sequence so far.
+    pub fn position(&self) -> u32 {
+        self.inner.position()
+    }
+
+    /// Starts a new sequence.
+    pub fn reset(&mut self) {
+        self.inner.reset()
+    }
+
+    /// Appends tokens to the sequence; returns the logits that follow the last one.
+    pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
+        self.inner.eval(tokens)
+    }
+}

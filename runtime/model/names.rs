@@ -1,0 +1,51 @@
+//! GGUF tensor names, as llama.cpp's converter writes them.
+
+pub const TOKEN_EMBD: &str = "token_embd.weight";
+pub const OUTPUT_NORM: &str = "output_norm.weight";
+pub const OUTPUT: &str = "output.weight";
+/// llama3-style per-frequency rope divisors (DeepSeek-R1-Distill-Llama-8B has them).
+pub const ROPE_FREQS: &str = "rope_freqs.weight";
+
+/// Tensors of one decoder block, `blk.{i}.{suffix}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerTensor {
+    AttnNorm,
+    AttnQ,
+    AttnK,
+    AttnV,
+    AttnQBias,
+    AttnKBias,
+    AttnVBias,
+    AttnQNorm,
+    AttnKNorm,
+    AttnOutput,
+    FfnNorm,
+    FfnGate,
+    FfnUp,
+    FfnDown,
+}
+
+impl LayerTensor {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            LayerTensor::AttnNorm => "attn_norm.weight",
+            LayerTensor::AttnQ => "attn_q.weight",
+            LayerTensor::AttnK => "attn_k.weight",
+            LayerTensor::AttnV => "attn_v.weight",
+            LayerTensor::AttnQBias => "attn_q.bias",
+            LayerTensor::AttnKBias => "attn_k.bias",
+            LayerTensor::AttnVBias => "attn_v.bias",
+            LayerTensor::AttnQNorm => "attn_q_norm.weight",
+            LayerTensor::AttnKNorm => "attn_k_norm.weight",
+            LayerTensor::AttnOutput => "attn_output.weight",
+            LayerTensor::FfnNorm => "ffn_norm.weight",
+            LayerTensor::FfnGate => "ffn_gate.weight",
+            LayerTensor::FfnUp => "ffn_up.weight",
+            LayerTensor::FfnDown => "ffn_down.weight",
+        }
+    }
+}
+
+pub fn layer(i: u32, t: LayerTensor) -> String {
+    format!("blk.{i}.{}", t.suffix())
+}

@@ -1,0 +1,18 @@
+// Weight format interface (every file in shaders/formats/ has the same three items):
+//   BLOCK_ELEMS, BLOCK_BYTES: the GGUF block geometry;
+//   dq8(row, g): weights 8g..8g+7 of the row whose bytes start at byte `row`, as two
+//   vec4 (columns of the matrix). Math and order follow llama.cpp dequantize_row_*.
+// Q4_1: 20-byte blocks of 32 weights: f16 d, f16 m, u8 qs[16] (nibbles as Q4_0);
+// x = q * d + m.
+const BLOCK_ELEMS: u32 = 32u;
+const BLOCK_BYTES: u32 = 20u;
+
+fn dq8(row: u32, g: u32) -> mat2x4<f32> {
+    let j = g % 4u;
+    let base = row + (g / 4u) * BLOCK_BYTES;
+    let d = w_f16(base);
+    let m = w_f16(base + 2u);
+    let q = base + 4u + 8u * (j & 1u);
+    let sh = (j >> 1u) * 4u;
+    return mat2x4<f32>(nib4(w_u32(q), sh) * d + m, nib4(w_u32(q + 4u), sh) * d + m);
+}

@@ -1,0 +1,22 @@
+// Weight format interface (every file in shaders/formats/ has the same three items):
+//   BLOCK_ELEMS, BLOCK_BYTES: the GGUF block geometry;
+//   dq8(row, g): weights 8g..8g+7 of the row whose bytes start at byte `row`, as two
+//   vec4 (columns of the matrix). Math and order follow llama.cpp dequantize_row_*.
+// Q4_K: 144-byte super-blocks of 256 weights: f16 d, f16 dmin, 12 bytes of packed
+// 6-bit scales and mins (8 sub-blocks of 32), u8 qs[128]. Each 64 weights share 32
+// bytes: the first 32 are low nibbles, the next 32 high nibbles;
+// x = (d * scale) * q - dmin * min.
+const BLOCK_ELEMS: u32 = 256u;
+const BLOCK_BYTES: u32 = 144u;
+
+fn dq8(row: u32, g: u32) -> mat2x4<f32> {
+    let base = row + (g / 32u) * BLOCK_BYTES;
+    let e0 = 8u * (g % 32u);
+    let j = e0 / 64u;
+    let h = (e0 % 64u) / 32u;
+    let sm = scale_min_k4(base + 4u, 2u * j + h);
+    let d1 = w_f16(base) * sm.x;
+    let m1 = w_f16(base + 2u) * sm.y;
+    let q = base + 16u + 32u * j + e0 % 32u;
+    return mat2x4<f32>(d1 * nib4(w_u32(q), 4u * h) - m1, d1 * nib4(w_u32(q + 4u), 4u * h) - m1);
+}

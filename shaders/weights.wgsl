@@ -1,0 +1,35 @@
+// Byte access to raw GGUF weights, for kernels that read a weight matrix.
+//
+// Weights are the file's bytes, unchanged, viewed as u32 words (`W`, declared by the
+// kernel). GGUF blocks are not word aligned (a Q4_0 block is 18 bytes), so reads go
+// through w_u32, which stitches two words together. Weight buffers carry 4 bytes of
+// padding so the second word of the last read is always inside the buffer.
+
+fn w_u32(byte_off: u32) -> u32 {
+    let i = byte_off >> 2u;
+    let s = (byte_off & 3u) * 8u;
+    if (s == 0u) {
+        return W[i];
+    }
+    return (W[i] >> s) | (W[i + 1u] << (32u - s));
+}
+
+fn w_u8(byte_off: u32) -> u32 {
+    return (W[byte_off >> 2u] >> ((byte_off & 3u) * 8u)) & 0xffu;
+}
+
+fn w_f16(byte_off: u32) -> f32 {
+    return unpack2x16float(w_u32(byte_off) & 0xffffu).x;
+}
+
+// K-quant 6-bit scale and min of sub-block `j` (0..7) from the 12 packed bytes at
+// `sb`, as llama.cpp's get_scale_min_k4 unpacks them. Returns (scale, min).
+fn scale_min_k4(sb: u32, j: u32) -> vec2<f32> {
+    if (j < 4u) {
+        return vec2<f32>(f32(w_u8(sb + j) & 63u), f32(w_u8(sb + j + 4u) & 63u));
+    }
+    let hi = w_u8(sb + j + 4u);
+    let sc = (hi & 0xfu) | ((w_u8(sb + j - 4u) >> 6u) << 4u);
+    let m = (hi >> 4u) | ((w_u8(sb + j) >> 6u) << 4u);
+    return vec2<f32>(f32(sc), f32(m));
+}
