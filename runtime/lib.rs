@@ -11,6 +11,7 @@ pub mod file;
 pub mod gpu;
 pub mod model;
 pub mod process;
+pub mod sampler;
 
 use std::path::Path;
 

@@ -1,0 +1,801 @@
+//! Bounds-checked GGUF v2/v3 reader over a read-only memory map.
+//!
+//! Layout (little-endian; ggml docs/gguf.md, llama.cpp ggml/src/gguf.cpp):
+//! ```text
+//! "GGUF" | u32 version | u64 tensor_count | u64 kv_count
+//! kv_count     x { string key | u32 value_type | value }
+//! tensor_count x { string name | u32 n_dims | u64 dims[n_dims] | u32 ggml_type | u64 offset }
+//! padding to `general.alignment` (default 32) | tensor data
+//! ```
+//! A string is `u64 len | len bytes of UTF-8` (no terminator); an array is
+//! `u32 element_type | u64 count | count x value`. Tensor offsets are relative to the start
+//! of the data section; `TensorInfo::offset` is made absolute here.
+//!
+//! Every count and length comes from an untrusted file, so each is checked against the
+//! bytes that remain *before* anything is allocated or sliced: a corrupt header costs
+//! microseconds, not gigabytes. Metadata is parsed into owned values (it is small); tensor
+//! data is never copied, only sliced out of the mmap.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+use crate::file::quant::{ggml_type_name, WeightFormat};
+
+const MAGIC: [u8; 4] = *b"GGUF";
+/// `general.alignment` when the key is absent (GGUF_DEFAULT_ALIGNMENT).
+pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// GGML_MAX_DIMS: ggml tensors have at most 4 dimensions.
+const MAX_DIMS: u32 = 4;
+/// GGML_MAX_NAME is 64 bytes including the NUL, so llama.cpp rejects longer tensor names.
+const MAX_NAME_BYTES: usize = 63;
+/// Smallest possible kv entry: empty key (u64 length), u32 type, a 1-byte value.
+const KV_MIN_BYTES: u64 = 8 + 4 + 1;
+/// Smallest possible tensor info: empty name, u32 n_dims, one u64 dim, u32 type, u64 offset.
+const TENSOR_INFO_MIN_BYTES: u64 = 8 + 4 + 8 + 4 + 8;
+/// llama.cpp rejects arrays of arrays; gguf-py can write them, so a few levels are read,
+/// but not an attacker's million levels of recursion.
+const MAX_ARRAY_DEPTH: u32 = 8;
+/// Each array element becomes a 32-byte `MetaValue`, so a file of 1-byte elements would
+/// expand 32x in memory. Real vocabularies hold well under 1M elements in all their arrays
+/// together (tokens, scores, types, merges); this caps the worst case at 256 MiB.
+const MAX_ARRAY_ELEMENTS: u64 = 1 << 23;
+/// Vectors sized from file counts start at most this big and grow as entries actually parse,
+/// so memory follows the bytes read, not the count claimed.
+const MAX_INITIAL_CAPACITY: u64 = 1 << 16;
+
+/// One metadata value. Arrays hold values of a single type (GGUF stores the element type once).
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetaValue {
+    U8(u8),
+    I8(i8),
+    U16(u16),
+    I16(i16),
+    U32(u32),
+    I32(i32),
+    U64(u64),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Str(String),
+    Array(Vec<MetaValue>),
+}
+
+impl MetaValue {
+    /// The GGUF type name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            MetaValue::U8(_) => "u8",
+            MetaValue::I8(_) => "i8",
+            MetaValue::U16(_) => "u16",
+            MetaValue::I16(_) => "i16",
+            MetaValue::U32(_) => "u32",
+            MetaValue::I32(_) => "i32",
+            MetaValue::U64(_) => "u64",
+            MetaValue::I64(_) => "i64",
+            MetaValue::F32(_) => "f32",
+            MetaValue::F64(_) => "f64",
+            MetaValue::Bool(_) => "bool",
+            MetaValue::Str(_) => "string",
+            MetaValue::Array(_) => "array",
+        }
+    }
+
+    /// Any integer type holding a non-negative value.
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            MetaValue::U8(v) => Some(v.into()),
+            MetaValue::U16(v) => Some(v.into()),
+            MetaValue::U32(v) => Some(v.into()),
+            MetaValue::U64(v) => Some(v),
+            MetaValue::I8(v) => u64::try_from(v).ok(),
+            MetaValue::I16(v) => u64::try_from(v).ok(),
+            MetaValue::I32(v) => u64::try_from(v).ok(),
+            MetaValue::I64(v) => u64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// Any integer type whose value fits an i64.
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            MetaValue::I8(v) => Some(v.into()),
+            MetaValue::I16(v) => Some(v.into()),
+            MetaValue::I32(v) => Some(v.into()),
+            MetaValue::I64(v) => Some(v),
+            MetaValue::U64(v) => i64::try_from(v).ok(),
+            _ => self.as_u64().map(|v| v as i64), // u8..u32 always fit
+        }
+    }
+
+    /// F32, or F64 rounded to f32.
+    pub fn as_f32(&self) -> Option<f32> {
+        match *self {
+            MetaValue::F32(v) => Some(v),
+            MetaValue::F64(v) => Some(v as f32),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match *self {
+            MetaValue::Bool(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            MetaValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[MetaValue]> {
+        match self {
+            MetaValue::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Short description for "expected X, found Y" messages: scalars with their value,
+    /// strings and arrays by kind only (they can be megabytes).
+    fn describe(&self) -> String {
+        match self {
+            MetaValue::Str(_) => "a string".to_string(),
+            MetaValue::Array(a) => format!("an array of {} values", a.len()),
+            MetaValue::U8(v) => format!("u8 {v}"),
+            MetaValue::I8(v) => format!("i8 {v}"),
+            MetaValue::U16(v) => format!("u16 {v}"),
+            MetaValue::I16(v) => format!("i16 {v}"),
+            MetaValue::U32(v) => format!("u32 {v}"),
+            MetaValue::I32(v) => format!("i32 {v}"),
+            MetaValue::U64(v) => format!("u64 {v}"),
+            MetaValue::I64(v) => format!("i64 {v}"),
+            MetaValue::F32(v) => format!("f32 {v}"),
+            MetaValue::F64(v) => format!("f64 {v}"),
+            MetaValue::Bool(v) => format!("bool {v}"),
+        }
+    }
+}
+
+/// Where one tensor lives in the file. Validated at open: the format is supported, the
+/// columns are whole blocks, and `offset..offset + size` lies inside the file.
+#[derive(Clone, Debug)]
+pub struct TensorInfo {
+    pub name: String,
+    /// ggml order: dims[0] is the innermost (columns, contiguous in memory).
+    pub dims: Vec<u64>,
+    pub format: WeightFormat,
+    /// Absolute byte offset in the file.
+    pub offset: u64,
+    /// Bytes of data.
+    pub size: u64,
+}
+
+impl TensorInfo {
+    pub fn n_elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+    /// Product of dims[1..]: the number of rows of `n_cols` elements.
+    pub fn n_rows(&self) -> u64 {
+        self.dims.iter().skip(1).product()
+    }
+    /// dims[0], the contiguous dimension.
+    pub fn n_cols(&self) -> u64 {
+        self.dims.first().copied().unwrap_or(0)
+    }
+}
+
+/// An open GGUF file: parsed metadata and tensor table, tensor data left in the mmap.
+pub struct GgufFile {
+    path: PathBuf,
+    mmap: Mmap,
+    version: u32,
+    alignment: u64,
+    data_offset: u64,
+    metadata: Vec<(String, MetaValue)>,
+    tensors: Vec<TensorInfo>,
+    tensor_index: HashMap<String, usize>,
+}
+
+impl fmt::Debug for GgufFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GgufFile")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("file_size", &self.file_size())
+            .field("metadata", &self.metadata.len())
+            .field("tensors", &self.tensors.len())
+            .finish()
+    }
+}
+
+impl GgufFile {
+    /// Opens and validates `path`. Errors: `Io` if it cannot be opened or mapped, `BadFile`
+    /// if it is not a consistent GGUF file, `Unsupported` for GGUF v1, big-endian files and
+    /// weight types edgeseek cannot run.
+    pub fn open(path: &Path) -> Result<GgufFile> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: the mapping is read-only and we never hand out `&mut`. Mapping a file is
+        // only unsound if another process truncates or rewrites it while it is mapped; model
+        // files are inputs nobody edits while a model runs (llama.cpp maps them the same
+        // way), and avoiding the map would mean copying gigabytes of weights to the heap.
+        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let parsed = parse(path, &mmap)?;
+        let tensor_index = parsed.tensor_index;
+        Ok(GgufFile {
+            path: path.to_path_buf(),
+            mmap,
+            version: parsed.version,
+            alignment: parsed.alignment,
+            data_offset: parsed.data_offset,
+            metadata: parsed.metadata,
+            tensors: parsed.tensors,
+            tensor_index,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+    pub fn file_size(&self) -> u64 {
+        self.mmap.len() as u64
+    }
+    pub fn alignment(&self) -> u64 {
+        self.alignment
+    }
+    /// Absolute offset of the tensor data section.
+    pub fn data_offset(&self) -> u64 {
+        self.data_offset
+    }
+
+    /// All metadata in file order.
+    pub fn metadata(&self) -> &[(String, MetaValue)] {
+        &self.metadata
+    }
+
+    /// A metadata value by key. Linear: files have tens of keys, and config reads each once.
+    pub fn get(&self, key: &str) -> Option<&MetaValue> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Any integer type whose value fits a u32 (converters disagree on u32 vs i32 vs u64).
+    pub fn get_u32(&self, key: &str) -> Result<Option<u32>> {
+        self.get_as(key, "an unsigned integer that fits in 32 bits", |v| {
+            v.as_u64().and_then(|x| u32::try_from(x).ok())
+        })
+    }
+    /// Any integer type holding a non-negative value.
+    pub fn get_u64(&self, key: &str) -> Result<Option<u64>> {
+        self.get_as(key, "a non-negative integer", MetaValue::as_u64)
+    }
+    /// F32, or F64 rounded to f32.
+    pub fn get_f32(&self, key: &str) -> Result<Option<f32>> {
+        self.get_as(key, "a float (f32 or f64)", MetaValue::as_f32)
+    }
+    pub fn get_bool(&self, key: &str) -> Result<Option<bool>> {
+        self.get_as(key, "a bool", MetaValue::as_bool)
+    }
+    pub fn get_str(&self, key: &str) -> Result<Option<&str>> {
+        self.get_as(key, "a string", MetaValue::as_str)
+    }
+    pub fn get_array(&self, key: &str) -> Result<Option<&[MetaValue]>> {
+        self.get_as(key, "an array", MetaValue::as_array)
+    }
+
+    /// `general.architecture` ("llama", "qwen2", "deepseek2", ...).
+    pub fn architecture(&self) -> Result<&str> {
+        const KEY: &str = "general.architecture";
+        self.get_str(KEY)?
+            .ok_or_else(|| Error::bad_file(&self.path, format!("metadata key '{KEY}' is missing")))
+    }
+
+    /// Ok(None) if absent; BadFile naming the key, what was expected and what was found if
+    /// `convert` rejects the value.
+    fn get_as<'a, T>(
+        &'a self,
+        key: &str,
+        expected: &str,
+        convert: impl FnOnce(&'a MetaValue) -> Option<T>,
+    ) -> Result<Option<T>> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        match convert(value) {
+            Some(v) => Ok(Some(v)),
+            None => Err(Error::bad_file(
+                &self.path,
+                format!(
+                    "metadata key '{key}' holds {}, expected {expected}",
+                    value.describe()
+                ),
+            )),
+        }
+    }
+
+    /// All tensors in file order.
+    pub fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+    }
+
+    /// The tensor's bytes, straight from the mmap (checked at open). `t` must come from this
+    /// file; a `TensorInfo` pointing outside it panics.
+    pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
+        &self.mmap[t.offset as usize..(t.offset + t.size) as usize]
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.mmap
+    }
+}
+
+/// What `parse` extracts; the mmap is owned by `GgufFile`.
+struct Parsed {
+    version: u32,
+    alignment: u64,
+    data_offset: u64,
+    metadata: Vec<(String, MetaValue)>,
+    tensors: Vec<TensorInfo>,
+    tensor_index: HashMap<String, usize>,
+}
+
+/// A tensor info as read, before validation (which needs the data section offset).
+struct RawTensor {
+    name: String,
+    dims: Vec<u64>,
+    ggml_type: u32,
+    rel_offset: u64,
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
+    let mut r = Reader {
+        path,
+        bytes,
+        pos: 0,
+        array_elements: 0,
+    };
+    let file_size = bytes.len() as u64;
+
+    let magic: [u8; 4] = r.array(&"GGUF magic")?;
+    if magic != MAGIC {
+        return Err(r.bad(format!(
+            "not a GGUF file: it starts with \"{}\" ({:02x?}), expected \"GGUF\"",
+            magic.escape_ascii(),
+            magic
+        )));
+    }
+    let version = r.u32(&"GGUF version")?;
+    match version {
+        2 | 3 => {}
+        1 => {
+            return Err(Error::unsupported(
+                path,
+                "GGUF version 1 (from 2023); re-convert the model with a current llama.cpp",
+            ))
+        }
+        // A big-endian file (gguf-py --bigendian) has its version byte-swapped.
+        v if (1..=3).contains(&v.swap_bytes()) => {
+            return Err(Error::unsupported(
+                path,
+                "big-endian GGUF; edgeseek reads little-endian files only",
+            ))
+        }
+        v => {
+            return Err(Error::unsupported(
+                path,
+                format!("GGUF version {v}; edgeseek reads versions 2 and 3"),
+            ))
+        }
+    }
+    let tensor_count = r.u64(&"tensor count")?;
+    let kv_count = r.u64(&"metadata count")?;
+    // Both tables follow the header, so both counts must fit in what remains.
+    r.check_count(tensor_count, TENSOR_INFO_MIN_BYTES, &"header: tensor count")?;
+    r.check_count(kv_count, KV_MIN_BYTES, &"header: metadata count")?;
+
+    let mut metadata = Vec::with_capacity(initial_capacity(kv_count));
+    let mut keys = HashSet::new();
+    for i in 0..kv_count {
+        let key = r.string(&format_args!("metadata entry #{i} key"))?;
+        let ctx = format!("metadata '{key}'");
+        let type_id = r.u32(&format_args!("{ctx} value type"))?;
+        let value = r.value(type_id, &ctx, 0)?;
+        if !keys.insert(key.clone()) {
+            return Err(r.bad(format!(
+                "metadata key '{key}' appears twice (again at entry #{i})"
+            )));
+        }
+        metadata.push((key, value));
+    }
+
+    let alignment = alignment(path, &metadata)?;
+
+    r.check_count(tensor_count, TENSOR_INFO_MIN_BYTES, &"tensor table")?;
+    let mut raw = Vec::with_capacity(initial_capacity(tensor_count));
+    for i in 0..tensor_count {
+        let name = r.string(&format_args!("tensor #{i} name"))?;
+        if name.len() > MAX_NAME_BYTES {
+            return Err(r.bad(format!(
+                "tensor #{i} name '{}...' is {} bytes; ggml allows at most {MAX_NAME_BYTES}",
+                truncate(&name, 40),
+                name.len()
+            )));
+        }
+        let n_dims = r.u32(&format_args!("tensor '{name}' dimension count"))?;
+        if n_dims == 0 || n_dims > MAX_DIMS {
+            return Err(r.bad(format!(
+                "tensor '{name}' has {n_dims} dimensions; GGUF tensors have 1 to {MAX_DIMS}"
+            )));
+        }
+        let mut dims = Vec::with_capacity(n_dims as usize);
+        for d in 0..n_dims {
+            dims.push(r.u64(&format_args!("tensor '{name}' dimension {d}"))?);
+        }
+        let ggml_type = r.u32(&format_args!("tensor '{name}' type"))?;
+        let rel_offset = r.u64(&format_args!("tensor '{name}' offset"))?;
+        raw.push(RawTensor {
+            name,
+            dims,
+            ggml_type,
+            rel_offset,
+        });
+    }
+
+    // The data section starts at the next multiple of the alignment after the tensor table.
+    let table_end = r.pos as u64;
+    let data_offset = table_end
+        .checked_next_multiple_of(alignment)
+        .ok_or_else(|| {
+            r.bad(format!(
+                "data section offset overflows (table ends at {table_end}, alignment {alignment})"
+            ))
+        })?;
+
+    let mut tensors = Vec::with_capacity(raw.len());
+    let mut tensor_index = HashMap::with_capacity(raw.len());
+    for (i, t) in raw.into_iter().enumerate() {
+        let info = validate_tensor(path, t, data_offset, alignment, file_size)?;
+        if let Some(first) = tensor_index.insert(info.name.clone(), i) {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "tensor name '{}' appears twice (tensors #{first} and #{i})",
+                    info.name
+                ),
+            ));
+        }
+        tensors.push(info);
+    }
+
+    Ok(Parsed {
+        version,
+        alignment,
+        data_offset,
+        metadata,
+        tensors,
+        tensor_index,
+    })
+}
+
+/// `general.alignment`: a power of two, default 32. The spec says u32; any integer type that
+/// fits is accepted.
+fn alignment(path: &Path, metadata: &[(String, MetaValue)]) -> Result<u64> {
+    const KEY: &str = "general.alignment";
+    let Some((_, value)) = metadata.iter().find(|(k, _)| k == KEY) else {
+        return Ok(DEFAULT_ALIGNMENT);
+    };
+    match value.as_u64().filter(|a| u32::try_from(*a).is_ok()) {
+        Some(a) if a.is_power_of_two() => Ok(a),
+        _ => Err(Error::bad_file(
+            path,
+            format!(
+                "metadata '{KEY}' is {}; it must be a power of two (u32)",
+                value.describe()
+            ),
+        )),
+    }
+}
+
+/// Checks one tensor info against ggml's rules and the file size; makes the offset absolute.
+fn validate_tensor(
+    path: &Path,
+    t: RawTensor,
+    data_offset: u64,
+    alignment: u64,
+    file_size: u64,
+) -> Result<TensorInfo> {
+    let RawTensor {
+        name,
+        dims,
+        ggml_type,
+        rel_offset,
+    } = t;
+    let bad = |problem: String| Error::bad_file(path, format!("tensor '{name}' {problem}"));
+
+    // ggml stores dimensions as int64_t; a zero dimension makes an empty tensor, which no
+    // model has and which would become a zero-sized GPU buffer.
+    if let Some(d) = dims.iter().position(|&d| d == 0 || d > i64::MAX as u64) {
+        return Err(bad(format!(
+            "has dimension {d} = {} (dimensions {dims:?})",
+            dims[d]
+        )));
+    }
+    let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+    if n_elements.is_none_or(|n| n > i64::MAX as u64) {
+        return Err(bad(format!(
+            "has dimensions {dims:?} whose product overflows 64 bits"
+        )));
+    }
+
+    let Some(format) = WeightFormat::from_ggml_type(ggml_type) else {
+        let supported: Vec<&str> = WeightFormat::ALL.iter().map(|f| f.name()).collect();
+        return Err(Error::unsupported(
+            path,
+            format!(
+                "tensor '{name}' has weight type {} ({ggml_type}), supported: {}",
+                ggml_type_name(ggml_type),
+                supported.join(", ")
+            ),
+        ));
+    };
+
+    let n_cols = dims[0];
+    let n_rows: u64 = dims[1..].iter().product(); // no overflow: n_elements fit
+    let block = u64::from(format.block_elems());
+    if n_cols % block != 0 {
+        return Err(bad(format!(
+            "has {n_cols} columns, not a multiple of the {} block size {block}",
+            format.name()
+        )));
+    }
+    let size = format
+        .row_bytes(n_cols)
+        .and_then(|row| row.checked_mul(n_rows))
+        .ok_or_else(|| bad(format!("data size overflows 64 bits (dimensions {dims:?})")))?;
+
+    if rel_offset % alignment != 0 {
+        return Err(bad(format!(
+            "data offset {rel_offset} (in the data section at byte {data_offset}) is not a \
+             multiple of the alignment {alignment}"
+        )));
+    }
+    let start = data_offset.checked_add(rel_offset);
+    match start.and_then(|s| s.checked_add(size)) {
+        Some(end) if end <= file_size => {}
+        Some(end) => {
+            return Err(bad(format!(
+                "data [offset {}..{end}] runs past the end of the file (size {file_size})",
+                end - size
+            )))
+        }
+        None => {
+            return Err(bad(format!(
+                "data at offset {data_offset} + {rel_offset} ({size} bytes) overflows 64 bits; \
+                 the file has {file_size} bytes"
+            )))
+        }
+    }
+    let offset = data_offset + rel_offset;
+    Ok(TensorInfo {
+        name,
+        dims,
+        format,
+        offset,
+        size,
+    })
+}
+
+fn initial_capacity(count: u64) -> usize {
+    count.min(MAX_INITIAL_CAPACITY) as usize
+}
+
+/// At most `max` bytes of `s`, cut at a char boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// GGUF value type ids (`enum gguf_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ValueType {
+    U8,
+    I8,
+    U16,
+    I16,
+    U32,
+    I32,
+    F32,
+    Bool,
+    Str,
+    Array,
+    U64,
+    I64,
+    F64,
+}
+
+impl ValueType {
+    fn from_id(id: u32) -> Option<ValueType> {
+        use ValueType::*;
+        const IDS: [ValueType; 13] = [
+            U8, I8, U16, I16, U32, I32, F32, Bool, Str, Array, U64, I64, F64,
+        ];
+        IDS.get(id as usize).copied()
+    }
+
+    /// The fewest bytes one value of this type can occupy: bounds a count by the bytes left.
+    fn min_bytes(self) -> u64 {
+        use ValueType::*;
+        match self {
+            U8 | I8 | Bool => 1,
+            U16 | I16 => 2,
+            U32 | I32 | F32 => 4,
+            U64 | I64 | F64 => 8,
+            Str => 8,    // u64 length
+            Array => 12, // u32 type + u64 count
+        }
+    }
+}
+
+/// A cursor over the file that refuses to read past its end. `what` arguments describe the
+/// field being read for error messages; they are only formatted on error.
+struct Reader<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+    pos: usize,
+    /// Array elements read so far, against MAX_ARRAY_ELEMENTS.
+    array_elements: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn bad(&self, problem: String) -> Error {
+        Error::bad_file(self.path, problem)
+    }
+
+    fn remaining(&self) -> u64 {
+        (self.bytes.len() - self.pos) as u64
+    }
+
+    fn take(&mut self, n: u64, what: &dyn fmt::Display) -> Result<&'a [u8]> {
+        if n > self.remaining() {
+            return Err(self.bad(format!(
+                "{what} at byte {}: needs {n} bytes but the file ends at byte {} (truncated?)",
+                self.pos,
+                self.bytes.len()
+            )));
+        }
+        let s = &self.bytes[self.pos..self.pos + n as usize];
+        self.pos += n as usize;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self, what: &dyn fmt::Display) -> Result<[u8; N]> {
+        let s = self.take(N as u64, what)?;
+        Ok(s.try_into().expect("take returned N bytes"))
+    }
+
+    fn u8(&mut self, what: &dyn fmt::Display) -> Result<u8> {
+        Ok(self.array::<1>(what)?[0])
+    }
+    fn u16(&mut self, what: &dyn fmt::Display) -> Result<u16> {
+        Ok(u16::from_le_bytes(self.array(what)?))
+    }
+    fn u32(&mut self, what: &dyn fmt::Display) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+    fn u64(&mut self, what: &dyn fmt::Display) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    /// `count` items of at least `min_bytes` each must fit in the bytes left; checked before
+    /// any allocation sized by `count`.
+    fn check_count(&self, count: u64, min_bytes: u64, what: &dyn fmt::Display) -> Result<()> {
+        let needed = u128::from(count) * u128::from(min_bytes);
+        if needed > u128::from(self.remaining()) {
+            return Err(self.bad(format!(
+                "{what} {count} at byte {} needs at least {needed} bytes ({min_bytes} each) but \
+                 only {} remain (file size {})",
+                self.pos,
+                self.remaining(),
+                self.bytes.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn string(&mut self, what: &dyn fmt::Display) -> Result<String> {
+        let len = self.u64(&format_args!("{what} (string length)"))?;
+        if len > self.remaining() {
+            return Err(self.bad(format!(
+                "{what}: string length {len} at byte {} runs past the end of the file ({} bytes \
+                 left, file size {})",
+                self.pos - 8,
+                self.remaining(),
+                self.bytes.len()
+            )));
+        }
+        let start = self.pos;
+        let s = self.take(len, what)?;
+        match std::str::from_utf8(s) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(e) => Err(self.bad(format!("{what}: string at byte {start} is not UTF-8 ({e})"))),
+        }
+    }
+
+    /// One value of type `type_id`; `ctx` names it ("metadata 'general.name'", with "[i]"
+    /// appended per array level).
+    fn value(&mut self, type_id: u32, ctx: &dyn fmt::Display, depth: u32) -> Result<MetaValue> {
+        let Some(ty) = ValueType::from_id(type_id) else {
+            return Err(self.bad(format!(
+                "{ctx} has unknown value type {type_id} (before byte {})",
+                self.pos
+            )));
+        };
+        Ok(match ty {
+            ValueType::U8 => MetaValue::U8(self.u8(ctx)?),
+            ValueType::I8 => MetaValue::I8(self.u8(ctx)? as i8),
+            ValueType::U16 => MetaValue::U16(self.u16(ctx)?),
+            ValueType::I16 => MetaValue::I16(self.u16(ctx)? as i16),
+            ValueType::U32 => MetaValue::U32(self.u32(ctx)?),
+            ValueType::I32 => MetaValue::I32(self.u32(ctx)? as i32),
+            ValueType::U64 => MetaValue::U64(self.u64(ctx)?),
+            ValueType::I64 => MetaValue::I64(self.u64(ctx)? as i64),
+            ValueType::F32 => MetaValue::F32(f32::from_bits(self.u32(ctx)?)),
+            ValueType::F64 => MetaValue::F64(f64::from_bits(self.u64(ctx)?)),
+            // Like gguf.cpp: any nonzero byte is true.
+            ValueType::Bool => MetaValue::Bool(self.u8(ctx)? != 0),
+            ValueType::Str => MetaValue::Str(self.string(ctx)?),
+            ValueType::Array => MetaValue::Array(self.array_value(ctx, depth)?),
+        })
+    }
+
+    fn array_value(&mut self, ctx: &dyn fmt::Display, depth: u32) -> Result<Vec<MetaValue>> {
+        if depth >= MAX_ARRAY_DEPTH {
+            return Err(self.bad(format!(
+                "{ctx} nests arrays more than {MAX_ARRAY_DEPTH} deep (at byte {})",
+                self.pos
+            )));
+        }
+        let elem_type = self.u32(&format_args!("{ctx} array element type"))?;
+        let count = self.u64(&format_args!("{ctx} array length"))?;
+        let Some(ty) = ValueType::from_id(elem_type) else {
+            return Err(self.bad(format!(
+                "{ctx} is an array of unknown value type {elem_type} (before byte {})",
+                self.pos - 8
+            )));
+        };
+        self.check_count(count, ty.min_bytes(), &format_args!("{ctx} array length"))?;
+        self.array_elements += count; // cannot overflow: each element is >= 1 byte of file
+        if self.array_elements > MAX_ARRAY_ELEMENTS {
+            return Err(Error::unsupported(
+                self.path,
+                format!(
+                    "{ctx} brings the metadata arrays to {} elements; edgeseek reads at most \
+                     {MAX_ARRAY_ELEMENTS}",
+                    self.array_elements
+                ),
+            ));
+        }
+        let mut items = Vec::with_capacity(initial_capacity(count));
+        for i in 0..count {
+            items.push(self.value(elem_type, &format_args!("{ctx}[{i}]"), depth + 1)?);
+        }
+        Ok(items)
+    }
+}

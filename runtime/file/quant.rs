@@ -1,0 +1,700 @@
+//! GGML weight formats: block sizes, byte layouts and the exact CPU dequantize.
+//!
+//! `dequantize` is the reference every WGSL format shader is tested against, so it follows
+//! llama.cpp's `dequantize_row_*` (ggml-quants.c) line by line: same bit unpacking, same f32
+//! operation order (e.g. Q4_K computes `d1 = d * sc; m1 = dmin * m; y = d1 * q - m1`), and
+//! no fused multiply-add, so results are bit-identical to gguf-py's numpy dequantize (checked
+//! by the fixture test at the bottom of this file).
+//!
+//! Why bit-exactness is achievable on the GPU too: every product in these formats is exact in
+//! f32. The f16 scale has 11 significant bits and the integer factors are small (Q6_K, the
+//! widest: |sc| <= 128 is 7 bits, |q| <= 32 is 5 bits), so `d * sc * q` needs at most 23 of
+//! f32's 24 bits, in any order, and f16 subnormals are f32 normals. The only rounding is the
+//! final `+ m` / `- m1` of Q4_1, Q5_1, Q4_K and Q5_K, which is one correctly rounded f32 op
+//! with or without FMA. A shader that works in f32 can therefore match this file exactly.
+//!
+//! Block layouts are `#[repr(C)]` structs with const size asserts. f16 fields are kept as raw
+//! `u16` bits (little-endian in the file) so the structs are plain bytes (`bytemuck::Pod`) and
+//! can be read from unaligned slices of the mmap with `pod_read_unaligned`.
+
+use bytemuck::{Pod, Zeroable};
+use half::f16;
+
+/// A weight storage format edgeseek can dequantize (on the CPU here, in WGSL on the GPU).
+///
+/// Variant names are llama.cpp's spelling, which is also what users see in model file names.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WeightFormat {
+    F32,
+    F16,
+    BF16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+}
+
+/// Elements per block of the "legacy" formats (Q4_0 .. Q8_0); ggml's `QK4_0` etc.
+const QK: usize = 32;
+/// Elements per super-block of the k-quants; ggml's `QK_K`.
+const QK_K: usize = 256;
+
+impl WeightFormat {
+    pub const ALL: [WeightFormat; 11] = [
+        WeightFormat::F32,
+        WeightFormat::F16,
+        WeightFormat::BF16,
+        WeightFormat::Q8_0,
+        WeightFormat::Q4_0,
+        WeightFormat::Q4_1,
+        WeightFormat::Q5_0,
+        WeightFormat::Q5_1,
+        WeightFormat::Q4_K,
+        WeightFormat::Q5_K,
+        WeightFormat::Q6_K,
+    ];
+
+    /// The format stored under a ggml type id (`enum ggml_type` in ggml.h), if supported.
+    pub fn from_ggml_type(t: u32) -> Option<WeightFormat> {
+        WeightFormat::ALL.into_iter().find(|f| f.ggml_type() == t)
+    }
+
+    /// The ggml type id (`enum ggml_type` in ggml.h) written in GGUF tensor infos.
+    pub fn ggml_type(self) -> u32 {
+        match self {
+            WeightFormat::F32 => 0,
+            WeightFormat::F16 => 1,
+            WeightFormat::Q4_0 => 2,
+            WeightFormat::Q4_1 => 3,
+            WeightFormat::Q5_0 => 6,
+            WeightFormat::Q5_1 => 7,
+            WeightFormat::Q8_0 => 8,
+            WeightFormat::Q4_K => 12,
+            WeightFormat::Q5_K => 13,
+            WeightFormat::Q6_K => 14,
+            WeightFormat::BF16 => 30,
+        }
+    }
+
+    /// The name as llama.cpp prints it ("Q4_K", "BF16").
+    pub fn name(self) -> &'static str {
+        ggml_type_name(self.ggml_type())
+    }
+
+    /// Elements per block: 1 for the float formats, 32 for legacy quants, 256 for k-quants.
+    pub fn block_elems(self) -> u32 {
+        match self {
+            WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16 => 1,
+            WeightFormat::Q8_0
+            | WeightFormat::Q4_0
+            | WeightFormat::Q4_1
+            | WeightFormat::Q5_0
+            | WeightFormat::Q5_1 => QK as u32,
+            WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K => QK_K as u32,
+        }
+    }
+
+    /// Bytes per block (ggml's `type_size`).
+    pub fn block_bytes(self) -> u32 {
+        let size = match self {
+            WeightFormat::F32 => 4,
+            WeightFormat::F16 | WeightFormat::BF16 => 2,
+            WeightFormat::Q8_0 => size_of::<BlockQ8_0>(),
+            WeightFormat::Q4_0 => size_of::<BlockQ4_0>(),
+            WeightFormat::Q4_1 => size_of::<BlockQ4_1>(),
+            WeightFormat::Q5_0 => size_of::<BlockQ5_0>(),
+            WeightFormat::Q5_1 => size_of::<BlockQ5_1>(),
+            WeightFormat::Q4_K => size_of::<BlockQ4K>(),
+            WeightFormat::Q5_K => size_of::<BlockQ5K>(),
+            WeightFormat::Q6_K => size_of::<BlockQ6K>(),
+        };
+        size as u32
+    }
+
+    /// Bytes of one row of `n_cols` elements; `None` if `n_cols` is not a whole number of
+    /// blocks (ggml cannot store that) or the size overflows `u64`.
+    pub fn row_bytes(self, n_cols: u64) -> Option<u64> {
+        let elems = u64::from(self.block_elems());
+        if n_cols % elems != 0 {
+            return None;
+        }
+        (n_cols / elems).checked_mul(u64::from(self.block_bytes()))
+    }
+
+    /// Byte offsets of the f16 scale fields inside one block (empty for the float formats).
+    /// Test generators use this to make blocks with finite, moderate scales.
+    fn f16_fields(self) -> &'static [usize] {
+        match self {
+            WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16 => &[],
+            // d first
+            WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q5_0 => &[0],
+            // d, then m / dmin
+            WeightFormat::Q4_1 | WeightFormat::Q5_1 | WeightFormat::Q4_K | WeightFormat::Q5_K => {
+                &[0, 2]
+            }
+            // Q6_K keeps d last, after ql, qh and scales.
+            WeightFormat::Q6_K => &[208],
+        }
+    }
+}
+
+/// The name of any ggml type id as llama.cpp prints it (`ggml_type_name`), including types
+/// edgeseek does not support, so "unsupported weight type" errors can say what they found.
+pub fn ggml_type_name(t: u32) -> &'static str {
+    match t {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        // 4 and 5 were Q4_2 and Q4_3, removed from ggml in 2023.
+        4 => "Q4_2",
+        5 => "Q4_3",
+        6 => "Q5_0",
+        7 => "Q5_1",
+        8 => "Q8_0",
+        9 => "Q8_1",
+        10 => "Q2_K",
+        11 => "Q3_K",
+        12 => "Q4_K",
+        13 => "Q5_K",
+        14 => "Q6_K",
+        15 => "Q8_K",
+        16 => "IQ2_XXS",
+        17 => "IQ2_XS",
+        18 => "IQ3_XXS",
+        19 => "IQ1_S",
+        20 => "IQ4_NL",
+        21 => "IQ3_S",
+        22 => "IQ2_S",
+        23 => "IQ4_XS",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        30 => "BF16",
+        // 31..=33 and 36..=38 were the repacked Q4_0/IQ4_NL layouts, removed from files in 2024.
+        31 => "Q4_0_4_4",
+        32 => "Q4_0_4_8",
+        33 => "Q4_0_8_8",
+        34 => "TQ1_0",
+        35 => "TQ2_0",
+        36 => "IQ4_NL_4_4",
+        37 => "IQ4_NL_4_8",
+        38 => "IQ4_NL_8_8",
+        39 => "MXFP4",
+        40 => "NVFP4",
+        41 => "Q1_0",
+        _ => "unknown",
+    }
+}
+
+// ---- Block layouts (ggml-common.h). f16 fields are raw bits. ----
+
+/// `block_q8_0`: x = qs * d.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ8_0 {
+    pub d: u16,       // f16 scale
+    pub qs: [i8; QK], // quants
+}
+
+/// `block_q4_0`: x = (q - 8) * d; low nibbles are elements 0..16, high nibbles 16..32.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ4_0 {
+    pub d: u16,           // f16 scale
+    pub qs: [u8; QK / 2], // nibbles
+}
+
+/// `block_q4_1`: x = q * d + m; nibble order as Q4_0.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ4_1 {
+    pub d: u16,           // f16 scale
+    pub m: u16,           // f16 min
+    pub qs: [u8; QK / 2], // nibbles
+}
+
+/// `block_q5_0`: x = (q - 16) * d; q = nibble | (bit j of qh) << 4.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ5_0 {
+    pub d: u16,           // f16 scale
+    pub qh: [u8; 4],      // 5th bits, a little-endian u32: bit j belongs to element j
+    pub qs: [u8; QK / 2], // low nibbles, order as Q4_0
+}
+
+/// `block_q5_1`: x = q * d + m; bits as Q5_0.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ5_1 {
+    pub d: u16,           // f16 scale
+    pub m: u16,           // f16 min
+    pub qh: [u8; 4],      // 5th bits, as Q5_0
+    pub qs: [u8; QK / 2], // low nibbles
+}
+
+/// `block_q4_K`: 8 sub-blocks of 32, each with a 6-bit scale and min (see `scale_min_k4`);
+/// x = (d * sc) * q - (dmin * m).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ4K {
+    pub d: u16,             // f16 super-block scale for the 6-bit scales
+    pub dmin: u16,          // f16 super-block scale for the 6-bit mins
+    pub scales: [u8; 12],   // 8 scales + 8 mins, 6 bits each
+    pub qs: [u8; QK_K / 2], // nibbles: each 32 bytes hold sub-block 2i (low) and 2i+1 (high)
+}
+
+/// `block_q5_K`: as Q4_K plus a fifth bit per element from `qh`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ5K {
+    pub d: u16,             // f16
+    pub dmin: u16,          // f16
+    pub scales: [u8; 12],   // as Q4_K
+    pub qh: [u8; QK_K / 8], // bit i of qh[l] is the 5th bit of element 32*i + l
+    pub qs: [u8; QK_K / 2], // low nibbles, as Q4_K
+}
+
+/// `block_q6_K`: 16 sub-blocks of 16 with int8 scales; x = (d * sc) * (q - 32), q 6 bits.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ6K {
+    pub ql: [u8; QK_K / 2],      // low 4 bits
+    pub qh: [u8; QK_K / 4],      // high 2 bits
+    pub scales: [i8; QK_K / 16], // 8-bit sub-block scales
+    pub d: u16,                  // f16 super-block scale, stored last
+}
+
+const _: () = assert!(size_of::<BlockQ8_0>() == 34);
+const _: () = assert!(size_of::<BlockQ4_0>() == 18);
+const _: () = assert!(size_of::<BlockQ4_1>() == 20);
+const _: () = assert!(size_of::<BlockQ5_0>() == 22);
+const _: () = assert!(size_of::<BlockQ5_1>() == 24);
+const _: () = assert!(size_of::<BlockQ4K>() == 144);
+const _: () = assert!(size_of::<BlockQ5K>() == 176);
+const _: () = assert!(size_of::<BlockQ6K>() == 210);
+
+fn f16_to_f32(bits: u16) -> f32 {
+    f16::from_bits(bits).to_f32()
+}
+
+/// Dequantizes whole blocks: `bytes` holds `out.len() / block_elems` blocks (one row, or
+/// several rows back to back). Callers check sizes; here they are only debug-asserted.
+pub fn dequantize(format: WeightFormat, bytes: &[u8], out: &mut [f32]) {
+    debug_assert_eq!(
+        format.row_bytes(out.len() as u64),
+        Some(bytes.len() as u64),
+        "{} dequantize: {} bytes for {} elements",
+        format.name(),
+        bytes.len(),
+        out.len()
+    );
+    match format {
+        WeightFormat::F32 => {
+            for (y, x) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *y = f32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+            }
+        }
+        WeightFormat::F16 => {
+            for (y, x) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *y = f16_to_f32(u16::from_le_bytes([x[0], x[1]]));
+            }
+        }
+        WeightFormat::BF16 => {
+            // bf16 is the top half of an f32 (ggml_compute_bf16_to_fp32).
+            for (y, x) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *y = f32::from_bits(u32::from(u16::from_le_bytes([x[0], x[1]])) << 16);
+            }
+        }
+        WeightFormat::Q8_0 => blocks(bytes, out, dequantize_q8_0),
+        WeightFormat::Q4_0 => blocks(bytes, out, dequantize_q4_0),
+        WeightFormat::Q4_1 => blocks(bytes, out, dequantize_q4_1),
+        WeightFormat::Q5_0 => blocks(bytes, out, dequantize_q5_0),
+        WeightFormat::Q5_1 => blocks(bytes, out, dequantize_q5_1),
+        WeightFormat::Q4_K => blocks(bytes, out, dequantize_q4_k),
+        WeightFormat::Q5_K => blocks(bytes, out, dequantize_q5_k),
+        WeightFormat::Q6_K => blocks(bytes, out, dequantize_q6_k),
+    }
+}
+
+/// Runs `f` over every block; `B` is read unaligned because mmap offsets and block sizes
+/// (34, 18, ...) give no alignment guarantee.
+fn blocks<B: Pod, const N: usize>(bytes: &[u8], out: &mut [f32], f: fn(&B, &mut [f32; N])) {
+    for (x, y) in bytes
+        .chunks_exact(size_of::<B>())
+        .zip(out.chunks_exact_mut(N))
+    {
+        let block: B = bytemuck::pod_read_unaligned(x);
+        f(
+            &block,
+            y.try_into().expect("chunks_exact_mut yields N elements"),
+        );
+    }
+}
+
+// The functions below mirror ggml-quants.c `dequantize_row_*` for a single block; integer
+// quants are formed exactly as there and converted to f32 once, then multiplied in the same
+// order, so every rounding step matches.
+
+fn dequantize_q8_0(x: &BlockQ8_0, y: &mut [f32; QK]) {
+    let d = f16_to_f32(x.d);
+    for (y, &q) in y.iter_mut().zip(&x.qs) {
+        *y = f32::from(q) * d;
+    }
+}
+
+fn dequantize_q4_0(x: &BlockQ4_0, y: &mut [f32; QK]) {
+    let d = f16_to_f32(x.d);
+    for j in 0..QK / 2 {
+        let x0 = i32::from(x.qs[j] & 0x0F) - 8;
+        let x1 = i32::from(x.qs[j] >> 4) - 8;
+        y[j] = x0 as f32 * d;
+        y[j + QK / 2] = x1 as f32 * d;
+    }
+}
+
+fn dequantize_q4_1(x: &BlockQ4_1, y: &mut [f32; QK]) {
+    let d = f16_to_f32(x.d);
+    let m = f16_to_f32(x.m);
+    for j in 0..QK / 2 {
+        let x0 = i32::from(x.qs[j] & 0x0F);
+        let x1 = i32::from(x.qs[j] >> 4);
+        y[j] = x0 as f32 * d + m;
+        y[j + QK / 2] = x1 as f32 * d + m;
+    }
+}
+
+fn dequantize_q5_0(x: &BlockQ5_0, y: &mut [f32; QK]) {
+    let d = f16_to_f32(x.d);
+    let qh = u32::from_le_bytes(x.qh);
+    for j in 0..QK / 2 {
+        let xh_0 = ((qh >> j) << 4) & 0x10; // bit j -> element j
+        let xh_1 = (qh >> (j + 12)) & 0x10; // bit j + 16 -> element j + 16
+        let x0 = ((u32::from(x.qs[j] & 0x0F) | xh_0) as i32) - 16;
+        let x1 = ((u32::from(x.qs[j] >> 4) | xh_1) as i32) - 16;
+        y[j] = x0 as f32 * d;
+        y[j + QK / 2] = x1 as f32 * d;
+    }
+}
+
+fn dequantize_q5_1(x: &BlockQ5_1, y: &mut [f32; QK]) {
+    let d = f16_to_f32(x.d);
+    let m = f16_to_f32(x.m);
+    let qh = u32::from_le_bytes(x.qh);
+    for j in 0..QK / 2 {
+        let xh_0 = ((qh >> j) << 4) & 0x10;
+        let xh_1 = (qh >> (j + 12)) & 0x10;
+        let x0 = u32::from(x.qs[j] & 0x0F) | xh_0;
+        let x1 = u32::from(x.qs[j] >> 4) | xh_1;
+        y[j] = x0 as f32 * d + m;
+        y[j + QK / 2] = x1 as f32 * d + m;
+    }
+}
+
+/// ggml's `get_scale_min_k4`: the j-th (scale, min) pair of a Q4_K/Q5_K block. Pairs 0..4
+/// are the low 6 bits of bytes 0..4 / 4..8; pairs 4..8 take their low 4 bits from bytes
+/// 8..12 and their top 2 bits from the spare top bits of bytes 0..8.
+pub fn scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        let d = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        let m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        (d, m)
+    }
+}
+
+fn dequantize_q4_k(x: &BlockQ4K, y: &mut [f32; QK_K]) {
+    let d = f16_to_f32(x.d);
+    let min = f16_to_f32(x.dmin);
+    // Each 64-element chunk uses 32 bytes of qs: low nibbles first, then high nibbles.
+    for (c, (q, y)) in
+        x.qs.chunks_exact(32)
+            .zip(y.chunks_exact_mut(64))
+            .enumerate()
+    {
+        let (sc, m) = scale_min_k4(2 * c, &x.scales);
+        let d1 = d * f32::from(sc);
+        let m1 = min * f32::from(m);
+        let (sc, m) = scale_min_k4(2 * c + 1, &x.scales);
+        let d2 = d * f32::from(sc);
+        let m2 = min * f32::from(m);
+        for l in 0..32 {
+            y[l] = d1 * f32::from(q[l] & 0x0F) - m1;
+            y[l + 32] = d2 * f32::from(q[l] >> 4) - m2;
+        }
+    }
+}
+
+fn dequantize_q5_k(x: &BlockQ5K, y: &mut [f32; QK_K]) {
+    let d = f16_to_f32(x.d);
+    let min = f16_to_f32(x.dmin);
+    for (c, (ql, y)) in
+        x.qs.chunks_exact(32)
+            .zip(y.chunks_exact_mut(64))
+            .enumerate()
+    {
+        let (sc, m) = scale_min_k4(2 * c, &x.scales);
+        let d1 = d * f32::from(sc);
+        let m1 = min * f32::from(m);
+        let (sc, m) = scale_min_k4(2 * c + 1, &x.scales);
+        let d2 = d * f32::from(sc);
+        let m2 = min * f32::from(m);
+        // ggml's u1/u2 masks: chunk c reads bits 2c and 2c+1 of qh[l].
+        let u1 = 1u8 << (2 * c);
+        let u2 = 2u8 << (2 * c);
+        for l in 0..32 {
+            let h1 = if x.qh[l] & u1 != 0 { 16 } else { 0 };
+            let h2 = if x.qh[l] & u2 != 0 { 16 } else { 0 };
+            y[l] = d1 * f32::from((ql[l] & 0x0F) + h1) - m1;
+            y[l + 32] = d2 * f32::from((ql[l] >> 4) + h2) - m2;
+        }
+    }
+}
+
+fn dequantize_q6_k(x: &BlockQ6K, y: &mut [f32; QK_K]) {
+    let d = f16_to_f32(x.d);
+    // Two halves of 128 elements; each uses 64 bytes of ql, 32 of qh and 8 scales.
+    for n in 0..2 {
+        let ql = &x.ql[64 * n..64 * n + 64];
+        let qh = &x.qh[32 * n..32 * n + 32];
+        let sc = &x.scales[8 * n..8 * n + 8];
+        let y = &mut y[128 * n..128 * n + 128];
+        for l in 0..32 {
+            let is = l / 16;
+            let q1 = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) as i8 - 32;
+            let q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) as i8 - 32;
+            let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i8 - 32;
+            let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i8 - 32;
+            // C evaluates `d * sc[is] * q1` left to right: (d * sc) * q.
+            y[l] = d * f32::from(sc[is]) * f32::from(q1);
+            y[l + 32] = d * f32::from(sc[is + 2]) * f32::from(q2);
+            y[l + 64] = d * f32::from(sc[is + 4]) * f32::from(q3);
+            y[l + 96] = d * f32::from(sc[is + 6]) * f32::from(q4);
+        }
+    }
+}
+
+/// Deterministic xorshift64* generator for test data (no `rand` dependency).
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        // splitmix64 of the seed, so nearby seeds (and 0) give unrelated, nonzero states.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        XorShift((z ^ (z >> 31)) | 1)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    /// Uniform magnitude in [lo, hi) with a random sign.
+    fn signed(&mut self, lo: f32, hi: f32) -> f32 {
+        let v = lo + (hi - lo) * self.unit();
+        if self.next_u64() & 1 == 0 {
+            v
+        } else {
+            -v
+        }
+    }
+}
+
+/// Random quantized data for tests: `n_rows` rows of `n_cols` elements in `format`, laid out
+/// as in a GGUF tensor. Quant bytes are uniformly random; f16 scales are finite, in
+/// ±[0.001, 2]; float formats hold values in ±[0, 2]. Panics if `n_cols` is not a multiple
+/// of the block size (a test bug).
+pub fn random_blocks(format: WeightFormat, n_rows: usize, n_cols: usize, seed: u64) -> Vec<u8> {
+    let row_bytes = format.row_bytes(n_cols as u64).unwrap_or_else(|| {
+        panic!(
+            "{n_cols} columns is not a whole number of {} blocks",
+            format.name()
+        )
+    });
+    let mut rng = XorShift::new(seed);
+    let n_bytes = row_bytes as usize * n_rows;
+    let mut out = Vec::with_capacity(n_bytes);
+    match format {
+        WeightFormat::F32 => {
+            for _ in 0..n_rows * n_cols {
+                out.extend_from_slice(&rng.signed(0.0, 2.0).to_le_bytes());
+            }
+        }
+        WeightFormat::F16 => {
+            for _ in 0..n_rows * n_cols {
+                out.extend_from_slice(&f16::from_f32(rng.signed(0.0, 2.0)).to_le_bytes());
+            }
+        }
+        WeightFormat::BF16 => {
+            for _ in 0..n_rows * n_cols {
+                let bits = (rng.signed(0.0, 2.0).to_bits() >> 16) as u16;
+                out.extend_from_slice(&bits.to_le_bytes());
+            }
+        }
+        _ => {
+            let block_bytes = format.block_bytes() as usize;
+            while out.len() < n_bytes {
+                let start = out.len();
+                out.extend((0..block_bytes).map(|_| rng.next_u64() as u8));
+                for &at in format.f16_fields() {
+                    let scale = f16::from_f32(rng.signed(0.001, 2.0)).to_le_bytes();
+                    out[start + at..start + at + 2].copy_from_slice(&scale);
+                }
+            }
+        }
+    }
+    debug_assert_eq!(out.len(), n_bytes);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/quant")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run tests/fixtures/make_quant_vectors.py",
+                path.display()
+            )
+        })
+    }
+
+    #[test]
+    fn format_table_matches_ggml() {
+        let expected: [(WeightFormat, u32, &str, u32, u32); 11] = [
+            (WeightFormat::F32, 0, "F32", 1, 4),
+            (WeightFormat::F16, 1, "F16", 1, 2),
+            (WeightFormat::BF16, 30, "BF16", 1, 2),
+            (WeightFormat::Q8_0, 8, "Q8_0", 32, 34),
+            (WeightFormat::Q4_0, 2, "Q4_0", 32, 18),
+            (WeightFormat::Q4_1, 3, "Q4_1", 32, 20),
+            (WeightFormat::Q5_0, 6, "Q5_0", 32, 22),
+            (WeightFormat::Q5_1, 7, "Q5_1", 32, 24),
+            (WeightFormat::Q4_K, 12, "Q4_K", 256, 144),
+            (WeightFormat::Q5_K, 13, "Q5_K", 256, 176),
+            (WeightFormat::Q6_K, 14, "Q6_K", 256, 210),
+        ];
+        for (i, (f, id, name, elems, bytes)) in expected.into_iter().enumerate() {
+            assert_eq!(WeightFormat::ALL[i], f);
+            assert_eq!(f.ggml_type(), id);
+            assert_eq!(WeightFormat::from_ggml_type(id), Some(f));
+            assert_eq!(f.name(), name);
+            assert_eq!(f.block_elems(), elems);
+            assert_eq!(f.block_bytes(), bytes);
+        }
+        for unsupported in [4, 9, 10, 11, 15, 16, 23, 28, 39, 1000] {
+            assert_eq!(WeightFormat::from_ggml_type(unsupported), None);
+        }
+        assert_eq!(ggml_type_name(16), "IQ2_XXS");
+        assert_eq!(ggml_type_name(10), "Q2_K");
+        assert_eq!(ggml_type_name(99), "unknown");
+    }
+
+    #[test]
+    fn row_bytes_rejects_partial_blocks_and_overflow() {
+        assert_eq!(WeightFormat::Q4_K.row_bytes(512), Some(288));
+        assert_eq!(WeightFormat::Q4_K.row_bytes(100), None);
+        assert_eq!(WeightFormat::Q8_0.row_bytes(33), None);
+        assert_eq!(WeightFormat::F32.row_bytes(7), Some(28));
+        assert_eq!(WeightFormat::F32.row_bytes(0), Some(0));
+        assert_eq!(WeightFormat::F32.row_bytes(u64::MAX / 2), None);
+    }
+
+    /// Every format against gguf-py's numpy dequantize on random blocks
+    /// (tests/fixtures/make_quant_vectors.py).
+    #[test]
+    fn dequantize_matches_gguf_py_bit_exactly() {
+        for format in WeightFormat::ALL {
+            let blocks = fixture(&format!("{}.blocks", format.name()));
+            let expected: Vec<f32> = fixture(&format!("{}.f32", format.name()))
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            assert_eq!(
+                format.row_bytes(expected.len() as u64),
+                Some(blocks.len() as u64),
+                "{}: fixture sizes disagree",
+                format.name()
+            );
+            let mut got = vec![0.0f32; expected.len()];
+            dequantize(format, &blocks, &mut got);
+            // No tolerance: gguf-py computes in f32 with the same operation order as ggml,
+            // and all products are exact anyway (module comment), so the bits must agree.
+            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    e.to_bits(),
+                    "{} element {i} (block {}): got {g}, gguf-py {e}",
+                    format.name(),
+                    i / format.block_elems() as usize
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dequantize_hand_made_blocks() {
+        // Q4_0 with d = 0.5: low nibble 0 -> (0 - 8) * 0.5 at element 0, high nibble 15 ->
+        // (15 - 8) * 0.5 at element 16.
+        let mut b = vec![0u8; 18];
+        b[..2].copy_from_slice(&f16::from_f32(0.5).to_le_bytes());
+        b[2] = 0xF0;
+        let mut y = [0.0f32; 32];
+        dequantize(WeightFormat::Q4_0, &b, &mut y);
+        assert_eq!((y[0], y[16], y[1], y[17]), (-4.0, 3.5, -4.0, -4.0));
+
+        // Q5_0: qh bit 16 sets the fifth bit of element 16 (16 - 16 = 0 -> +16 -> 0 after -16).
+        let mut b = vec![0u8; 22];
+        b[..2].copy_from_slice(&f16::from_f32(1.0).to_le_bytes());
+        b[2..6].copy_from_slice(&(1u32 << 16 | 1).to_le_bytes());
+        let mut y = [0.0f32; 32];
+        dequantize(WeightFormat::Q5_0, &b, &mut y);
+        assert_eq!((y[0], y[1], y[16], y[17]), (0.0, -16.0, 0.0, -16.0));
+
+        // Q6_K: all quants 0 -> (d * sc) * (0 - 32) with scale i in sub-block i.
+        let mut b = vec![0u8; 210];
+        for (i, s) in b[192..208].iter_mut().enumerate() {
+            *s = i as u8;
+        }
+        b[208..].copy_from_slice(&f16::from_f32(0.25).to_le_bytes());
+        let mut y = [0.0f32; 256];
+        dequantize(WeightFormat::Q6_K, &b, &mut y);
+        for (i, v) in y.iter().enumerate() {
+            assert_eq!(*v, 0.25 * (i / 16) as f32 * -32.0, "element {i}");
+        }
+    }
+
+    #[test]
+    fn random_blocks_are_deterministic_and_finite() {
+        for format in WeightFormat::ALL {
+            let n_cols = 2 * format.block_elems().max(32) as usize;
+            let a = random_blocks(format, 3, n_cols, 7);
+            assert_eq!(a, random_blocks(format, 3, n_cols, 7));
+            assert_ne!(a, random_blocks(format, 3, n_cols, 8));
+            assert_eq!(a.len() as u64, 3 * format.row_bytes(n_cols as u64).unwrap());
+            let mut y = vec![0.0f32; 3 * n_cols];
+            dequantize(format, &a, &mut y);
+            assert!(y.iter().all(|v| v.is_finite()), "{}", format.name());
+        }
+    }
+}

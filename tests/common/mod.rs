@@ -1,0 +1,107 @@
+//! Shared by the integration tests: golden files from llama.cpp and model comparison.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use edgeseek::{LoadOptions, Model};
+use serde_json::Value;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/models").join(name)
+}
+
+pub fn golden(name: &str) -> Value {
+    let p = repo().join("tests/fixtures/goldens").join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// One llama.cpp step: the chosen id, its top-2 margin, the top logits by id.
+pub struct RefStep {
+    pub id: u32,
+    pub margin: f32,
+    pub top: Vec<(u32, f32)>,
+}
+
+pub fn steps(run: &Value) -> Vec<RefStep> {
+    run["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| RefStep {
+            id: s["id"].as_u64().unwrap() as u32,
+            margin: s["margin"].as_f64().unwrap() as f32,
+            top: s["top"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap() as f32))
+                .collect(),
+        })
+        .collect()
+}
+
+pub fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().expect("ids").iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// How far our logits are from a reference run, over all steps of all prompts.
+#[derive(Debug, Default)]
+pub struct Diff {
+    /// Largest |ours - llama.cpp| over the reference's top logits.
+    pub max_logit: f32,
+    /// Steps where our argmax differs from llama.cpp's while its margin was clear.
+    pub argmax_mismatch: Vec<String>,
+    /// Steps where the argmax differs at a near-tie (allowed).
+    pub near_ties: usize,
+    pub steps: usize,
+}
+
+/// Runs every prompt of `golden` through the model with llama.cpp's token sequence
+/// (teacher forcing, so one near-tie cannot derail the rest) and compares each step's
+/// logits with run `reference`. Argmax differences count only where the reference's
+/// top-2 margin exceeds `tie`.
+pub fn compare(model: &mut Model, golden: &Value, reference: &str, tie: f32) -> Diff {
+    let mut d = Diff::default();
+    for (pi, p) in golden["prompts"].as_array().unwrap().iter().enumerate() {
+        let prompt = ids(&p["ids"]);
+        let run = &p["runs"][reference];
+        assert!(!run.is_null(), "golden has no run '{reference}'");
+        // Every run of a prompt was fed the same tokens: the greedy ids of `ids_from`.
+        let from = p["ids_from"].as_str().expect("ids_from");
+        let forced = ids(&p["runs"][from]["ids"]);
+        let rsteps = steps(run);
+        model.reset();
+        let mut logits = model.eval(&prompt).expect("prefill").to_vec();
+        for (i, s) in rsteps.iter().enumerate() {
+            for &(id, l) in &s.top {
+                d.max_logit = d.max_logit.max((logits[id as usize] - l).abs());
+            }
+            let ours = edgeseek::sampler::argmax(&logits);
+            if ours != s.id {
+                if s.margin > tie {
+                    d.argmax_mismatch.push(format!(
+                        "prompt {pi} step {i}: ours {ours} ({}) vs {} ({}), margin {}",
+                        logits[ours as usize], s.id, s.top[0].1, s.margin
+                    ));
+                } else {
+                    d.near_ties += 1;
+                }
+            }
+            d.steps += 1;
+            if i + 1 < rsteps.len() {
+                logits.copy_from_slice(model.eval(&[forced[i]]).expect("decode"));
+            }
+        }
+    }
+    d
+}
+
+pub fn load(path: &Path, opts: &LoadOptions) -> Model {
+    Model::load(path, opts).unwrap_or_else(|e| panic!("{e}"))
+}
