@@ -57,7 +57,10 @@ impl GpuContext {
     /// device with only the features and limits the runtime uses.
     pub fn new(opts: &DeviceOptions) -> Result<GpuContext> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        // Vulkan, Metal, DX12 (and WebGPU): the backends with the compute model our
+        // kernels are written and tested for. wgpu's GL backend is left out.
+        let backends = wgpu::Backends::PRIMARY;
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
         if adapters.is_empty() {
             return Err(Error::Gpu(NO_ADAPTER_HELP.into()));
         }
@@ -85,6 +88,15 @@ impl GpuContext {
             }
         };
         let info = adapter.get_info();
+        // unpack2x16float reads every f16 scale; core WebGPU has it, GL ES 2-class
+        // devices do not.
+        let downlevel = adapter.get_downlevel_capabilities();
+        if !downlevel.flags.contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32) {
+            return Err(Error::Gpu(format!(
+                "adapter '{}' cannot unpack f16 values in shaders (SHADER_F16_IN_F32)",
+                info.name
+            )));
+        }
         let f16 = !opts.no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
         let features = if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
 

