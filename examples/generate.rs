@@ -19,12 +19,18 @@ struct Step {
 
 fn main() {
     let mut args = Args::from_env();
-    let model_path = args.value("--model").unwrap_or_else(|| fail("--model FILE is required"));
+    let model_path = args
+        .value("--model")
+        .unwrap_or_else(|| fail("--model FILE is required"));
     let prompt: Vec<u32> = args
         .value("--prompt-ids")
         .unwrap_or_else(|| fail("--prompt-ids 1,2,3 is required"))
         .split(',')
-        .map(|s| s.trim().parse().unwrap_or_else(|_| fail(&format!("--prompt-ids: cannot read '{s}'"))))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .unwrap_or_else(|_| fail(&format!("--prompt-ids: cannot read '{s}'")))
+        })
         .collect();
     let max_tokens: usize = args.parsed("--max-tokens").unwrap_or(16);
     let temperature: f32 = args.parsed("--temperature").unwrap_or(0.0);
@@ -33,7 +39,16 @@ fn main() {
     let json = args.flag("--json");
     let opts = args.load_options();
     args.finish();
-    if let Err(e) = run(&model_path, &prompt, max_tokens, temperature, seed, top_n, json, &opts) {
+    if let Err(e) = run(
+        &model_path,
+        &prompt,
+        max_tokens,
+        temperature,
+        seed,
+        top_n,
+        json,
+        &opts,
+    ) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -62,7 +77,10 @@ fn run(
     let t2 = Instant::now();
     for i in 0..max_tokens {
         let id = sampler.sample(&logits);
-        steps.push(Step { id, top: top_k(&logits, top_n) });
+        steps.push(Step {
+            id,
+            top: top_k(&logits, top_n),
+        });
         if !json {
             print!("{id} ");
         }
@@ -73,6 +91,7 @@ fn run(
     let decode_s = t2.elapsed().as_secs_f64();
     let decoded = max_tokens.saturating_sub(1);
     let rss = edgeseek::process::rss().unwrap_or_default();
+    let model_file_rss = edgeseek::process::file_rss(std::path::Path::new(path)).unwrap_or(0);
     if !json {
         println!();
         eprintln!(
@@ -89,13 +108,18 @@ fn run(
     let steps_json: Vec<String> = steps
         .iter()
         .map(|s| {
-            let top: Vec<String> = s.top.iter().map(|(i, l)| format!("[{i},{}]", json_f32(*l))).collect();
+            let top: Vec<String> = s
+                .top
+                .iter()
+                .map(|(i, l)| format!("[{i},{}]", json_f32(*l)))
+                .collect();
             format!("{{\"id\":{},\"top\":[{}]}}", s.id, top.join(","))
         })
         .collect();
     println!(
         "{{\"ids\":[{}],\"steps\":[{}],\"prompt_tokens\":{},\"load_s\":{:.3},\"prefill_tok_s\":{:.3},\
          \"decode_tok_s\":{:.3},\"peak_rss_bytes\":{},\"anon_rss_bytes\":{},\"file_rss_bytes\":{},\
+         \"model_file_rss_bytes\":{},\"model_file_bytes\":{},\
          \"gpu_weights_bytes\":{},\"gpu_kv_bytes\":{},\"gpu_scratch_bytes\":{},\
          \"adapter\":\"{}\",\"f16_kv\":{}}}",
         ids.join(","),
@@ -107,6 +131,8 @@ fn run(
         rss.peak,
         rss.anon,
         rss.file,
+        model_file_rss,
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         mem.weights,
         mem.kv_cache,
         mem.scratch,

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum Error {
     /// The file could not be opened or read.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is not what it claims to be: truncated, inconsistent, out of bounds.
     BadFile { path: PathBuf, problem: String },
     /// The file is well formed but asks for something edgeseek does not support
@@ -17,7 +20,11 @@ pub enum Error {
     /// No usable GPU adapter, or the adapter lacks something we need.
     Gpu(String),
     /// The model does not fit a device limit or a budget the caller set.
-    Limit { what: String, needed: u64, limit: u64 },
+    Limit {
+        what: String,
+        needed: u64,
+        limit: u64,
+    },
     /// A caller-supplied option or input is invalid.
     Invalid(String),
 }
@@ -26,13 +33,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn bad_file(path: &Path, problem: impl Into<String>) -> Self {
-        Error::BadFile { path: path.to_path_buf(), problem: problem.into() }
+        Error::BadFile {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        }
     }
     pub fn unsupported(path: &Path, what: impl Into<String>) -> Self {
-        Error::Unsupported { path: path.to_path_buf(), what: what.into() }
+        Error::Unsupported {
+            path: path.to_path_buf(),
+            what: what.into(),
+        }
     }
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -40,11 +56,22 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            Error::BadFile { path, problem } => write!(f, "{}: bad file: {problem}", path.display()),
-            Error::Unsupported { path, what } => write!(f, "{}: unsupported: {what}", path.display()),
+            Error::BadFile { path, problem } => {
+                write!(f, "{}: bad file: {problem}", path.display())
+            }
+            Error::Unsupported { path, what } => {
+                write!(f, "{}: unsupported: {what}", path.display())
+            }
             Error::Gpu(msg) => write!(f, "GPU: {msg}"),
-            Error::Limit { what, needed, limit } => {
-                write!(f, "{what} needs {needed} bytes but the limit is {limit} bytes")
+            Error::Limit {
+                what,
+                needed,
+                limit,
+            } => {
+                write!(
+                    f,
+                    "{what} needs {needed} bytes but the limit is {limit} bytes"
+                )
             }
             Error::Invalid(msg) => write!(f, "invalid input: {msg}"),
         }

@@ -36,7 +36,12 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { device: DeviceOptions::default(), n_ctx: None, max_batch: 64, max_binding_bytes: None }
+        LoadOptions {
+            device: DeviceOptions::default(),
+            n_ctx: None,
+            max_batch: 64,
+            max_binding_bytes: None,
+        }
     }
 }
 
@@ -52,7 +57,10 @@ impl Model {
         let file = file::gguf::GgufFile::open(path)?;
         let cfg = Config::from_gguf(&file)?;
         if opts.max_batch == 0 || opts.max_batch > 4096 {
-            return Err(Error::Invalid(format!("max_batch {} (1..=4096)", opts.max_batch)));
+            return Err(Error::Invalid(format!(
+                "max_batch {} (1..=4096)",
+                opts.max_batch
+            )));
         }
         let n_ctx = opts.n_ctx.unwrap_or(cfg.n_ctx_train.min(4096));
         if n_ctx == 0 {

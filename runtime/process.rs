@@ -15,8 +15,45 @@ pub fn rss() -> Option<Rss> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib = |key: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(key))?;
-        let n: u64 = line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+        let n: u64 = line[key.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
         Some(n * 1024)
     };
-    Some(Rss { peak: kib("VmHWM:")?, anon: kib("RssAnon:")?, file: kib("RssFile:")? })
+    Some(Rss {
+        peak: kib("VmHWM:")?,
+        anon: kib("RssAnon:")?,
+        file: kib("RssFile:")?,
+    })
+}
+
+/// Resident bytes of every mapping of `path` in this process (/proc/self/smaps):
+/// after [`crate::Model::load`] a model file should have none left.
+pub fn file_rss(path: &std::path::Path) -> Option<u64> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let want = path.to_str()?;
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let mut total = 0;
+    let mut in_file = false;
+    for line in smaps.lines() {
+        // Mapping headers start with an address range "start-end perms offset dev inode path".
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            in_file = line.split_whitespace().nth(5) == Some(want);
+        } else if in_file {
+            if let Some(kb) = line.strip_prefix("Rss:") {
+                total += kb
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()?
+                    * 1024;
+            }
+        }
+    }
+    Some(total)
 }

@@ -16,7 +16,11 @@ impl Sampler {
             return Err(Error::Invalid(format!("temperature {temperature}")));
         }
         // xorshift64* must not start from 0.
-        Ok(Sampler { temperature, rng: seed ^ 0x9E37_79B9_7F4A_7C15, probs: Vec::new() })
+        Ok(Sampler {
+            temperature,
+            rng: seed ^ 0x9E37_79B9_7F4A_7C15,
+            probs: Vec::new(),
+        })
     }
 
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
@@ -25,7 +29,8 @@ impl Sampler {
         }
         let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         self.probs.clear();
-        self.probs.extend(logits.iter().map(|&l| ((l - max) / self.temperature).exp()));
+        self.probs
+            .extend(logits.iter().map(|&l| ((l - max) / self.temperature).exp()));
         let total: f32 = self.probs.iter().sum();
         let mut r = self.next_f32() * total;
         for (i, p) in self.probs.iter().enumerate() {

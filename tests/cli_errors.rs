@@ -6,19 +6,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+
+use common::generate_exe;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn generate_exe() -> PathBuf {
-    // cargo test builds the examples next to the test binaries' deps/ folder.
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let exe = deps.parent().unwrap().join("examples").join(format!("generate{}", std::env::consts::EXE_SUFFIX));
-    assert!(exe.exists(), "{} not built: run `cargo test` (it builds the examples)", exe.display());
-    exe
-}
-
 fn find(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).position(|w| w == needle).expect("needle in fixture")
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("needle in fixture")
 }
 
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
@@ -33,20 +29,40 @@ fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
 fn expect_error(path: &Path, needles: &[&str]) {
     let t = Instant::now();
     let out = Command::new(generate_exe())
-        .args(["--model", path.to_str().unwrap(), "--prompt-ids", "1,2,3", "--max-tokens", "2", "--json"])
+        .args([
+            "--model",
+            path.to_str().unwrap(),
+            "--prompt-ids",
+            "1,2,3",
+            "--max-tokens",
+            "2",
+            "--json",
+        ])
         .output()
         .unwrap();
     let elapsed = t.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{}: exit 0", path.display());
-    assert_eq!(out.status.code(), Some(1), "{}: exit code (101 is a panic): {stderr}", path.display());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}: exit code (101 is a panic): {stderr}",
+        path.display()
+    );
     assert!(out.stdout.is_empty(), "no JSON on failure");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains(path.file_name().unwrap().to_str().unwrap()), "names the file: {stderr}");
+    assert!(
+        stderr.contains(path.file_name().unwrap().to_str().unwrap()),
+        "names the file: {stderr}"
+    );
     for n in needles {
         assert!(stderr.contains(n), "expected '{n}' in: {stderr}");
     }
-    assert!(elapsed < Duration::from_secs(1), "{}: took {elapsed:?}", path.display());
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "{}: took {elapsed:?}",
+        path.display()
+    );
 }
 
 fn base() -> Vec<u8> {
@@ -61,7 +77,10 @@ fn truncated_header() {
 #[test]
 fn truncated_tensor_data() {
     let b = base();
-    expect_error(&scratch("trunc-data.gguf", &b[..b.len() * 3 / 5]), &["past the end"]);
+    expect_error(
+        &scratch("trunc-data.gguf", &b[..b.len() * 3 / 5]),
+        &["past the end"],
+    );
 }
 
 #[test]
@@ -87,7 +106,10 @@ fn tensor_offset_past_end_of_file() {
     let name = b"output_norm.weight";
     let at = find(&b, name) + name.len() + 4 + 8 + 4;
     b[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
-    expect_error(&scratch("offset.gguf", &b), &["output_norm.weight", "past the end"]);
+    expect_error(
+        &scratch("offset.gguf", &b),
+        &["output_norm.weight", "past the end"],
+    );
 }
 
 #[test]
@@ -95,7 +117,10 @@ fn unknown_architecture() {
     let mut b = base();
     let at = find(&b, b"general.architecture") + "general.architecture".len() + 12;
     b[at..at + 5].copy_from_slice(b"mamba");
-    expect_error(&scratch("arch.gguf", &b), &["unsupported", "architecture 'mamba'"]);
+    expect_error(
+        &scratch("arch.gguf", &b),
+        &["unsupported", "architecture 'mamba'"],
+    );
 }
 
 #[test]
@@ -104,7 +129,10 @@ fn unsupported_weight_type() {
     let name = b"output_norm.weight";
     let at = find(&b, name) + name.len() + 4 + 8;
     b[at..at + 4].copy_from_slice(&16u32.to_le_bytes()); // IQ2_XXS
-    expect_error(&scratch("wtype.gguf", &b), &["unsupported", "output_norm.weight", "IQ2_XXS"]);
+    expect_error(
+        &scratch("wtype.gguf", &b),
+        &["unsupported", "output_norm.weight", "IQ2_XXS"],
+    );
 }
 
 #[test]

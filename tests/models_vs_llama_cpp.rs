@@ -55,10 +55,16 @@ fn check_all(opts: &LoadOptions, path_name: &str) {
                     q.argmax_mismatch
                 );
             }
-            report.push(format!("{name}: {:.4} ({} near-ties)", d.max_logit, d.near_ties));
+            report.push(format!(
+                "{name}: {:.4} ({} near-ties)",
+                d.max_logit, d.near_ties
+            ));
         }
     }
-    eprintln!("{path_name}: max |logit - llama.cpp| per fixture:\n  {}", report.join("\n  "));
+    eprintln!(
+        "{path_name}: max |logit - llama.cpp| per fixture:\n  {}",
+        report.join("\n  ")
+    );
 }
 
 #[test]
@@ -68,13 +74,25 @@ fn fixtures_match_llama_cpp_default_path() {
 
 #[test]
 fn fixtures_match_llama_cpp_without_f16() {
-    let opts = LoadOptions { device: DeviceOptions { no_f16: true, ..Default::default() }, ..Default::default() };
+    let opts = LoadOptions {
+        device: DeviceOptions {
+            no_f16: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     check_all(&opts, "no-f16");
 }
 
 #[test]
 fn fixtures_match_llama_cpp_under_downlevel_limits() {
-    let opts = LoadOptions { device: DeviceOptions { downlevel: true, ..Default::default() }, ..Default::default() };
+    let opts = LoadOptions {
+        device: DeviceOptions {
+            downlevel: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     check_all(&opts, "downlevel");
 }
 
@@ -83,6 +101,10 @@ fn fixtures_match_llama_cpp_with_matrices_split_into_tiny_bindings() {
     // 8 KiB parts: every matrix of the fixtures is split (the smallest, Q4_0 k/v, is
     // 128 rows x 144 bytes = 18 KiB), the embedding table into dozens of parts; and a
     // prefill batch of 5 pushes the 33-token prompt through 7 chunks.
-    let opts = LoadOptions { max_binding_bytes: Some(8 << 10), max_batch: 5, ..Default::default() };
+    let opts = LoadOptions {
+        max_binding_bytes: Some(8 << 10),
+        max_batch: 5,
+        ..Default::default()
+    };
     check_all(&opts, "split");
 }

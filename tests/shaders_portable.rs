@@ -28,21 +28,35 @@ fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
             .unwrap_or_else(|e| panic!("{key:?}: {}", e.emit_to_string(&src)));
 
         let spv_opts = spv::Options::default();
-        let spv_pipe = spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
+        let spv_pipe = spv::PipelineOptions {
+            shader_stage: naga::ShaderStage::Compute,
+            entry_point: "main".into(),
+        };
         let words = spv::write_vec(&module, &info, &spv_opts, Some(&spv_pipe))
             .unwrap_or_else(|e| panic!("{key:?} -> SPIR-V: {e}"));
         assert!(words.len() > 5, "{key:?}: empty SPIR-V");
 
-        let msl_opts = msl::Options { lang_version: (2, 4), ..Default::default() };
-        let (metal, _) = msl::write_string(&module, &info, &msl_opts, &msl::PipelineOptions::default())
-            .unwrap_or_else(|e| panic!("{key:?} -> MSL: {e}"));
+        let msl_opts = msl::Options {
+            lang_version: (2, 4),
+            ..Default::default()
+        };
+        let (metal, _) =
+            msl::write_string(&module, &info, &msl_opts, &msl::PipelineOptions::default())
+                .unwrap_or_else(|e| panic!("{key:?} -> MSL: {e}"));
         assert!(metal.contains("kernel"), "{key:?}: MSL has no kernel");
 
-        let hlsl_opts = hlsl::Options { shader_model: hlsl::ShaderModel::V6_2, ..Default::default() };
+        let hlsl_opts = hlsl::Options {
+            shader_model: hlsl::ShaderModel::V6_2,
+            ..Default::default()
+        };
         let mut text = String::new();
         let hlsl_pipe = hlsl::PipelineOptions::default();
         let mut w = hlsl::Writer::new(&mut text, &hlsl_opts, &hlsl_pipe);
-        w.write(&module, &info, None).unwrap_or_else(|e| panic!("{key:?} -> HLSL: {e}"));
-        assert!(text.contains("numthreads"), "{key:?}: HLSL has no compute entry");
+        w.write(&module, &info, None)
+            .unwrap_or_else(|e| panic!("{key:?} -> HLSL: {e}"));
+        assert!(
+            text.contains("numthreads"),
+            "{key:?}: HLSL has no compute entry"
+        );
     }
 }

@@ -9,7 +9,9 @@ pub struct Args {
 
 impl Args {
     pub fn from_env() -> Args {
-        Args { items: std::env::args().skip(1).collect() }
+        Args {
+            items: std::env::args().skip(1).collect(),
+        }
     }
 
     /// The value after `--name`, removed from the list.
@@ -24,7 +26,10 @@ impl Args {
 
     pub fn parsed<T: std::str::FromStr>(&mut self, name: &str) -> Option<T> {
         let v = self.value(name)?;
-        Some(v.parse().unwrap_or_else(|_| fail(&format!("{name}: cannot read '{v}'"))))
+        Some(
+            v.parse()
+                .unwrap_or_else(|_| fail(&format!("{name}: cannot read '{v}'"))),
+        )
     }
 
     pub fn flag(&mut self, name: &str) -> bool {

@@ -31,11 +31,11 @@ pub struct WeightMatrix {
 }
 
 impl WeightMatrix {
-    /// Uploads `data` (`n_rows` rows of `n_cols` weights in `format`) in parts of at
-    /// most `binding_limit` bytes each, copying straight from `data` (the mmap) into
-    /// mapped GPU memory.
+    /// Uploads `data` (`n_rows` rows of `n_cols` weights in `format`, read from the
+    /// mmap) in parts of at most `binding_limit` bytes each, through `up`'s staging.
     pub fn upload(
         ctx: &GpuContext,
+        up: &mut Uploader,
         name: &str,
         format: WeightFormat,
         n_rows: u32,
@@ -43,9 +43,12 @@ impl WeightMatrix {
         data: &[u8],
         binding_limit: u64,
     ) -> Result<WeightMatrix> {
-        let row_bytes = format
-            .row_bytes(u64::from(n_cols))
-            .ok_or_else(|| Error::Invalid(format!("{name}: {n_cols} columns do not fit {}", format.name())))?;
+        let row_bytes = format.row_bytes(u64::from(n_cols)).ok_or_else(|| {
+            Error::Invalid(format!(
+                "{name}: {n_cols} columns do not fit {}",
+                format.name()
+            ))
+        })?;
         if row_bytes * u64::from(n_rows) != data.len() as u64 {
             return Err(Error::Invalid(format!(
                 "{name}: {} bytes for {n_rows} x {n_cols} {}",
@@ -53,7 +56,9 @@ impl WeightMatrix {
                 format.name()
             )));
         }
-        let limit = binding_limit.min(MAX_PART_BYTES).min(ctx.profile.max_buffer_size);
+        let limit = binding_limit
+            .min(MAX_PART_BYTES)
+            .min(ctx.profile.max_buffer_size);
         let rows_per_part = limit.saturating_sub(WEIGHT_PAD) / row_bytes;
         if rows_per_part == 0 {
             return Err(Error::Limit {
@@ -67,11 +72,22 @@ impl WeightMatrix {
         while row0 < u64::from(n_rows) {
             let rows = rows_per_part.min(u64::from(n_rows) - row0);
             let bytes = &data[(row0 * row_bytes) as usize..((row0 + rows) * row_bytes) as usize];
-            let buffer = upload_bytes(ctx, name, bytes, WEIGHT_PAD);
-            parts.push(WeightPart { buffer, row0: row0 as u32, n_rows: rows as u32 });
+            let buffer = storage(ctx, name, bytes.len() as u64 + WEIGHT_PAD);
+            up.write(ctx, &buffer, bytes)?;
+            parts.push(WeightPart {
+                buffer,
+                row0: row0 as u32,
+                n_rows: rows as u32,
+            });
             row0 += rows;
         }
-        Ok(WeightMatrix { format, n_rows, n_cols, row_bytes: row_bytes as u32, parts })
+        Ok(WeightMatrix {
+            format,
+            n_rows,
+            n_cols,
+            row_bytes: row_bytes as u32,
+            parts,
+        })
     }
 
     pub fn gpu_bytes(&self) -> u64 {
@@ -79,7 +95,68 @@ impl WeightMatrix {
     }
 }
 
+/// Copies bytes into GPU buffers through one reused staging buffer, so an upload never
+/// holds more than the weights plus [`STAGING_BYTES`]. (`mapped_at_creation` on a
+/// storage buffer makes wgpu allocate a hidden staging copy of every buffer; on
+/// devices whose memory is host memory, like lavapipe, that doubled the resident size.)
+pub struct Uploader {
+    staging: wgpu::Buffer,
+}
+
+pub const STAGING_BYTES: u64 = 8 << 20;
+
+impl Uploader {
+    pub fn new(ctx: &GpuContext) -> Self {
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("upload staging"),
+            size: STAGING_BYTES,
+            usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        Uploader { staging }
+    }
+
+    /// Writes `bytes` at the start of `dst` (which must be at least `bytes.len()`
+    /// rounded up to 4 bytes long) and waits until the copy is done.
+    pub fn write(&mut self, ctx: &GpuContext, dst: &wgpu::Buffer, bytes: &[u8]) -> Result<()> {
+        for (i, chunk) in bytes.chunks(STAGING_BYTES as usize).enumerate() {
+            let len = (chunk.len() as u64).next_multiple_of(4);
+            let slice = self.staging.slice(..len);
+            let (tx, rx) = std::sync::mpsc::channel();
+            slice.map_async(wgpu::MapMode::Write, move |r| {
+                let _ = tx.send(r);
+            });
+            wait(ctx, "uploading weights")?;
+            match rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Error::Gpu(format!("uploading weights: {e}"))),
+                Err(_) => return Err(Error::Gpu("uploading weights: no answer".into())),
+            }
+            {
+                let mut view = slice
+                    .get_mapped_range_mut()
+                    .map_err(|e| Error::Gpu(format!("uploading weights: {e}")))?;
+                view.slice(..chunk.len()).copy_from_slice(chunk);
+            }
+            self.staging.unmap();
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            let offset = i as u64 * STAGING_BYTES;
+            enc.copy_buffer_to_buffer(&self.staging, 0, dst, offset, len);
+            ctx.queue.submit([enc.finish()]);
+        }
+        wait(ctx, "uploading weights")
+    }
+}
+
+fn wait(ctx: &GpuContext, what: &str) -> Result<()> {
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map(|_| ())
+        .map_err(|e| Error::Gpu(format!("{what}: {e}")))
+}
+
 /// A storage buffer holding `bytes` followed by `pad` zero bytes (size rounded to 4).
+/// For small buffers: it goes through wgpu's own staging.
 pub fn upload_bytes(ctx: &GpuContext, label: &str, bytes: &[u8], pad: u64) -> wgpu::Buffer {
     let size = (bytes.len() as u64 + pad).next_multiple_of(4).max(4);
     let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -92,7 +169,9 @@ pub fn upload_bytes(ctx: &GpuContext, label: &str, bytes: &[u8], pad: u64) -> wg
     });
     if !bytes.is_empty() {
         // A fresh buffer mapped at creation cannot fail to give its range.
-        let mut view = buffer.get_mapped_range_mut(..).expect("buffer mapped at creation");
+        let mut view = buffer
+            .get_mapped_range_mut(..)
+            .expect("buffer mapped at creation");
         view.slice(..bytes.len()).copy_from_slice(bytes);
     }
     buffer.unmap();
@@ -155,9 +234,7 @@ impl Readback {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        wait(ctx, "waiting for the GPU")?;
         match rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(Error::Gpu(format!("reading results back: {e}"))),

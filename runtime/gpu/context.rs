@@ -91,14 +91,21 @@ impl GpuContext {
         // unpack2x16float reads every f16 scale; core WebGPU has it, GL ES 2-class
         // devices do not.
         let downlevel = adapter.get_downlevel_capabilities();
-        if !downlevel.flags.contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32) {
+        if !downlevel
+            .flags
+            .contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32)
+        {
             return Err(Error::Gpu(format!(
                 "adapter '{}' cannot unpack f16 values in shaders (SHADER_F16_IN_F32)",
                 info.name
             )));
         }
         let f16 = !opts.no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
-        let features = if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
+        let features = if f16 {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        };
 
         let have = adapter.limits();
         let limits = if opts.downlevel {
@@ -148,6 +155,10 @@ impl GpuContext {
             profile.f16,
             profile.max_storage_binding >> 20
         );
-        Ok(GpuContext { device, queue, profile })
+        Ok(GpuContext {
+            device,
+            queue,
+            profile,
+        })
     }
 }

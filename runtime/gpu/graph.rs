@@ -10,7 +10,11 @@ pub type Buffer = wgpu::Buffer;
 pub enum Cmd {
     Dispatch(Op),
     /// Copy the last token's row (`row_bytes`) of `src` to the start of `dst`.
-    CopyLastRow { src: Buffer, dst: Buffer, row_bytes: u64 },
+    CopyLastRow {
+        src: Buffer,
+        dst: Buffer,
+        row_bytes: u64,
+    },
 }
 
 #[derive(Default)]
@@ -28,11 +32,18 @@ impl Graph {
     }
 
     pub fn copy_last_row(&mut self, src: &Buffer, dst: &Buffer, row_bytes: u64) {
-        self.cmds.push(Cmd::CopyLastRow { src: src.clone(), dst: dst.clone(), row_bytes });
+        self.cmds.push(Cmd::CopyLastRow {
+            src: src.clone(),
+            dst: dst.clone(),
+            row_bytes,
+        });
     }
 
     pub fn dispatch_count(&self) -> usize {
-        self.cmds.iter().filter(|c| matches!(c, Cmd::Dispatch(_))).count()
+        self.cmds
+            .iter()
+            .filter(|c| matches!(c, Cmd::Dispatch(_)))
+            .count()
     }
 
     /// Writes the step uniform, records every command for `step.n_tokens` tokens, copies
@@ -45,18 +56,29 @@ impl Graph {
         result: (&Buffer, u64),
         readback: &Readback,
     ) {
-        ctx.queue.write_buffer(step_buffer, 0, bytemuck::bytes_of(&step));
+        ctx.queue
+            .write_buffer(step_buffer, 0, bytemuck::bytes_of(&step));
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        let mut pass = Some(encoder.begin_compute_pass(&Default::default()).forget_lifetime());
+        let mut pass = Some(
+            encoder
+                .begin_compute_pass(&Default::default())
+                .forget_lifetime(),
+        );
         for cmd in &self.cmds {
             match cmd {
                 Cmd::Dispatch(op) => {
                     let p = pass.get_or_insert_with(|| {
-                        encoder.begin_compute_pass(&Default::default()).forget_lifetime()
+                        encoder
+                            .begin_compute_pass(&Default::default())
+                            .forget_lifetime()
                     });
                     op.record(p, step.n_tokens);
                 }
-                Cmd::CopyLastRow { src, dst, row_bytes } => {
+                Cmd::CopyLastRow {
+                    src,
+                    dst,
+                    row_bytes,
+                } => {
                     pass = None;
                     let offset = u64::from(step.n_tokens.saturating_sub(1)) * row_bytes;
                     encoder.copy_buffer_to_buffer(src, offset, dst, 0, *row_bytes);

@@ -2,7 +2,7 @@
 //! every weight format. Runs on whatever adapter wgpu finds (lavapipe in CI); fails,
 //! never skips, without one.
 
-use super::buffers::{self, Readback, WeightMatrix};
+use super::buffers::{self, Readback, Uploader, WeightMatrix};
 use super::context::{DeviceOptions, GpuContext};
 use super::graph::{Buffer, Graph};
 use super::kernels::{AttnOp, MatOp, OpBuilder, RopeOp, StepParams};
@@ -41,7 +41,12 @@ impl Harness {
         let pipelines = PipelineCache::new(&ctx.device);
         let step = buffers::uniform(&ctx, "step", &StepParams::default());
         let dummy = buffers::storage(&ctx, "dummy", 16);
-        Harness { ctx, pipelines, step, dummy }
+        Harness {
+            ctx,
+            pipelines,
+            step,
+            dummy,
+        }
     }
 
     fn run(
@@ -64,7 +69,11 @@ impl Harness {
             build(&mut ob, &mut g);
         }
         let rb = Readback::new(&self.ctx, "out", (n_out * 4) as u64);
-        let step = StepParams { n_tokens, pos0, _pad: [0; 2] };
+        let step = StepParams {
+            n_tokens,
+            pos0,
+            _pad: [0; 2],
+        };
         g.submit(&self.ctx, &self.step, step, (out, (n_out * 4) as u64), &rb);
         let mut v = vec![0.0; n_out];
         rb.read_f32(&self.ctx, &mut v).unwrap();
@@ -89,7 +98,11 @@ fn dequant_rows(f: WeightFormat, bytes: &[u8], rows: usize, cols: usize) -> Vec<
     let mut w = vec![0.0; rows * cols];
     let rb = f.row_bytes(cols as u64).unwrap() as usize;
     for r in 0..rows {
-        quant::dequantize(f, &bytes[r * rb..(r + 1) * rb], &mut w[r * cols..(r + 1) * cols]);
+        quant::dequantize(
+            f,
+            &bytes[r * rb..(r + 1) * rb],
+            &mut w[r * cols..(r + 1) * cols],
+        );
     }
     w
 }
@@ -110,7 +123,13 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32, sca
 
 /// Reference y[t][r] = bias[r] + acc[t][r] + sum_k w[r][k] x[t][k] in f64, plus
 /// sum |w x| per output for the tolerance.
-fn ref_matmul(w: &[f32], x: &[f32], rows: usize, cols: usize, tokens: usize) -> (Vec<f32>, Vec<f32>) {
+fn ref_matmul(
+    w: &[f32],
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    tokens: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let mut y = vec![0.0; tokens * rows];
     let mut mag = vec![0.0; tokens * rows];
     for t in 0..tokens {
@@ -135,7 +154,17 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
     let rb = f.row_bytes(cols as u64).unwrap();
     // Split: at most 5 rows per part -> 8 parts, the last one short.
     let limit = if split { 5 * rb + 4 } else { u64::MAX };
-    let wm = WeightMatrix::upload(&h.ctx, "w", f, rows as u32, cols as u32, &bytes, limit).unwrap();
+    let wm = WeightMatrix::upload(
+        &h.ctx,
+        &mut Uploader::new(&h.ctx),
+        "w",
+        f,
+        rows as u32,
+        cols as u32,
+        &bytes,
+        limit,
+    )
+    .unwrap();
     assert_eq!(wm.parts.len(), if split { 8 } else { 1 });
     let mut rng = Rng(99);
     let x = rng.vec(tokens * cols);
@@ -144,11 +173,20 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
     let (xb, bb, yb) = (h.f32s(&x), h.f32s(&bias), h.f32s(&y0));
     let batched = tokens > 1;
     let got = h.run(tokens as u32, 0, &yb, tokens * rows, |ob, g| {
-        let m = MatOp { w: &wm, x: &xb, x_stride: cols as u32, y: &yb, bias: Some(&bb), accumulate: true };
+        let m = MatOp {
+            w: &wm,
+            x: &xb,
+            x_stride: cols as u32,
+            y: &yb,
+            bias: Some(&bb),
+            accumulate: true,
+        };
         g.ops(ob.mat("w", &m, batched).unwrap());
     });
     let (dot, mag) = ref_matmul(&w, &x, rows, cols, tokens);
-    let want: Vec<f32> = (0..tokens * rows).map(|i| dot[i] + bias[i % rows] + y0[i]).collect();
+    let want: Vec<f32> = (0..tokens * rows)
+        .map(|i| dot[i] + bias[i % rows] + y0[i])
+        .collect();
     // f32 accumulation in a different order than the f64 reference: error grows with
     // the sum of |w x| terms, about cols * 2^-24 relative at worst; 1e-5 leaves margin.
     let what = format!("{} {} tokens split={split}", f.name(), tokens);
@@ -182,15 +220,27 @@ fn embed_gathers_dequantized_rows_for_every_format_and_split() {
         let bytes = quant::random_blocks(f, rows, cols, 3);
         let w = dequant_rows(f, &bytes, rows, cols);
         let rb = f.row_bytes(cols as u64).unwrap();
-        let table = WeightMatrix::upload(&h.ctx, "embd", f, rows as u32, cols as u32, &bytes, 4 * rb + 4).unwrap();
+        let table = WeightMatrix::upload(
+            &h.ctx,
+            &mut Uploader::new(&h.ctx),
+            "embd",
+            f,
+            rows as u32,
+            cols as u32,
+            &bytes,
+            4 * rb + 4,
+        )
+        .unwrap();
         let ids: Vec<u32> = vec![0, 28, 5, 4, 17, 5, 3];
         let tok = buffers::upload_bytes(&h.ctx, "tokens", bytemuck::cast_slice(&ids), 0);
         let out = buffers::storage(&h.ctx, "out", (ids.len() * cols * 4) as u64);
         let got = h.run(ids.len() as u32, 0, &out, ids.len() * cols, |ob, g| {
             g.ops(ob.embed(&table, &tok, &out).unwrap());
         });
-        let want: Vec<f32> =
-            ids.iter().flat_map(|&i| w[i as usize * cols..(i as usize + 1) * cols].to_vec()).collect();
+        let want: Vec<f32> = ids
+            .iter()
+            .flat_map(|&i| w[i as usize * cols..(i as usize + 1) * cols].to_vec())
+            .collect();
         // Dequantization is exact arithmetic on the same inputs, but the GPU may fuse
         // d * q - m into one FMA: allow one rounding of the largest term.
         let scale: Vec<f32> = want.iter().map(|v| v.abs().max(1.0)).collect();
@@ -213,7 +263,11 @@ fn rms_norm_matches_reference() {
     let mut want = vec![0.0; tokens * n];
     for t in 0..tokens {
         let row = &x[t * n..(t + 1) * n];
-        let ms = row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / n as f64;
+        let ms = row
+            .iter()
+            .map(|v| f64::from(*v) * f64::from(*v))
+            .sum::<f64>()
+            / n as f64;
         let scale = 1.0 / (ms + 1e-5).sqrt();
         for i in 0..n {
             want[t * n + i] = (f64::from(row[i]) * scale * f64::from(w[i])) as f32;
@@ -235,14 +289,25 @@ fn silu_mul_matches_reference() {
     let got = h.run(tokens as u32, 0, &gb, tokens * n, |ob, g| {
         g.op(ob.silu_mul("glu", &gb, &ub, n as u32).unwrap());
     });
-    let want: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
+    let want: Vec<f32> = gate
+        .iter()
+        .zip(&up)
+        .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+        .collect();
     let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
     // exp is not correctly rounded on GPUs: a few ulp.
     assert_close("silu_mul", &got, &want, 1e-6, 1e-5, &scale);
 }
 
 /// Reference rope of one head row at `pos`, optionally rms-normed first.
-fn ref_rope(row: &[f32], pos: u32, n_rot: usize, neox: bool, inv_freq: &[f32], norm: Option<(&[f32], f32)>) -> Vec<f32> {
+fn ref_rope(
+    row: &[f32],
+    pos: u32,
+    n_rot: usize,
+    neox: bool,
+    inv_freq: &[f32],
+    norm: Option<(&[f32], f32)>,
+) -> Vec<f32> {
     let mut x: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
     if let Some((w, eps)) = norm {
         let ms = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
@@ -253,7 +318,11 @@ fn ref_rope(row: &[f32], pos: u32, n_rot: usize, neox: bool, inv_freq: &[f32], n
     }
     let mut y = x.clone();
     for j in 0..n_rot / 2 {
-        let (a, b) = if neox { (j, j + n_rot / 2) } else { (2 * j, 2 * j + 1) };
+        let (a, b) = if neox {
+            (j, j + n_rot / 2)
+        } else {
+            (2 * j, 2 * j + 1)
+        };
         let th = f64::from(pos) * f64::from(inv_freq[j]);
         y[a] = x[a] * th.cos() - x[b] * th.sin();
         y[b] = x[a] * th.sin() + x[b] * th.cos();
@@ -267,11 +336,17 @@ fn rope_matches_reference_for_both_pairings_norm_and_cache_types() {
     let (tokens, heads, hd, n_rot, pos0) = (3usize, 3usize, 96usize, 64usize, 41u32);
     let mut rng = Rng(17);
     let src = rng.vec(tokens * heads * hd);
-    let inv_freq: Vec<f32> = (0..n_rot / 2).map(|i| 10000f64.powf(-2.0 * i as f64 / n_rot as f64) as f32).collect();
+    let inv_freq: Vec<f32> = (0..n_rot / 2)
+        .map(|i| 10000f64.powf(-2.0 * i as f64 / n_rot as f64) as f32)
+        .collect();
     let norm_w = rng.vec(hd);
     let (sb, fb, nb) = (h.f32s(&src), h.f32s(&inv_freq), h.f32s(&norm_w));
     let stride = heads * hd;
-    let kv_types: &[KvType] = if h.ctx.profile.f16 { &[KvType::F32, KvType::F16] } else { &[KvType::F32] };
+    let kv_types: &[KvType] = if h.ctx.profile.f16 {
+        &[KvType::F32, KvType::F16]
+    } else {
+        &[KvType::F32]
+    };
     for neox in [false, true] {
         for with_norm in [false, true] {
             let norm = if with_norm { Some((&nb, 1e-6)) } else { None };
@@ -280,7 +355,14 @@ fn rope_matches_reference_for_both_pairings_norm_and_cache_types() {
                 for hh in 0..heads {
                     let row = &src[t * stride + hh * hd..t * stride + (hh + 1) * hd];
                     let norm_ref = with_norm.then_some((&norm_w[..], 1e-6));
-                    want.extend(ref_rope(row, pos0 + t as u32, n_rot, neox, &inv_freq, norm_ref));
+                    want.extend(ref_rope(
+                        row,
+                        pos0 + t as u32,
+                        n_rot,
+                        neox,
+                        &inv_freq,
+                        norm_ref,
+                    ));
                 }
             }
             // Angles up to 43 rad in f32 and GPU sin/cos: 2e-5 absolute on unit inputs.
@@ -288,9 +370,17 @@ fn rope_matches_reference_for_both_pairings_norm_and_cache_types() {
             let dst = buffers::storage(&h.ctx, "q", (tokens * stride * 4) as u64);
             let got = h.run(tokens as u32, pos0, &dst, tokens * stride, |ob, g| {
                 let r = RopeOp {
-                    src: &sb, src_stride: stride as u32, dst: &dst, dst_stride: stride as u32,
-                    to_cache: None, n_heads: heads as u32, head_dim: hd as u32, n_rot: n_rot as u32,
-                    neox, inv_freq: Some(&fb), norm,
+                    src: &sb,
+                    src_stride: stride as u32,
+                    dst: &dst,
+                    dst_stride: stride as u32,
+                    to_cache: None,
+                    n_heads: heads as u32,
+                    head_dim: hd as u32,
+                    n_rot: n_rot as u32,
+                    neox,
+                    inv_freq: Some(&fb),
+                    norm,
                 };
                 g.op(ob.rope("rope", &r).unwrap());
             });
@@ -300,31 +390,59 @@ fn rope_matches_reference_for_both_pairings_norm_and_cache_types() {
             // Into a cache at positions pos0.., read back through an f32 copy of it.
             for &kv in kv_types {
                 let ctx_len = pos0 as usize + tokens;
-                let cache = buffers::storage(&h.ctx, "cache", (ctx_len * stride) as u64 * kv.bytes());
+                let cache =
+                    buffers::storage(&h.ctx, "cache", (ctx_len * stride) as u64 * kv.bytes());
                 let n_words = ctx_len * stride * kv.bytes() as usize / 4;
                 let raw = h.run(tokens as u32, pos0, &cache, n_words, |ob, g| {
                     let r = RopeOp {
-                        src: &sb, src_stride: stride as u32, dst: &cache, dst_stride: stride as u32,
-                        to_cache: Some(kv), n_heads: heads as u32, head_dim: hd as u32,
-                        n_rot: n_rot as u32, neox, inv_freq: Some(&fb), norm,
+                        src: &sb,
+                        src_stride: stride as u32,
+                        dst: &cache,
+                        dst_stride: stride as u32,
+                        to_cache: Some(kv),
+                        n_heads: heads as u32,
+                        head_dim: hd as u32,
+                        n_rot: n_rot as u32,
+                        neox,
+                        inv_freq: Some(&fb),
+                        norm,
                     };
                     g.op(ob.rope("rope_cache", &r).unwrap());
                 });
                 let values: Vec<f32> = match kv {
                     KvType::F32 => raw,
-                    KvType::F16 => bytemuck::cast_slice::<f32, half::f16>(&raw).iter().map(|v| v.to_f32()).collect(),
+                    KvType::F16 => bytemuck::cast_slice::<f32, half::f16>(&raw)
+                        .iter()
+                        .map(|v| v.to_f32())
+                        .collect(),
                 };
                 let got = &values[pos0 as usize * stride..];
                 // f16 storage: half an ulp of f16 (2^-11 relative) on top.
                 let rtol = if kv == KvType::F16 { 1e-3 } else { 1e-5 };
-                assert_close(&format!("{what} cache {kv:?}"), got, &want, 2e-5, rtol, &scale);
+                assert_close(
+                    &format!("{what} cache {kv:?}"),
+                    got,
+                    &want,
+                    2e-5,
+                    rtol,
+                    &scale,
+                );
             }
         }
     }
 }
 
 /// Reference causal attention for tokens at pos0.. over caches of pos0 + tokens rows.
-fn ref_attention(q: &[f32], k: &[f32], v: &[f32], tokens: usize, pos0: usize, heads: usize, kv_heads: usize, hd: usize) -> Vec<f32> {
+fn ref_attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    tokens: usize,
+    pos0: usize,
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+) -> Vec<f32> {
     let mut out = vec![0.0; tokens * heads * hd];
     let kvs = kv_heads * hd;
     for t in 0..tokens {
@@ -335,14 +453,20 @@ fn ref_attention(q: &[f32], k: &[f32], v: &[f32], tokens: usize, pos0: usize, he
             let scores: Vec<f64> = (0..n)
                 .map(|j| {
                     let krow = &k[j * kvs + kh * hd..j * kvs + (kh + 1) * hd];
-                    qrow.iter().zip(krow).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() / (hd as f64).sqrt()
+                    qrow.iter()
+                        .zip(krow)
+                        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                        .sum::<f64>()
+                        / (hd as f64).sqrt()
                 })
                 .collect();
             let m = scores.iter().cloned().fold(f64::MIN, f64::max);
             let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
             let sum: f64 = e.iter().sum();
             for d in 0..hd {
-                let acc: f64 = (0..n).map(|j| e[j] * f64::from(v[j * kvs + kh * hd + d])).sum();
+                let acc: f64 = (0..n)
+                    .map(|j| e[j] * f64::from(v[j * kvs + kh * hd + d]))
+                    .sum();
                 out[(t * heads + h) * hd + d] = (acc / sum) as f32;
             }
         }
@@ -357,10 +481,18 @@ fn attention_matches_reference_causal_gqa_across_tiles() {
     let (tokens, pos0, heads, kv_heads, hd) = (5usize, 70usize, 6usize, 2usize, 80usize);
     let n_keys = pos0 + tokens;
     let mut rng = Rng(23);
-    let q: Vec<f32> = rng.vec(tokens * heads * hd).iter().map(|v| v * 3.0).collect();
+    let q: Vec<f32> = rng
+        .vec(tokens * heads * hd)
+        .iter()
+        .map(|v| v * 3.0)
+        .collect();
     let k = rng.vec(n_keys * kv_heads * hd);
     let v = rng.vec(n_keys * kv_heads * hd);
-    let kv_types: &[KvType] = if h.ctx.profile.f16 { &[KvType::F32, KvType::F16] } else { &[KvType::F32] };
+    let kv_types: &[KvType] = if h.ctx.profile.f16 {
+        &[KvType::F32, KvType::F16]
+    } else {
+        &[KvType::F32]
+    };
     for &kv in kv_types {
         // The cache holds what the kernel reads: f16-rounded values for an f16 cache.
         let round = |x: &[f32]| -> Vec<f32> {
@@ -379,10 +511,25 @@ fn attention_matches_reference_causal_gqa_across_tiles() {
         };
         let (qb, kb, vb) = (h.f32s(&q), upload(&kr), upload(&vr));
         let out = buffers::storage(&h.ctx, "out", (tokens * heads * hd * 4) as u64);
-        let got = h.run(tokens as u32, pos0 as u32, &out, tokens * heads * hd, |ob, g| {
-            let a = AttnOp { q: &qb, k: &kb, v: &vb, out: &out, kv, n_heads: heads as u32, n_kv_heads: kv_heads as u32, head_dim: hd as u32 };
-            g.op(ob.attention("attn", &a).unwrap());
-        });
+        let got = h.run(
+            tokens as u32,
+            pos0 as u32,
+            &out,
+            tokens * heads * hd,
+            |ob, g| {
+                let a = AttnOp {
+                    q: &qb,
+                    k: &kb,
+                    v: &vb,
+                    out: &out,
+                    kv,
+                    n_heads: heads as u32,
+                    n_kv_heads: kv_heads as u32,
+                    head_dim: hd as u32,
+                };
+                g.op(ob.attention("attn", &a).unwrap());
+            },
+        );
         let want = ref_attention(&q, &kr, &vr, tokens, pos0, heads, kv_heads, hd);
         // Online softmax in f32 over 75 keys: 1e-5 absolute on outputs of magnitude < 1.
         let scale = vec![1.0; want.len()];

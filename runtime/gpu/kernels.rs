@@ -149,18 +149,18 @@ pub struct OpBuilder<'a> {
 /// `y (+)= W x (+ bias)` for one matrix, as matvec (one token) or matmul (many).
 pub struct MatOp<'b> {
     pub w: &'b WeightMatrix,
-    pub x: &'b wgpu::Buffer,      // [n_tokens, x_stride] f32
+    pub x: &'b wgpu::Buffer, // [n_tokens, x_stride] f32
     pub x_stride: u32,
-    pub y: &'b wgpu::Buffer,      // [n_tokens, w.n_rows] f32
+    pub y: &'b wgpu::Buffer, // [n_tokens, w.n_rows] f32
     pub bias: Option<&'b wgpu::Buffer>,
     pub accumulate: bool,
 }
 
 /// Rotary embedding (and optional per-head norm) of `n_heads` rows of `head_dim`.
 pub struct RopeOp<'b> {
-    pub src: &'b wgpu::Buffer,     // [n_tokens, src_stride] f32
+    pub src: &'b wgpu::Buffer, // [n_tokens, src_stride] f32
     pub src_stride: u32,
-    pub dst: &'b wgpu::Buffer,     // [n_tokens or ctx, dst_stride] f32 or kv
+    pub dst: &'b wgpu::Buffer, // [n_tokens or ctx, dst_stride] f32 or kv
     pub dst_stride: u32,
     /// Some(kv): dst is a KV cache of that type, written at each token's position.
     pub to_cache: Option<KvType>,
@@ -168,13 +168,13 @@ pub struct RopeOp<'b> {
     pub head_dim: u32,
     pub n_rot: u32,
     pub neox: bool,
-    pub inv_freq: Option<&'b wgpu::Buffer>, // [n_rot / 2]
+    pub inv_freq: Option<&'b wgpu::Buffer>,    // [n_rot / 2]
     pub norm: Option<(&'b wgpu::Buffer, f32)>, // ([head_dim] weight, eps)
 }
 
 pub struct AttnOp<'b> {
-    pub q: &'b wgpu::Buffer,   // [n_tokens, n_heads * head_dim]
-    pub k: &'b wgpu::Buffer,   // [ctx, n_kv_heads * head_dim] kv
+    pub q: &'b wgpu::Buffer, // [n_tokens, n_heads * head_dim]
+    pub k: &'b wgpu::Buffer, // [ctx, n_kv_heads * head_dim] kv
     pub v: &'b wgpu::Buffer,
     pub out: &'b wgpu::Buffer, // [n_tokens, n_heads * head_dim]
     pub kv: KvType,
@@ -204,8 +204,14 @@ impl OpBuilder<'_> {
         let pipeline = self.pipelines.get(key)?;
         let params = buffers::uniform(self.ctx, &name, params);
         let mut entries = vec![
-            wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: self.step.as_entire_binding() },
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: params.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: self.step.as_entire_binding(),
+            },
         ];
         for (i, b) in buffers.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
@@ -213,17 +219,29 @@ impl OpBuilder<'_> {
                 resource: b.as_entire_binding(),
             });
         }
-        let bind_group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(&name),
-            layout: &pipeline.layout,
-            entries: &entries,
-        });
-        Ok(Op { name, pipeline, bind_group, grid })
+        let bind_group = self
+            .ctx
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&name),
+                layout: &pipeline.layout,
+                entries: &entries,
+            });
+        Ok(Op {
+            name,
+            pipeline,
+            bind_group,
+            grid,
+        })
     }
 
     /// One op per part of the matrix. `batched` picks matmul (prefill) over matvec.
     pub fn mat(&mut self, name: &str, m: &MatOp<'_>, batched: bool) -> Result<Vec<Op>> {
-        let kernel = if batched { Kernel::MatMul } else { Kernel::MatVec };
+        let kernel = if batched {
+            Kernel::MatMul
+        } else {
+            Kernel::MatVec
+        };
         let key = PipelineKey::with_format(kernel, m.w.format);
         let mut flags = 0;
         if m.bias.is_some() {
@@ -245,9 +263,14 @@ impl OpBuilder<'_> {
                 _pad: 0,
             };
             let grid = if batched {
-                Grid::TokenTiles { x: part.n_rows.div_ceil(MATMUL_ROWS), tokens_per_y: MATMUL_TOKENS }
+                Grid::TokenTiles {
+                    x: part.n_rows.div_ceil(MATMUL_ROWS),
+                    tokens_per_y: MATMUL_TOKENS,
+                }
             } else {
-                Grid::Fixed { x: part.n_rows.div_ceil(MATVEC_ROWS) }
+                Grid::Fixed {
+                    x: part.n_rows.div_ceil(MATVEC_ROWS),
+                }
             };
             let bias = m.bias.unwrap_or(self.dummy);
             let bufs = [&part.buffer, m.x, m.y, bias];
@@ -272,7 +295,9 @@ impl OpBuilder<'_> {
                 row0: part.row0,
                 n_rows: part.n_rows,
             };
-            let grid = Grid::PerToken { x: (table.n_cols / 8).div_ceil(64) };
+            let grid = Grid::PerToken {
+                x: (table.n_cols / 8).div_ceil(64),
+            };
             let bufs = [&part.buffer, tokens, out];
             ops.push(self.op(format!("embed[{i}]"), key, &params, &bufs, grid)?);
         }
@@ -289,7 +314,11 @@ impl OpBuilder<'_> {
         n_cols: u32,
         eps: f32,
     ) -> Result<Op> {
-        let params = NormParams { n_cols, eps, _pad: [0; 2] };
+        let params = NormParams {
+            n_cols,
+            eps,
+            _pad: [0; 2],
+        };
         let key = PipelineKey::new(Kernel::RmsNorm);
         let grid = Grid::TokenRows { per_token: 1 };
         self.op(name.to_string(), key, &params, &[x, out, weight], grid)
@@ -330,8 +359,16 @@ impl OpBuilder<'_> {
         };
         let norm = r.norm.map(|(w, _)| w).unwrap_or(self.dummy);
         let inv_freq = r.inv_freq.unwrap_or(self.dummy);
-        let grid = Grid::TokenRows { per_token: r.n_heads };
-        self.op(name.to_string(), key, &params, &[r.src, r.dst, norm, inv_freq], grid)
+        let grid = Grid::TokenRows {
+            per_token: r.n_heads,
+        };
+        self.op(
+            name.to_string(),
+            key,
+            &params,
+            &[r.src, r.dst, norm, inv_freq],
+            grid,
+        )
     }
 
     pub fn attention(&mut self, name: &str, a: &AttnOp<'_>) -> Result<Op> {
@@ -351,12 +388,26 @@ impl OpBuilder<'_> {
             _pad: [0; 2],
         };
         let key = PipelineKey::with_kv(Kernel::Attention, a.kv);
-        let grid = Grid::TokenRows { per_token: a.n_heads };
-        self.op(name.to_string(), key, &params, &[a.q, a.k, a.v, a.out], grid)
+        let grid = Grid::TokenRows {
+            per_token: a.n_heads,
+        };
+        self.op(
+            name.to_string(),
+            key,
+            &params,
+            &[a.q, a.k, a.v, a.out],
+            grid,
+        )
     }
 
     /// gate = silu(gate) * up over `n` values per token.
-    pub fn silu_mul(&mut self, name: &str, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: u32) -> Result<Op> {
+    pub fn silu_mul(
+        &mut self,
+        name: &str,
+        gate: &wgpu::Buffer,
+        up: &wgpu::Buffer,
+        n: u32,
+    ) -> Result<Op> {
         let params = GluParams { n, _pad: [0; 3] };
         let key = PipelineKey::new(Kernel::SiluMul);
         let grid = Grid::PerToken { x: n.div_ceil(256) };

@@ -1,8 +1,8 @@
 //! Everything that touches wgpu. Nothing outside this folder imports wgpu.
 
 pub mod buffers;
-pub mod graph;
 pub mod context;
+pub mod graph;
 pub mod kernels;
 pub mod pipelines;
 

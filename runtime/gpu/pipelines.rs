@@ -130,13 +130,25 @@ const MAT_COMMON: &str = include_str!("../../shaders/mat_common.wgsl");
 
 impl PipelineKey {
     pub fn new(kernel: Kernel) -> Self {
-        PipelineKey { kernel, format: None, kv: None }
+        PipelineKey {
+            kernel,
+            format: None,
+            kv: None,
+        }
     }
     pub fn with_format(kernel: Kernel, format: WeightFormat) -> Self {
-        PipelineKey { kernel, format: Some(format), kv: None }
+        PipelineKey {
+            kernel,
+            format: Some(format),
+            kv: None,
+        }
     }
     pub fn with_kv(kernel: Kernel, kv: KvType) -> Self {
-        PipelineKey { kernel, format: None, kv: Some(kv) }
+        PipelineKey {
+            kernel,
+            format: None,
+            kv: Some(kv),
+        }
     }
 
     /// Every variant the runtime can select: each format-reading kernel with each
@@ -145,7 +157,11 @@ impl PipelineKey {
         let mut keys = Vec::new();
         for kernel in Kernel::ALL {
             if kernel.uses_format() {
-                keys.extend(WeightFormat::ALL.iter().map(|&f| Self::with_format(kernel, f)));
+                keys.extend(
+                    WeightFormat::ALL
+                        .iter()
+                        .map(|&f| Self::with_format(kernel, f)),
+                );
             } else if kernel.uses_kv() {
                 keys.extend([KvType::F16, KvType::F32].map(|kv| Self::with_kv(kernel, kv)));
             } else {
@@ -204,7 +220,11 @@ pub struct PipelineCache {
 
 impl PipelineCache {
     pub fn new(device: &wgpu::Device) -> Self {
-        PipelineCache { device: device.clone(), layouts: HashMap::new(), pipelines: HashMap::new() }
+        PipelineCache {
+            device: device.clone(),
+            layouts: HashMap::new(),
+            pipelines: HashMap::new(),
+        }
     }
 
     pub fn get(&mut self, key: PipelineKey) -> Result<Arc<Pipeline>> {

@@ -107,7 +107,10 @@ impl Config {
                 format!("architecture '{arch_name}' (supported: llama, qwen2, qwen3)"),
             )
         })?;
-        let k = Keys { file, arch: arch_name };
+        let k = Keys {
+            file,
+            arch: arch_name,
+        };
         let n_embd = k.u32("embedding_length")?;
         let n_layer = k.u32("block_count")?;
         let n_head = k.u32("attention.head_count")?;
@@ -138,9 +141,14 @@ impl Config {
                 ));
             }
         }
-        let rms_eps = k.f32_opt("attention.layer_norm_rms_epsilon")?.ok_or_else(|| {
-            Error::bad_file(path, format!("missing metadata key '{arch_name}.attention.layer_norm_rms_epsilon'"))
-        })?;
+        let rms_eps = k
+            .f32_opt("attention.layer_norm_rms_epsilon")?
+            .ok_or_else(|| {
+                Error::bad_file(
+                    path,
+                    format!("missing metadata key '{arch_name}.attention.layer_norm_rms_epsilon'"),
+                )
+            })?;
         let rope_base = k.f32_opt("rope.freq_base")?.unwrap_or(10_000.0);
         let n_rot = k.u32_opt("rope.dimension_count")?.unwrap_or(head_dim);
         let rope_freq_scale = match k.str_opt("rope.scaling.type")? {
@@ -148,21 +156,33 @@ impl Config {
             Some("linear") => {
                 let factor = k.f32_opt("rope.scaling.factor")?.unwrap_or(1.0);
                 if !(factor > 0.0) {
-                    return Err(Error::bad_file(path, format!("rope scaling factor {factor}")));
+                    return Err(Error::bad_file(
+                        path,
+                        format!("rope scaling factor {factor}"),
+                    ));
                 }
                 1.0 / factor
             }
             Some(other) => {
-                return Err(Error::unsupported(path, format!("rope scaling type '{other}'")))
+                return Err(Error::unsupported(
+                    path,
+                    format!("rope scaling type '{other}'"),
+                ))
             }
         };
-        let embd = file
-            .tensor(super::names::TOKEN_EMBD)
-            .ok_or_else(|| Error::bad_file(path, format!("missing tensor '{}'", super::names::TOKEN_EMBD)))?;
+        let embd = file.tensor(super::names::TOKEN_EMBD).ok_or_else(|| {
+            Error::bad_file(
+                path,
+                format!("missing tensor '{}'", super::names::TOKEN_EMBD),
+            )
+        })?;
         if embd.dims.len() != 2 || embd.dims[0] != u64::from(n_embd) {
             return Err(Error::bad_file(
                 path,
-                format!("tensor '{}' has shape {:?}, expected [{n_embd}, n_vocab]", embd.name, embd.dims),
+                format!(
+                    "tensor '{}' has shape {:?}, expected [{n_embd}, n_vocab]",
+                    embd.name, embd.dims
+                ),
             ));
         }
         let n_vocab = u32::try_from(embd.dims[1])
@@ -191,21 +211,42 @@ impl Config {
         let path = file.path();
         let kmax = crate::gpu::kernels::MAX_HEAD_DIM;
         if self.head_dim == 0 || self.head_dim > kmax || self.head_dim % 8 != 0 {
-            return Err(Error::unsupported(path, format!("head dimension {} (8..={kmax}, multiple of 8)", self.head_dim)));
+            return Err(Error::unsupported(
+                path,
+                format!(
+                    "head dimension {} (8..={kmax}, multiple of 8)",
+                    self.head_dim
+                ),
+            ));
         }
         if self.n_rot > self.head_dim || self.n_rot % 2 != 0 {
-            return Err(Error::unsupported(path, format!("rope dimension count {}", self.n_rot)));
+            return Err(Error::unsupported(
+                path,
+                format!("rope dimension count {}", self.n_rot),
+            ));
         }
-        for (what, n) in [("embedding length", self.n_embd), ("feed-forward length", self.n_ff)] {
+        for (what, n) in [
+            ("embedding length", self.n_embd),
+            ("feed-forward length", self.n_ff),
+        ] {
             if n == 0 || n % 32 != 0 {
-                return Err(Error::unsupported(path, format!("{what} {n} (must be a positive multiple of 32)")));
+                return Err(Error::unsupported(
+                    path,
+                    format!("{what} {n} (must be a positive multiple of 32)"),
+                ));
             }
         }
         if self.n_layer == 0 || self.n_layer > 1024 {
-            return Err(Error::bad_file(path, format!("block count {}", self.n_layer)));
+            return Err(Error::bad_file(
+                path,
+                format!("block count {}", self.n_layer),
+            ));
         }
         if !(self.rms_eps > 0.0) || !(self.rope_base > 0.0) {
-            return Err(Error::bad_file(path, format!("rms eps {} / rope base {}", self.rms_eps, self.rope_base)));
+            return Err(Error::bad_file(
+                path,
+                format!("rms eps {} / rope base {}", self.rms_eps, self.rope_base),
+            ));
         }
         Ok(())
     }

