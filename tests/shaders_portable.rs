@@ -9,8 +9,8 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 #[test]
 fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
     let keys = PipelineKey::all();
-    // 3 format kernels x 11 formats + 2 cache kernels x 2 KV types + 3 others.
-    assert_eq!(keys.len(), 3 * 11 + 2 * 2 + 3);
+    // 4 format kernels x 11 formats + 2 cache kernels x 2 KV types + 3 others.
+    assert_eq!(keys.len(), 4 * 11 + 2 * 2 + 3);
     for key in keys {
         let src = key.source().unwrap();
         let module = naga::front::wgsl::parse_str(&src)
@@ -22,6 +22,10 @@ fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let mut caps = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
         if key.kv == Some(KvType::F16) {
             caps |= Capabilities::SHADER_FLOAT16;
+        }
+        // The subgroup matvec is selected only where the device has SUBGROUP.
+        if key.kernel.uses_subgroups() {
+            caps |= Capabilities::SUBGROUP;
         }
         let info = Validator::new(ValidationFlags::all(), caps)
             .validate(&module)

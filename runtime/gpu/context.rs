@@ -24,6 +24,8 @@ pub struct DeviceProfile {
     pub device_type: String,
     /// SHADER_F16 was requested: the KV cache is stored as f16.
     pub f16: bool,
+    /// SUBGROUP was requested: reductions use subgroup operations.
+    pub subgroups: bool,
     pub max_storage_binding: u64,
     pub max_buffer_size: u64,
     pub max_workgroup_storage: u32,
@@ -101,11 +103,16 @@ impl GpuContext {
             )));
         }
         let f16 = !opts.no_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
-        let features = if f16 {
-            wgpu::Features::SHADER_F16
-        } else {
-            wgpu::Features::empty()
-        };
+        // Subgroups are not part of the downlevel profile: that path keeps the
+        // workgroup-memory reductions, so both variants stay tested.
+        let subgroups = !opts.downlevel && adapter.features().contains(wgpu::Features::SUBGROUP);
+        let mut features = wgpu::Features::empty();
+        if f16 {
+            features |= wgpu::Features::SHADER_F16;
+        }
+        if subgroups {
+            features |= wgpu::Features::SUBGROUP;
+        }
 
         let have = adapter.limits();
         let limits = if opts.downlevel {
@@ -140,6 +147,7 @@ impl GpuContext {
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
             f16,
+            subgroups,
             max_storage_binding: limits.max_storage_buffer_binding_size,
             max_buffer_size: limits.max_buffer_size,
             max_workgroup_storage: limits.max_compute_workgroup_storage_size,
@@ -148,11 +156,12 @@ impl GpuContext {
             max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
         };
         log::info!(
-            "GPU: {} ({}, {}), f16 KV: {}, max binding {} MiB",
+            "GPU: {} ({}, {}), f16 KV: {}, subgroups: {}, max binding {} MiB",
             profile.adapter_name,
             profile.backend,
             profile.device_type,
             profile.f16,
+            profile.subgroups,
             profile.max_storage_binding >> 20
         );
         Ok(GpuContext {

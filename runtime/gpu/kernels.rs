@@ -88,8 +88,9 @@ const ROPE_FLAG_NEOX: u32 = 1;
 const ROPE_FLAG_NORM: u32 = 2;
 const ROPE_FLAG_DST_AT_POS: u32 = 4;
 
-/// Rows per workgroup of matvec.wgsl and the tile of matmul.wgsl.
+/// Rows per workgroup of matvec.wgsl / matvec_subgroup.wgsl and the tile of matmul.wgsl.
 const MATVEC_ROWS: u32 = 4;
+const MATVEC_SUBGROUP_ROWS: u32 = 16;
 const MATMUL_ROWS: u32 = 32;
 const MATMUL_TOKENS: u32 = 16;
 /// Largest head the rope and attention kernels hold in workgroup memory.

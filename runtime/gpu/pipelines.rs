@@ -15,6 +15,8 @@ use crate::file::quant::WeightFormat;
 pub enum Kernel {
     Embed,
     MatVec,
+    /// matvec with subgroup reductions, where the device has subgroups.
+    MatVecSubgroup,
     MatMul,
     RmsNorm,
     /// rope.wgsl writing f32 rows (queries).
@@ -62,9 +64,10 @@ pub enum Binding {
 use Binding::{Read, ReadWrite, Uniform};
 
 impl Kernel {
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::Embed,
         Kernel::MatVec,
+        Kernel::MatVecSubgroup,
         Kernel::MatMul,
         Kernel::RmsNorm,
         Kernel::RopeToF32,
@@ -74,7 +77,15 @@ impl Kernel {
     ];
 
     fn uses_format(self) -> bool {
-        matches!(self, Kernel::Embed | Kernel::MatVec | Kernel::MatMul)
+        matches!(
+            self,
+            Kernel::Embed | Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul
+        )
+    }
+
+    /// Needs the SUBGROUP feature.
+    pub fn uses_subgroups(self) -> bool {
+        matches!(self, Kernel::MatVecSubgroup)
     }
 
     fn uses_kv(self) -> bool {
@@ -85,7 +96,9 @@ impl Kernel {
     pub fn bindings(self) -> &'static [Binding] {
         match self {
             Kernel::Embed => &[Uniform, Uniform, Read, Read, ReadWrite],
-            Kernel::MatVec | Kernel::MatMul => &[Uniform, Uniform, Read, Read, ReadWrite, Read],
+            Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul => {
+                &[Uniform, Uniform, Read, Read, ReadWrite, Read]
+            }
             Kernel::RmsNorm => &[Uniform, Uniform, Read, ReadWrite, Read],
             Kernel::RopeToF32 | Kernel::RopeToCache => {
                 &[Uniform, Uniform, Read, ReadWrite, Read, Read]
@@ -99,6 +112,7 @@ impl Kernel {
         match self {
             Kernel::Embed => include_str!("../../shaders/embed.wgsl"),
             Kernel::MatVec => include_str!("../../shaders/matvec.wgsl"),
+            Kernel::MatVecSubgroup => include_str!("../../shaders/matvec_subgroup.wgsl"),
             Kernel::MatMul => include_str!("../../shaders/matmul.wgsl"),
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl"),
             Kernel::RopeToF32 | Kernel::RopeToCache => include_str!("../../shaders/rope.wgsl"),
@@ -192,7 +206,10 @@ impl PipelineKey {
             src.push_str(WEIGHTS);
             src.push_str(format_source(format));
         }
-        if matches!(kernel, Kernel::MatVec | Kernel::MatMul) {
+        if matches!(
+            kernel,
+            Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul
+        ) {
             src.push_str(MAT_COMMON);
         }
         src.push_str(kernel.body());
