@@ -1,7 +1,8 @@
 //! Scriptable generation: token ids in, token ids (and their top logits) out.
 //!
 //! cargo run --release --example generate -- --model M.gguf --prompt-ids 1,2,3 \
-//!     --max-tokens 16 [--temperature T --seed S] [--top-logprobs K] [--json]
+//!     --max-tokens 16 [--temperature T --top-k K --top-p P --min-p P --repeat-penalty R
+//!     --seed S] [--top-logprobs K] [--json]
 //!     [--adapter NAME] [--no-f16] [--downlevel] [--ctx N] [--max-batch N]
 
 mod common;
@@ -9,7 +10,7 @@ mod common;
 use std::time::Instant;
 
 use common::{fail, Args};
-use edgeseek::sampler::{top_k, Sampler};
+use edgeseek::sampler::{top_k, Sampler, SamplerOptions};
 use edgeseek::Model;
 
 struct Step {
@@ -33,42 +34,61 @@ fn main() {
         })
         .collect();
     let max_tokens: usize = args.parsed("--max-tokens").unwrap_or(16);
-    let temperature: f32 = args.parsed("--temperature").unwrap_or(0.0);
-    let seed: u64 = args.parsed("--seed").unwrap_or(0);
+    let d = SamplerOptions::default();
+    let sampling = SamplerOptions {
+        temperature: args.parsed("--temperature").unwrap_or(0.0),
+        top_k: args.parsed("--top-k").unwrap_or(d.top_k),
+        top_p: args.parsed("--top-p").unwrap_or(d.top_p),
+        min_p: args.parsed("--min-p").unwrap_or(d.min_p),
+        repeat_penalty: args.parsed("--repeat-penalty").unwrap_or(d.repeat_penalty),
+        repeat_last_n: d.repeat_last_n,
+        seed: args.parsed("--seed").unwrap_or(0),
+    };
     let top_n: usize = args.parsed("--top-logprobs").unwrap_or(0);
     let json = args.flag("--json");
     let opts = args.load_options();
     args.finish();
-    if let Err(e) = run(
-        &model_path,
-        &prompt,
+    let req = Request {
+        path: model_path,
+        prompt,
         max_tokens,
-        temperature,
-        seed,
+        sampling,
         top_n,
         json,
-        &opts,
-    ) {
+    };
+    if let Err(e) = run(&req, &opts) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run(
-    path: &str,
-    prompt: &[u32],
+/// What to generate, from the command line.
+struct Request {
+    path: String,
+    prompt: Vec<u32>,
     max_tokens: usize,
-    temperature: f32,
-    seed: u64,
+    sampling: SamplerOptions,
+    /// How many of the highest logits to report per step.
     top_n: usize,
     json: bool,
-    opts: &edgeseek::LoadOptions,
-) -> edgeseek::Result<()> {
+}
+
+fn run(req: &Request, opts: &edgeseek::LoadOptions) -> edgeseek::Result<()> {
+    let Request {
+        path,
+        prompt,
+        max_tokens,
+        top_n,
+        json,
+        ..
+    } = req;
+    let (path, prompt, max_tokens, top_n, json) =
+        (path.as_str(), &prompt[..], *max_tokens, *top_n, *json);
     let t0 = Instant::now();
     let mut model = Model::load(path, opts)?;
     let load_s = t0.elapsed().as_secs_f64();
-    let mut sampler = Sampler::new(temperature, seed)?;
+    let mut sampler = Sampler::new(req.sampling.clone())?;
+    let mut history = prompt.to_vec();
     let mut steps: Vec<Step> = Vec::with_capacity(max_tokens);
 
     let t1 = Instant::now();
@@ -76,7 +96,8 @@ fn run(
     let prefill_s = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
     for i in 0..max_tokens {
-        let id = sampler.sample(&logits);
+        let id = sampler.sample(&logits, &history);
+        history.push(id);
         steps.push(Step {
             id,
             top: top_k(&logits, top_n),

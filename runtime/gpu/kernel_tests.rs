@@ -6,7 +6,7 @@ use super::buffers::{self, Readback, Uploader, WeightMatrix};
 use super::context::{DeviceOptions, GpuContext};
 use super::graph::{Buffer, Graph};
 use super::kernels::{AttnOp, MatOp, OpBuilder, RopeOp, StepParams};
-use super::pipelines::{KvType, PipelineCache};
+use super::pipelines::{Kernel, KvType, PipelineCache};
 use crate::file::quant::{self, WeightFormat};
 
 fn gpu(opts: &DeviceOptions) -> GpuContext {
@@ -176,6 +176,11 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
     let y0 = rng.vec(tokens * rows);
     let (xb, bb, yb) = (h.f32s(&x), h.f32s(&bias), h.f32s(&y0));
     let batched = tokens > 1;
+    let expected = match (batched, h.ctx.profile.subgroups) {
+        (true, _) => Kernel::MatMul,
+        (false, true) => Kernel::MatVecSubgroup,
+        (false, false) => Kernel::MatVec,
+    };
     let got = h.run(tokens as u32, 0, &yb, tokens * rows, |ob, g| {
         let m = MatOp {
             w: &wm,
@@ -185,7 +190,12 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
             bias: Some(&bb),
             accumulate: true,
         };
-        g.ops(ob.mat("w", &m, batched).unwrap());
+        let ops = ob.mat("w", &m, batched).unwrap();
+        assert!(
+            ops.iter().all(|op| op.key.kernel == expected),
+            "kernel choice"
+        );
+        g.ops(ops);
     });
     let (dot, mag) = ref_matmul(&w, &x, rows, cols, tokens);
     let want: Vec<f32> = (0..tokens * rows)

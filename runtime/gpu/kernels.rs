@@ -123,6 +123,7 @@ impl Grid {
 /// A dispatch ready to record: pipeline, bind group (params included), grid.
 pub struct Op {
     pub name: String,
+    pub key: PipelineKey,
     pipeline: Arc<Pipeline>,
     bind_group: wgpu::BindGroup,
     grid: Grid,
@@ -230,6 +231,7 @@ impl OpBuilder<'_> {
             });
         Ok(Op {
             name,
+            key,
             pipeline,
             bind_group,
             grid,
@@ -238,10 +240,10 @@ impl OpBuilder<'_> {
 
     /// One op per part of the matrix. `batched` picks matmul (prefill) over matvec.
     pub fn mat(&mut self, name: &str, m: &MatOp<'_>, batched: bool) -> Result<Vec<Op>> {
-        let kernel = if batched {
-            Kernel::MatMul
-        } else {
-            Kernel::MatVec
+        let kernel = match (batched, self.ctx.profile.subgroups) {
+            (true, _) => Kernel::MatMul,
+            (false, true) => Kernel::MatVecSubgroup,
+            (false, false) => Kernel::MatVec,
         };
         let key = PipelineKey::with_format(kernel, m.w.format);
         let mut flags = 0;
@@ -267,6 +269,10 @@ impl OpBuilder<'_> {
                 Grid::TokenTiles {
                     x: part.n_rows.div_ceil(MATMUL_ROWS),
                     tokens_per_y: MATMUL_TOKENS,
+                }
+            } else if kernel == Kernel::MatVecSubgroup {
+                Grid::Fixed {
+                    x: part.n_rows.div_ceil(MATVEC_SUBGROUP_ROWS),
                 }
             } else {
                 Grid::Fixed {
