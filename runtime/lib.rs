@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod model;
 pub mod process;
 pub mod sampler;
+pub mod tokenizer;
 
 use std::path::Path;
 
@@ -19,6 +20,7 @@ pub use error::{Error, Result};
 pub use gpu::context::{DeviceOptions, DeviceProfile};
 pub use model::config::{Arch, Config};
 pub use model::dense::MemoryReport;
+pub use tokenizer::Tokenizer;
 
 /// How to load a model.
 #[derive(Clone, Debug)]
