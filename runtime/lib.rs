@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod model;
 pub mod process;
 pub mod sampler;
+pub mod session;
 pub mod tokenizer;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use error::{Error, Result};
 pub use gpu::context::{DeviceOptions, DeviceProfile};
 pub use model::config::{Arch, Config};
 pub use model::dense::MemoryReport;
+pub use session::{Event, GenerateOptions, Generation, Prompt, Session, StopReason, Summary};
 pub use tokenizer::Tokenizer;
 
 /// How to load a model.
@@ -50,6 +52,7 @@ impl Default for LoadOptions {
 /// A loaded model: weights on the GPU, a KV cache, and the current sequence position.
 pub struct Model {
     inner: model::dense::DenseModel,
+    tokenizer: Option<Tokenizer>,
 }
 
 impl Model {
@@ -74,9 +77,10 @@ impl Model {
             max_batch: opts.max_batch,
             binding_limit: opts.max_binding_bytes.unwrap_or(u64::MAX),
         };
+        let tokenizer = load_tokenizer(&file)?;
         let inner = model::dense::DenseModel::load(&file, cfg, ctx, dense_opts)?;
         // `file` (the mmap) is dropped here: its pages leave the process once uploaded.
-        Ok(Model { inner })
+        Ok(Model { inner, tokenizer })
     }
 
     pub fn config(&self) -> &Config {
@@ -106,8 +110,46 @@ impl Model {
         self.inner.reset()
     }
 
+    /// Keeps only the first `pos` tokens of the sequence (their KV entries stay valid).
+    pub fn rewind(&mut self, pos: u32) -> Result<()> {
+        if pos > self.position() {
+            return Err(Error::Invalid(format!(
+                "rewind to {pos} past position {}",
+                self.position()
+            )));
+        }
+        self.inner.rewind(pos);
+        Ok(())
+    }
+
+    /// The tokenizer the file describes; None when it has none we can build.
+    pub fn tokenizer(&self) -> Option<&Tokenizer> {
+        self.tokenizer.as_ref()
+    }
+
+    /// A text session: prompts in, streamed text out.
+    pub fn session(&mut self) -> Result<Session<'_>> {
+        Session::new(self)
+    }
+
     /// Appends tokens to the sequence; returns the logits that follow the last one.
     pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
         self.inner.eval(tokens)
+    }
+}
+
+/// The file's tokenizer: None when it has no vocabulary or one of a kind we do not
+/// build (the model still runs on token ids); a broken vocabulary is an error.
+fn load_tokenizer(file: &file::gguf::GgufFile) -> Result<Option<Tokenizer>> {
+    if file.get("tokenizer.ggml.model").is_none() {
+        return Ok(None);
+    }
+    match Tokenizer::from_gguf(file) {
+        Ok(t) => Ok(Some(t)),
+        Err(Error::Unsupported { what, .. }) => {
+            log::warn!("{}: no tokenizer: {what}", file.path().display());
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }

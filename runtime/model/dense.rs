@@ -473,6 +473,11 @@ impl DenseModel {
         self.pos = 0;
     }
 
+    /// Moves back to `pos` (≤ the current position): later cache rows are overwritten.
+    pub fn rewind(&mut self, pos: u32) {
+        self.pos = self.pos.min(pos);
+    }
+
     /// Appends `tokens` to the sequence and returns the logits after the last one.
     /// Several tokens go through the batched prefill graph in chunks of `max_batch`.
     pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
