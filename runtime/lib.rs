@@ -6,6 +6,7 @@
 //! # Ok::<(), edgeseek::Error>(())
 //! ```
 
+pub mod catalog;
 pub mod error;
 pub mod file;
 pub mod gpu;
@@ -58,6 +59,16 @@ pub struct Model {
 impl Model {
     /// Opens a GGUF file, checks it, uploads its weights once and frees the mapping.
     pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
+        Self::load_with_progress(path, opts, &mut |_, _| {})
+    }
+
+    /// As [`Model::load`], calling `progress(bytes uploaded, bytes to upload)` as the
+    /// weights go to the GPU (for a progress bar).
+    pub fn load_with_progress(
+        path: impl AsRef<Path>,
+        opts: &LoadOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Model> {
         let path = path.as_ref();
         let file = file::gguf::GgufFile::open(path)?;
         let cfg = Config::from_gguf(&file)?;
@@ -78,7 +89,7 @@ impl Model {
             binding_limit: opts.max_binding_bytes.unwrap_or(u64::MAX),
         };
         let tokenizer = load_tokenizer(&file)?;
-        let inner = model::dense::DenseModel::load(&file, cfg, ctx, dense_opts)?;
+        let inner = model::dense::DenseModel::load(&file, cfg, ctx, dense_opts, progress)?;
         // `file` (the mmap) is dropped here: its pages leave the process once uploaded.
         Ok(Model { inner, tokenizer })
     }

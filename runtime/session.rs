@@ -32,6 +32,9 @@ pub struct GenerateOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// The prompt already opened a think span (the R1 template ends with "<think>\n").
     pub starts_in_think: bool,
+    /// Report each sampled token with this many of the highest logits
+    /// ([`Event::Token`]); 0 reports the ids only.
+    pub top_logprobs: usize,
 }
 
 impl Default for GenerateOptions {
@@ -42,6 +45,7 @@ impl Default for GenerateOptions {
             stop: Vec::new(),
             cancel: None,
             starts_in_think: false,
+            top_logprobs: 0,
         }
     }
 }
@@ -70,6 +74,12 @@ pub struct Summary {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// A sampled token (before its text, which may come later or not at all) and the
+    /// highest logits it was chosen from, descending.
+    Token {
+        id: u32,
+        top: Vec<(u32, f32)>,
+    },
     /// Generated text, whole UTF-8 characters only.
     Text(String),
     ThinkStart,
@@ -334,6 +344,8 @@ impl Generation<'_, '_> {
         }
         let id = self.sampler.sample(&self.logits, &self.session.cached);
         self.generated += 1;
+        let top = crate::sampler::top_k(&self.logits, self.opts.top_logprobs);
+        self.pending.push_back(Event::Token { id, top });
         let tok = self.session.tokenizer();
         if tok.is_eog(id) {
             self.end(StopReason::EndOfGeneration);

@@ -44,6 +44,7 @@ fn collect(
         match ev.unwrap() {
             Event::Text(t) => text.push_str(&t),
             Event::Done(sum) => summary = Some(sum),
+            Event::Token { top, .. } => assert!(top.is_empty(), "top logits only when asked"),
             other => panic!("unexpected {other:?}"),
         }
     }

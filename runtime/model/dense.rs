@@ -54,6 +54,9 @@ struct Scratch {
     logits: Buffer,  // [n_vocab]
 }
 
+/// Called as weights are uploaded with (bytes uploaded, bytes to upload).
+pub type Progress<'p> = &'p mut dyn FnMut(u64, u64);
+
 /// Options the dense model needs from [`crate::LoadOptions`].
 pub struct DenseOptions {
     pub n_ctx: u32,
@@ -82,15 +85,18 @@ pub struct DenseModel {
 }
 
 /// Reads tensors from the file, checks their shapes, uploads them.
-struct Loader<'a> {
+struct Loader<'a, 'p> {
     file: &'a GgufFile,
+    progress: Progress<'p>,
+    /// Tensor bytes in the file, for progress.
+    total: u64,
     ctx: &'a GpuContext,
     up: Uploader,
     binding_limit: u64,
     bytes: u64,
 }
 
-impl<'a> Loader<'a> {
+impl<'a> Loader<'a, '_> {
     fn info(&self, name: &str) -> Result<&'a crate::file::gguf::TensorInfo> {
         self.file
             .tensor(name)
@@ -124,6 +130,7 @@ impl<'a> Loader<'a> {
             limit,
         )?;
         self.bytes += m.gpu_bytes();
+        (self.progress)(self.bytes, self.total);
         Ok(m)
     }
 
@@ -143,7 +150,13 @@ impl<'a> Loader<'a> {
 }
 
 impl DenseModel {
-    pub fn load(file: &GgufFile, cfg: Config, ctx: GpuContext, opts: DenseOptions) -> Result<Self> {
+    pub fn load(
+        file: &GgufFile,
+        cfg: Config,
+        ctx: GpuContext,
+        opts: DenseOptions,
+        progress: Progress<'_>,
+    ) -> Result<Self> {
         let kv = if ctx.profile.f16 {
             KvType::F16
         } else {
@@ -161,8 +174,11 @@ impl DenseModel {
             });
         }
 
+        let total = file.tensors().iter().map(|t| t.size).sum();
         let mut ld = Loader {
             file,
+            progress,
+            total,
             ctx: &ctx,
             up: Uploader::new(&ctx),
             binding_limit,
@@ -521,7 +537,7 @@ impl DenseModel {
 }
 
 /// Per-pair rope frequencies, base^(-2i/n_rot) scaled, computed in f64.
-fn rope_inv_freq(cfg: &Config, ld: &Loader<'_>) -> Result<Vec<f32>> {
+fn rope_inv_freq(cfg: &Config, ld: &Loader<'_, '_>) -> Result<Vec<f32>> {
     let half = (cfg.n_rot / 2) as usize;
     let factors = if ld.has(names::ROPE_FREQS) {
         let t = ld.info(names::ROPE_FREQS)?;
