@@ -1,39 +1,87 @@
-//! Scriptable generation: token ids in, token ids (and their top logits) out.
+//! Scriptable generation: a prompt in, tokens and text out, one JSON object with --json.
 //!
-//! cargo run --release --example generate -- --model M.gguf --prompt-ids 1,2,3 \
-//!     --max-tokens 16 [--temperature T --top-k K --top-p P --min-p P --repeat-penalty R
-//!     --seed S] [--top-logprobs K] [--json]
+//! cargo run --release --example generate -- --model M.gguf
+//!     (--prompt TEXT | --prompt - | --prompt-ids 1,2,3) [--raw] [--system TEXT]
+//!     [--template deepseek-r1|chatml|llama3] [--max-tokens N] [--temperature T --top-k K
+//!     --top-p P --min-p P --repeat-penalty R --seed S] [--top-logprobs K] [--json]
 //!     [--adapter NAME] [--no-f16] [--downlevel] [--ctx N] [--max-batch N]
+//!
+//! --prompt applies the model's chat template (--raw: the text as is); --prompt-ids
+//! feeds token ids and needs no tokenizer. --max-tokens 0 only tokenizes: no weights are
+//! loaded, so it works on a vocabulary-only GGUF.
 
 mod common;
 
+use std::io::Read;
 use std::time::Instant;
 
 use common::{fail, Args};
+use edgeseek::chat::{split_think, ChatTemplate, Message};
+use edgeseek::file::gguf::GgufFile;
 use edgeseek::sampler::{top_k, Sampler, SamplerOptions};
-use edgeseek::Model;
+use edgeseek::{Event, GenerateOptions, LoadOptions, Model, Prompt, Tokenizer};
 
-struct Step {
-    id: u32,
-    top: Vec<(u32, f32)>,
+/// What the command line asks for.
+struct Request {
+    path: String,
+    input: Input,
+    max_tokens: usize,
+    sampling: SamplerOptions,
+    /// How many of the highest logits to report per step.
+    top_n: usize,
+    json: bool,
+}
+
+enum Input {
+    Ids(Vec<u32>),
+    Text {
+        text: String,
+        raw: bool,
+        system: Option<String>,
+        template: Option<ChatTemplate>,
+    },
+}
+
+/// What a run produced, printed as text or JSON.
+#[derive(Default)]
+struct Output {
+    prompt_ids: Vec<u32>,
+    ids: Vec<u32>,
+    steps: Vec<(u32, Vec<(u32, f32)>)>,
+    text: Option<String>,
+    prompt_opened_think: bool,
+    /// GPU bytes held and the device, when weights were loaded.
+    memory: Option<edgeseek::MemoryReport>,
+    adapter: String,
+    f16_kv: bool,
+    load_s: f64,
+    prefill_tok_s: f64,
+    decode_tok_s: f64,
 }
 
 fn main() {
     let mut args = Args::from_env();
-    let model_path = args
+    let path = args
         .value("--model")
         .unwrap_or_else(|| fail("--model FILE is required"));
-    let prompt: Vec<u32> = args
-        .value("--prompt-ids")
-        .unwrap_or_else(|| fail("--prompt-ids 1,2,3 is required"))
-        .split(',')
-        .map(|s| {
-            s.trim()
-                .parse()
-                .unwrap_or_else(|_| fail(&format!("--prompt-ids: cannot read '{s}'")))
-        })
-        .collect();
-    let max_tokens: usize = args.parsed("--max-tokens").unwrap_or(16);
+    let ids = args.value("--prompt-ids");
+    let text = args.value("--prompt");
+    let raw = args.flag("--raw");
+    let system = args.value("--system");
+    let template = args.value("--template").map(|n| {
+        ChatTemplate::from_name(&n)
+            .unwrap_or_else(|| fail(&format!("--template: unknown template '{n}'")))
+    });
+    let input = match (ids, text) {
+        (Some(ids), None) => Input::Ids(parse_ids(&ids)),
+        (None, Some(t)) => Input::Text {
+            text: read_prompt(t),
+            raw,
+            system,
+            template,
+        },
+        _ => fail("give either --prompt TEXT (or - for stdin) or --prompt-ids 1,2,3"),
+    };
     let d = SamplerOptions::default();
     let sampling = SamplerOptions {
         temperature: args.parsed("--temperature").unwrap_or(0.0),
@@ -44,123 +92,291 @@ fn main() {
         repeat_last_n: d.repeat_last_n,
         seed: args.parsed("--seed").unwrap_or(0),
     };
-    let top_n: usize = args.parsed("--top-logprobs").unwrap_or(0);
+    let max_tokens = args.parsed("--max-tokens").unwrap_or(16);
+    let top_n = args.parsed("--top-logprobs").unwrap_or(0);
     let json = args.flag("--json");
     let opts = args.load_options();
     args.finish();
     let req = Request {
-        path: model_path,
-        prompt,
+        path,
+        input,
         max_tokens,
         sampling,
         top_n,
         json,
     };
-    if let Err(e) = run(&req, &opts) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    match run(&req, &opts) {
+        Ok(out) => print(&req, &out),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
-/// What to generate, from the command line.
-struct Request {
-    path: String,
-    prompt: Vec<u32>,
-    max_tokens: usize,
-    sampling: SamplerOptions,
-    /// How many of the highest logits to report per step.
-    top_n: usize,
-    json: bool,
+fn parse_ids(s: &str) -> Vec<u32> {
+    s.split(',')
+        .map(|x| {
+            x.trim()
+                .parse()
+                .unwrap_or_else(|_| fail(&format!("--prompt-ids: cannot read '{x}'")))
+        })
+        .collect()
 }
 
-fn run(req: &Request, opts: &edgeseek::LoadOptions) -> edgeseek::Result<()> {
-    let Request {
-        path,
-        prompt,
-        max_tokens,
-        top_n,
-        json,
-        ..
-    } = req;
-    let (path, prompt, max_tokens, top_n, json) =
-        (path.as_str(), &prompt[..], *max_tokens, *top_n, *json);
+fn read_prompt(arg: String) -> String {
+    if arg != "-" {
+        return arg;
+    }
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .unwrap_or_else(|e| fail(&format!("reading stdin: {e}")));
+    s
+}
+
+/// The prompt as text for the tokenizer, and whether it opens a think span.
+fn render(
+    input: &Input,
+    template: Option<ChatTemplate>,
+    bos: &str,
+) -> edgeseek::Result<(String, bool)> {
+    let Input::Text {
+        text,
+        raw,
+        system,
+        template: forced,
+    } = input
+    else {
+        unreachable!()
+    };
+    if *raw {
+        return Ok((text.clone(), false));
+    }
+    let t = forced.or(template).ok_or_else(|| {
+        edgeseek::Error::Invalid(
+            "the model has no chat template we know: pass --template or --raw".into(),
+        )
+    })?;
+    let mut msgs: Vec<Message> = system.iter().map(Message::system).collect();
+    msgs.push(Message::user(text.as_str()));
+    Ok((t.render(&msgs, bos)?, t.opens_think()))
+}
+
+fn run(req: &Request, opts: &LoadOptions) -> edgeseek::Result<Output> {
+    if req.max_tokens == 0 {
+        return tokenize_only(req);
+    }
     let t0 = Instant::now();
-    let mut model = Model::load(path, opts)?;
+    let mut model = Model::load(&req.path, opts)?;
     let load_s = t0.elapsed().as_secs_f64();
+    let mut out = match &req.input {
+        Input::Ids(ids) => run_ids(&mut model, ids, req)?,
+        Input::Text { .. } => run_text(&mut model, req)?,
+    };
+    out.load_s = load_s;
+    out.memory = Some(model.memory());
+    out.adapter = model.device().adapter_name.clone();
+    out.f16_kv = model.device().f16;
+    Ok(out)
+}
+
+/// Only the tokenizer and template: nothing else is read from the file.
+fn tokenize_only(req: &Request) -> edgeseek::Result<Output> {
+    let Input::Text { .. } = &req.input else {
+        let Input::Ids(ids) = &req.input else {
+            unreachable!()
+        };
+        return Ok(Output {
+            prompt_ids: ids.clone(),
+            ..Default::default()
+        });
+    };
+    let file = GgufFile::open(std::path::Path::new(&req.path))?;
+    let tok = Tokenizer::from_gguf(&file)?;
+    let bos = tok
+        .bos()
+        .map(|b| String::from_utf8_lossy(tok.token_bytes(b)).into_owned())
+        .unwrap_or_default();
+    let (text, opened) = render(&req.input, ChatTemplate::from_gguf(&file)?, &bos)?;
+    // A template writes BOS itself; a raw prompt gets it from the tokenizer.
+    let raw = matches!(req.input, Input::Text { raw: true, .. });
+    let prompt_ids = tok.encode(&text, raw, true)?;
+    Ok(Output {
+        prompt_ids,
+        text: Some(String::new()),
+        prompt_opened_think: opened,
+        ..Default::default()
+    })
+}
+
+/// Token ids in and out through the model alone (no tokenizer needed).
+fn run_ids(model: &mut Model, prompt: &[u32], req: &Request) -> edgeseek::Result<Output> {
     let mut sampler = Sampler::new(req.sampling.clone())?;
     let mut history = prompt.to_vec();
-    let mut steps: Vec<Step> = Vec::with_capacity(max_tokens);
-
+    let mut out = Output {
+        prompt_ids: prompt.to_vec(),
+        ..Default::default()
+    };
     let t1 = Instant::now();
     let mut logits = model.eval(prompt)?.to_vec();
-    let prefill_s = t1.elapsed().as_secs_f64();
+    out.prefill_tok_s = prompt.len() as f64 / t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    for i in 0..max_tokens {
+    for i in 0..req.max_tokens {
         let id = sampler.sample(&logits, &history);
         history.push(id);
-        steps.push(Step {
-            id,
-            top: top_k(&logits, top_n),
-        });
-        if !json {
-            print!("{id} ");
-        }
-        if i + 1 < max_tokens {
+        out.ids.push(id);
+        out.steps.push((id, top_k(&logits, req.top_n)));
+        if i + 1 < req.max_tokens {
             logits.copy_from_slice(model.eval(&[id])?);
         }
     }
-    let decode_s = t2.elapsed().as_secs_f64();
-    let decoded = max_tokens.saturating_sub(1);
-    let rss = edgeseek::process::rss().unwrap_or_default();
-    let model_file_rss = edgeseek::process::file_rss(std::path::Path::new(path)).unwrap_or(0);
-    if !json {
-        println!();
-        eprintln!(
-            "prefill {} tokens: {:.1} tok/s, decode {decoded} tokens: {:.1} tok/s",
-            prompt.len(),
-            prompt.len() as f64 / prefill_s,
-            decoded as f64 / decode_s.max(1e-9)
-        );
-        return Ok(());
+    let decoded = req.max_tokens.saturating_sub(1);
+    out.decode_tok_s = if decoded > 0 {
+        decoded as f64 / t2.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    Ok(out)
+}
+
+/// Text through a session: the chat template, streaming, think spans.
+fn run_text(model: &mut Model, req: &Request) -> edgeseek::Result<Output> {
+    let Input::Text {
+        text,
+        raw,
+        system,
+        template,
+    } = &req.input
+    else {
+        unreachable!()
+    };
+    let mut msgs: Vec<Message> = system.iter().map(Message::system).collect();
+    msgs.push(Message::user(text.as_str()));
+    let prompt = if *raw {
+        Prompt::Raw(text)
+    } else {
+        Prompt::Chat(&msgs)
+    };
+    let mut session = model.session()?;
+    if let Some(t) = template {
+        session.set_template(*t);
     }
-    let mem = model.memory();
-    let dev = model.device();
-    let ids: Vec<String> = steps.iter().map(|s| s.id.to_string()).collect();
-    let steps_json: Vec<String> = steps
+    let (prompt_ids, opened) = session.encode(prompt)?;
+    let mut out = Output {
+        prompt_ids,
+        prompt_opened_think: opened,
+        ..Default::default()
+    };
+    let opts = GenerateOptions {
+        max_tokens: req.max_tokens,
+        sampler: req.sampling.clone(),
+        top_logprobs: req.top_n,
+        ..Default::default()
+    };
+    let mut text = String::new();
+    for ev in session.generate(prompt, opts)? {
+        match ev? {
+            Event::Token { id, top } => {
+                out.ids.push(id);
+                out.steps.push((id, top));
+            }
+            Event::Text(t) => {
+                if !req.json {
+                    print!("{t}");
+                    std::io::Write::flush(&mut std::io::stdout()).ok();
+                }
+                text.push_str(&t);
+            }
+            // Spans are kept in the text as the model wrote them; split_think separates them.
+            Event::ThinkStart if !opened || !text.is_empty() => text.push_str("<think>"),
+            Event::ThinkStart => {}
+            Event::ThinkEnd => text.push_str("</think>"),
+            Event::Done(s) => {
+                out.prefill_tok_s = s.prefill_tok_s;
+                out.decode_tok_s = s.decode_tok_s;
+            }
+        }
+    }
+    out.text = Some(text);
+    Ok(out)
+}
+
+fn print(req: &Request, out: &Output) {
+    if !req.json {
+        if out.text.is_none() {
+            let ids: Vec<String> = out.ids.iter().map(|i| i.to_string()).collect();
+            println!("{}", ids.join(" "));
+        } else {
+            println!();
+        }
+        eprintln!(
+            "prefill {} tokens: {:.1} tok/s, decode: {:.1} tok/s",
+            out.prompt_ids.len(),
+            out.prefill_tok_s,
+            out.decode_tok_s
+        );
+        return;
+    }
+    let rss = edgeseek::process::rss().unwrap_or_default();
+    let path = std::path::Path::new(&req.path);
+    let mut fields = vec![
+        ("ids", list(&out.ids)),
+        ("prompt_ids", list(&out.prompt_ids)),
+        ("steps", steps_json(&out.steps)),
+        ("prompt_tokens", out.prompt_ids.len().to_string()),
+        ("load_s", format!("{:.3}", out.load_s)),
+        ("prefill_tok_s", format!("{:.3}", out.prefill_tok_s)),
+        ("decode_tok_s", format!("{:.3}", out.decode_tok_s)),
+        ("peak_rss_bytes", rss.peak.to_string()),
+        ("anon_rss_bytes", rss.anon.to_string()),
+        ("file_rss_bytes", rss.file.to_string()),
+        (
+            "model_file_rss_bytes",
+            edgeseek::process::file_rss(path).unwrap_or(0).to_string(),
+        ),
+        (
+            "model_file_bytes",
+            std::fs::metadata(path)
+                .map(|m| m.len())
+                .unwrap_or(0)
+                .to_string(),
+        ),
+    ];
+    if let Some(m) = &out.memory {
+        fields.push(("gpu_weights_bytes", m.weights.to_string()));
+        fields.push(("gpu_kv_bytes", m.kv_cache.to_string()));
+        fields.push(("gpu_scratch_bytes", m.scratch.to_string()));
+        fields.push(("adapter", json_str(&out.adapter)));
+        fields.push(("f16_kv", out.f16_kv.to_string()));
+    }
+    if let Some(text) = &out.text {
+        let split = split_think(text, out.prompt_opened_think);
+        fields.push(("text", json_str(text)));
+        fields.push(("reasoning", json_str(split.reasoning)));
+        fields.push(("answer", json_str(split.answer)));
+    }
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    println!("{{{}}}", body.join(","));
+}
+
+fn list(ids: &[u32]) -> String {
+    let v: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    format!("[{}]", v.join(","))
+}
+
+fn steps_json(steps: &[(u32, Vec<(u32, f32)>)]) -> String {
+    let v: Vec<String> = steps
         .iter()
-        .map(|s| {
-            let top: Vec<String> = s
-                .top
+        .map(|(id, top)| {
+            let top: Vec<String> = top
                 .iter()
                 .map(|(i, l)| format!("[{i},{}]", json_f32(*l)))
                 .collect();
-            format!("{{\"id\":{},\"top\":[{}]}}", s.id, top.join(","))
+            format!("{{\"id\":{id},\"top\":[{}]}}", top.join(","))
         })
         .collect();
-    println!(
-        "{{\"ids\":[{}],\"steps\":[{}],\"prompt_tokens\":{},\"load_s\":{:.3},\"prefill_tok_s\":{:.3},\
-         \"decode_tok_s\":{:.3},\"peak_rss_bytes\":{},\"anon_rss_bytes\":{},\"file_rss_bytes\":{},\
-         \"model_file_rss_bytes\":{},\"model_file_bytes\":{},\
-         \"gpu_weights_bytes\":{},\"gpu_kv_bytes\":{},\"gpu_scratch_bytes\":{},\
-         \"adapter\":\"{}\",\"f16_kv\":{}}}",
-        ids.join(","),
-        steps_json.join(","),
-        prompt.len(),
-        load_s,
-        prompt.len() as f64 / prefill_s,
-        if decoded > 0 { decoded as f64 / decode_s } else { 0.0 },
-        rss.peak,
-        rss.anon,
-        rss.file,
-        model_file_rss,
-        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-        mem.weights,
-        mem.kv_cache,
-        mem.scratch,
-        dev.adapter_name.replace('"', "'"),
-        dev.f16
-    );
-    Ok(())
+    format!("[{}]", v.join(","))
 }
 
 fn json_f32(v: f32) -> String {
@@ -169,4 +385,21 @@ fn json_f32(v: f32) -> String {
     } else {
         "null".into()
     }
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
 }

@@ -7,6 +7,7 @@
 //! ```
 
 pub mod catalog;
+pub mod chat;
 pub mod error;
 pub mod file;
 pub mod gpu;
@@ -18,12 +19,16 @@ pub mod tokenizer;
 
 use std::path::Path;
 
+pub use chat::{split_think, ChatTemplate, Message, Role, ThinkSplit};
 pub use error::{Error, Result};
 pub use gpu::context::{DeviceOptions, DeviceProfile};
 pub use model::config::{Arch, Config};
 pub use model::dense::MemoryReport;
 pub use session::{Event, GenerateOptions, Generation, Prompt, Session, StopReason, Summary};
 pub use tokenizer::Tokenizer;
+/// The wgpu edgeseek is built with, for hosts that share their device with us
+/// ([`Model::load_on_device`]).
+pub use wgpu;
 
 /// How to load a model.
 #[derive(Clone, Debug)]
@@ -54,6 +59,7 @@ impl Default for LoadOptions {
 pub struct Model {
     inner: model::dense::DenseModel,
     tokenizer: Option<Tokenizer>,
+    chat_template: Option<chat::ChatTemplate>,
 }
 
 impl Model {
@@ -69,7 +75,27 @@ impl Model {
         opts: &LoadOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Model> {
-        let path = path.as_ref();
+        Self::load_inner(path.as_ref(), opts, None, progress)
+    }
+
+    /// Loads onto a wgpu device and queue the host already owns (a game or UI that
+    /// renders with wgpu). `opts.device` can still turn f16 or subgroups off; the
+    /// adapter choice in it is ignored.
+    pub fn load_on_device(
+        path: impl AsRef<Path>,
+        opts: &LoadOptions,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Result<Model> {
+        Self::load_inner(path.as_ref(), opts, Some((device, queue)), &mut |_, _| {})
+    }
+
+    fn load_inner(
+        path: &Path,
+        opts: &LoadOptions,
+        host: Option<(wgpu::Device, wgpu::Queue)>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Model> {
         let file = file::gguf::GgufFile::open(path)?;
         let cfg = Config::from_gguf(&file)?;
         if opts.max_batch == 0 || opts.max_batch > 4096 {
@@ -82,16 +108,26 @@ impl Model {
         if n_ctx == 0 {
             return Err(Error::Invalid("a context of 0 tokens".into()));
         }
-        let ctx = gpu::context::GpuContext::new(&opts.device)?;
+        let ctx = match host {
+            Some((device, queue)) => {
+                gpu::context::GpuContext::from_device(device, queue, &opts.device)?
+            }
+            None => gpu::context::GpuContext::new(&opts.device)?,
+        };
         let dense_opts = model::dense::DenseOptions {
             n_ctx,
             max_batch: opts.max_batch,
             binding_limit: opts.max_binding_bytes.unwrap_or(u64::MAX),
         };
         let tokenizer = load_tokenizer(&file)?;
+        let chat_template = chat::ChatTemplate::from_gguf(&file)?;
         let inner = model::dense::DenseModel::load(&file, cfg, ctx, dense_opts, progress)?;
         // `file` (the mmap) is dropped here: its pages leave the process once uploaded.
-        Ok(Model { inner, tokenizer })
+        Ok(Model {
+            inner,
+            tokenizer,
+            chat_template,
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -136,6 +172,11 @@ impl Model {
     /// The tokenizer the file describes; None when it has none we can build.
     pub fn tokenizer(&self) -> Option<&Tokenizer> {
         self.tokenizer.as_ref()
+    }
+
+    /// The chat template recognised in the file, if any.
+    pub fn chat_template(&self) -> Option<chat::ChatTemplate> {
+        self.chat_template
     }
 
     /// A text session: prompts in, streamed text out.

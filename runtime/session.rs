@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::chat::{ChatTemplate, Message};
 use crate::error::{Error, Result};
 use crate::sampler::{Sampler, SamplerOptions};
 use crate::tokenizer::Tokenizer;
@@ -19,6 +20,10 @@ pub enum Prompt<'a> {
     Raw(&'a str),
     /// Token ids used as is.
     Ids(&'a [u32]),
+    /// A conversation, rendered with the session's chat template (the model's own
+    /// unless [`Session::set_template`] chose another). A template that opens a think
+    /// span (DeepSeek-R1) makes generation start inside it.
+    Chat(&'a [Message]),
 }
 
 /// Options of one `generate` call.
@@ -92,6 +97,7 @@ pub enum Event {
 /// `generate` calls, so a prompt that extends the last one only evaluates what is new.
 pub struct Session<'m> {
     model: &'m mut Model,
+    template: Option<ChatTemplate>,
     /// Tokens whose keys and values are in the cache, in order.
     cached: Vec<u32>,
 }
@@ -104,21 +110,41 @@ impl<'m> Session<'m> {
             ));
         }
         model.reset();
+        let template = model.chat_template();
         Ok(Session {
             model,
+            template,
             cached: Vec::new(),
         })
+    }
+
+    /// Renders [`Prompt::Chat`] with this template instead of the model's.
+    pub fn set_template(&mut self, template: ChatTemplate) {
+        self.template = Some(template);
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {
         self.model.tokenizer().expect("checked in Session::new")
     }
 
-    /// Prompt token ids: BOS as the file says, special tokens parsed.
-    pub fn encode(&self, prompt: Prompt<'_>) -> Result<Vec<u32>> {
+    /// Prompt token ids (BOS as the file says, special tokens parsed) and whether the
+    /// prompt opened a think span.
+    pub fn encode(&self, prompt: Prompt<'_>) -> Result<(Vec<u32>, bool)> {
+        let tok = self.tokenizer();
         match prompt {
-            Prompt::Raw(text) => self.tokenizer().encode(text, true, true),
-            Prompt::Ids(ids) => Ok(ids.to_vec()),
+            Prompt::Raw(text) => Ok((tok.encode(text, true, true)?, false)),
+            Prompt::Ids(ids) => Ok((ids.to_vec(), false)),
+            Prompt::Chat(messages) => {
+                let t = self.template.ok_or_else(|| {
+                    Error::Invalid("the model has no chat template we know; choose one".into())
+                })?;
+                // The template writes BOS itself; the tokenizer must not add another.
+                let bos = tok
+                    .bos()
+                    .map(|b| String::from_utf8_lossy(tok.token_bytes(b)).into_owned());
+                let text = t.render(messages, bos.as_deref().unwrap_or(""))?;
+                Ok((tok.encode(&text, false, true)?, t.opens_think()))
+            }
         }
     }
 
@@ -128,7 +154,7 @@ impl<'m> Session<'m> {
         prompt: Prompt<'_>,
         opts: GenerateOptions,
     ) -> Result<Generation<'_, 'm>> {
-        let ids = self.encode(prompt)?;
+        let (ids, opened_think) = self.encode(prompt)?;
         if ids.is_empty() {
             return Err(Error::Invalid("empty prompt".into()));
         }
@@ -151,7 +177,7 @@ impl<'m> Session<'m> {
         let reuse = common.min(ids.len() - 1);
         self.model.rewind(reuse as u32)?;
         self.cached.truncate(reuse);
-        let in_think = opts.starts_in_think;
+        let in_think = opts.starts_in_think || opened_think;
         Ok(Generation {
             session: self,
             prompt: ids,

@@ -54,7 +54,74 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
     }
 }
 
+impl DeviceProfile {
+    fn from_granted(
+        (adapter_name, backend, device_type): (String, String, String),
+        f16: bool,
+        subgroups: bool,
+        limits: &wgpu::Limits,
+    ) -> DeviceProfile {
+        let profile = DeviceProfile {
+            adapter_name,
+            backend,
+            device_type,
+            f16,
+            subgroups,
+            max_storage_binding: limits.max_storage_buffer_binding_size,
+            max_buffer_size: limits.max_buffer_size,
+            max_workgroup_storage: limits.max_compute_workgroup_storage_size,
+            max_invocations: limits.max_compute_invocations_per_workgroup,
+            max_workgroups_per_dim: limits.max_compute_workgroups_per_dimension,
+            max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
+        };
+        log::info!(
+            "GPU: {} ({}, {}), f16 KV: {}, subgroups: {}, max binding {} MiB",
+            profile.adapter_name,
+            profile.backend,
+            profile.device_type,
+            profile.f16,
+            profile.subgroups,
+            profile.max_storage_binding >> 20
+        );
+        profile
+    }
+}
+
 impl GpuContext {
+    /// Runs on a device the host already owns (an app that renders with wgpu shares its
+    /// GPU with us). We use what the device was created with: f16 KV if it has
+    /// SHADER_F16, subgroup kernels if it has SUBGROUP, and its limits, which must be at
+    /// least wgpu's downlevel defaults.
+    pub fn from_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        opts: &DeviceOptions,
+    ) -> Result<GpuContext> {
+        let features = device.features();
+        let limits = device.limits();
+        let mut short = Vec::new();
+        wgpu::Limits::downlevel_defaults().check_limits_with_fail_fn(
+            &limits,
+            false,
+            |name, want, got| short.push(format!("{name} (need {want}, has {got})")),
+        );
+        if !short.is_empty() {
+            return Err(Error::Gpu(format!(
+                "the host's device lacks {}",
+                short.join(", ")
+            )));
+        }
+        let f16 = !opts.no_f16 && features.contains(wgpu::Features::SHADER_F16);
+        let subgroups = !opts.downlevel && features.contains(wgpu::Features::SUBGROUP);
+        let names = ("host device".to_string(), String::new(), String::new());
+        let profile = DeviceProfile::from_granted(names, f16, subgroups, &limits);
+        Ok(GpuContext {
+            device,
+            queue,
+            profile,
+        })
+    }
+
     /// Picks an adapter (discrete > integrated > virtual > CPU, or by name) and opens a
     /// device with only the features and limits the runtime uses.
     pub fn new(opts: &DeviceOptions) -> Result<GpuContext> {
@@ -142,28 +209,12 @@ impl GpuContext {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc))
             .map_err(|e| Error::Gpu(format!("adapter '{}': {e}", info.name)))?;
-        let profile = DeviceProfile {
-            adapter_name: info.name.clone(),
-            backend: format!("{:?}", info.backend),
-            device_type: format!("{:?}", info.device_type),
-            f16,
-            subgroups,
-            max_storage_binding: limits.max_storage_buffer_binding_size,
-            max_buffer_size: limits.max_buffer_size,
-            max_workgroup_storage: limits.max_compute_workgroup_storage_size,
-            max_invocations: limits.max_compute_invocations_per_workgroup,
-            max_workgroups_per_dim: limits.max_compute_workgroups_per_dimension,
-            max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
-        };
-        log::info!(
-            "GPU: {} ({}, {}), f16 KV: {}, subgroups: {}, max binding {} MiB",
-            profile.adapter_name,
-            profile.backend,
-            profile.device_type,
-            profile.f16,
-            profile.subgroups,
-            profile.max_storage_binding >> 20
+        let names = (
+            info.name.clone(),
+            format!("{:?}", info.backend),
+            format!("{:?}", info.device_type),
         );
+        let profile = DeviceProfile::from_granted(names, f16, subgroups, &limits);
         Ok(GpuContext {
             device,
             queue,
