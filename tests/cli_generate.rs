@@ -89,3 +89,53 @@ fn max_tokens_zero_tokenizes_a_vocabulary_only_file() {
     assert_eq!(ids[ids.len() - 1], 151645);
     assert_eq!(j["ids"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn chat_answers_resets_and_exits_on_commands_from_stdin() {
+    use std::io::Write;
+    let m = smollm2();
+    let mut child = Command::new(common::example_exe("chat"))
+        .args([
+            "--model",
+            m.to_str().unwrap(),
+            "--max-tokens",
+            "24",
+            "--ctx",
+            "256",
+            "--temperature",
+            "0",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"What is 2+2?\n/reset\n/exit\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains('4'), "answered: {stdout}");
+    assert!(stdout.contains("(new conversation)"), "{stdout}");
+    assert!(stderr.contains("tok/s"), "speed after the answer: {stderr}");
+}
+
+#[test]
+fn chat_without_a_model_says_where_to_get_the_default() {
+    let out = Command::new(common::example_exe("chat"))
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf")
+            && stderr.contains("huggingface.co"),
+        "{stderr}"
+    );
+}

@@ -13,12 +13,17 @@ pub fn repo() -> PathBuf {
 
 /// The `generate` example, which `cargo test` builds next to the test binaries.
 pub fn generate_exe() -> PathBuf {
+    example_exe("generate")
+}
+
+/// An example binary, which `cargo test` builds next to the test binaries.
+pub fn example_exe(example: &str) -> PathBuf {
     let deps = std::env::current_exe()
         .unwrap()
         .parent()
         .unwrap()
         .to_path_buf();
-    let name = format!("generate{}", std::env::consts::EXE_SUFFIX);
+    let name = format!("{example}{}", std::env::consts::EXE_SUFFIX);
     let exe = deps.parent().unwrap().join("examples").join(name);
     assert!(
         exe.exists(),
