@@ -2,7 +2,7 @@
 // (query token, head). Keys are visited in tiles of 64 with an online softmax (running
 // max and sum), so no score buffer is needed and the cache is read once per query.
 // GQA: head h reads KV head h / (n_heads / n_kv_heads). The composer defines kv_t.
-// Grid: n_tokens * n_heads workgroups.
+// Grid: n_tokens * n_heads workgroups. Composed after reduce.wgsl.
 
 struct AttnParams {
     head_dim: u32,
@@ -27,36 +27,6 @@ const NEG_BIG: f32 = -1.0e30;  // not -inf: exp(NEG_BIG - m) is 0 without inf - 
 
 var<workgroup> q: array<f32, 256>;
 var<workgroup> p: array<f32, 64>;
-var<workgroup> red: array<f32, 64>;
-
-fn reduce_max(li: u32, v: f32) -> f32 {
-    red[li] = v;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s >> 1u) {
-        if (li < s) {
-            red[li] = max(red[li], red[li + s]);
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(li: u32, v: f32) -> f32 {
-    red[li] = v;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s >> 1u) {
-        if (li < s) {
-            red[li] = red[li] + red[li + s];
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let t = wid.x / P.n_heads;
@@ -83,11 +53,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
             s = dot_qk * P.scale;
         }
-        let m_new = max(m, reduce_max(li, s));
+        let m_new = max(m, workgroup_max(li, s));
         let pj = select(0.0, exp(s - m_new), j < n_keys);
         p[li] = pj;
         let c = exp(m - m_new);
-        l = l * c + reduce_sum(li, pj);   // the barriers in reduce_sum also publish p
+        l = l * c + workgroup_sum(li, pj);   // the barriers in workgroup_sum also publish p
         let n_tile = min(TILE, n_keys - base);
         for (var k = 0u; k < 4u; k = k + 1u) {
             let d = li + 64u * k;

@@ -1,5 +1,6 @@
 // out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight, one workgroup per row,
 // as llama.cpp's rms_norm followed by the multiply with the norm weight.
+// Composed after reduce.wgsl.
 
 struct NormParams {
     n_cols: u32,
@@ -14,8 +15,6 @@ struct NormParams {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;     // [rows, n_cols]
 @group(0) @binding(4) var<storage, read> weight: array<f32>;        // [n_cols]
 
-var<workgroup> red: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let base = wid.x * P.n_cols;
@@ -24,15 +23,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let v = x[base + i];
         ss = ss + v * v;
     }
-    red[li] = ss;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s >> 1u) {
-        if (li < s) {
-            red[li] = red[li] + red[li + s];
-        }
-        workgroupBarrier();
-    }
-    let scale = 1.0 / sqrt(red[0] / f32(P.n_cols) + P.eps);
+    let scale = 1.0 / sqrt(workgroup_sum(li, ss) / f32(P.n_cols) + P.eps);
     for (var i = li; i < P.n_cols; i = i + 64u) {
         out[base + i] = (x[base + i] * scale) * weight[i];
     }

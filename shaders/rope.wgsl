@@ -7,7 +7,8 @@
 // halves (x[i], x[i + n_rot/2]) for qwen2 and qwen3. The angle of pair i at position p
 // is p * inv_freq[i]; inv_freq (freq_base^(-2i/n_rot), divided by llama3's rope_freqs
 // and multiplied by a linear freq_scale) is computed once on the CPU in f64.
-// Grid: n_tokens * n_heads workgroups. The composer defines `dst_t` (f32 or kv_t).
+// Grid: n_tokens * n_heads workgroups. The composer defines `dst_t` (f32 or kv_t) and
+// adds reduce.wgsl.
 
 struct RopeParams {
     head_dim: u32,
@@ -32,7 +33,6 @@ const FLAG_DST_AT_POS: u32 = 4u;
 @group(0) @binding(5) var<storage, read> inv_freq: array<f32>;       // [n_rot / 2] (or a dummy)
 
 var<workgroup> row: array<f32, 256>;
-var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -48,15 +48,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var i = li; i < hd; i = i + 64u) {
             ss = ss + row[i] * row[i];
         }
-        red[li] = ss;
-        workgroupBarrier();
-        for (var s = 32u; s > 0u; s = s >> 1u) {
-            if (li < s) {
-                red[li] = red[li] + red[li + s];
-            }
-            workgroupBarrier();
-        }
-        let scale = 1.0 / sqrt(red[0] / f32(hd) + P.eps);
+        let scale = 1.0 / sqrt(workgroup_sum(li, ss) / f32(hd) + P.eps);
         for (var i = li; i < hd; i = i + 64u) {
             row[i] = (row[i] * scale) * norm_w[i];
         }

@@ -83,6 +83,14 @@ impl Kernel {
         )
     }
 
+    /// Uses the workgroup reductions of reduce.wgsl.
+    fn uses_reduce(self) -> bool {
+        matches!(
+            self,
+            Kernel::RmsNorm | Kernel::RopeToF32 | Kernel::RopeToCache | Kernel::Attention
+        )
+    }
+
     /// Needs the SUBGROUP feature.
     pub fn uses_subgroups(self) -> bool {
         matches!(self, Kernel::MatVecSubgroup)
@@ -140,6 +148,7 @@ fn format_source(f: WeightFormat) -> &'static str {
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const WEIGHTS: &str = include_str!("../../shaders/weights.wgsl");
+const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const MAT_COMMON: &str = include_str!("../../shaders/mat_common.wgsl");
 
 impl PipelineKey {
@@ -205,6 +214,9 @@ impl PipelineKey {
             let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
             src.push_str(WEIGHTS);
             src.push_str(format_source(format));
+        }
+        if kernel.uses_reduce() {
+            src.push_str(REDUCE);
         }
         if matches!(
             kernel,
