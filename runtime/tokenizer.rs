@@ -15,6 +15,13 @@
 //! Decoding concatenates each token's bytes (llama.cpp `token_to_piece`, special tokens
 //! rendered) from a table built at load, then applies llama.cpp's space clean-up where the
 //! pre-tokenizer asks for it.
+//!
+//! A Hugging Face model directory gives the same `Tokenizer` (`from_hf_dir`, in hf.rs): its
+//! tokenizer.json stands in for steps 2-4, and the rest is shared.
+
+mod hf;
+
+use std::path::Path;
 
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -341,7 +348,8 @@ const EOG_TEXTS: &[&str] = &[
 
 /// The vocabulary as llama.cpp holds it: texts by id and ids by text, kinds after its fix-ups.
 struct Vocab<'f> {
-    file: &'f GgufFile,
+    /// The file the tokens come from, for errors.
+    path: &'f Path,
     texts: Vec<String>,
     /// Handed to the BPE model once the special tokens are known.
     ids: tokenizers::models::bpe::Vocab,
@@ -354,12 +362,12 @@ impl Vocab<'_> {
     }
 
     fn bad(&self, problem: String) -> Error {
-        Error::bad_file(self.file.path(), problem)
+        Error::bad_file(self.path, problem)
     }
 
     /// The id a metadata key names, if any; BadFile naming the key when out of range.
-    fn id_at(&self, key: &str) -> Result<Option<u32>> {
-        match self.file.get_u32(key)? {
+    fn id_at(&self, file: &GgufFile, key: &str) -> Result<Option<u32>> {
+        match file.get_u32(key)? {
             Some(id) if id >= self.n() => Err(self.bad(format!(
                 "{key} = {id}, but the vocabulary has {} tokens",
                 self.n()
@@ -425,7 +433,7 @@ fn read_vocab(file: &GgufFile) -> Result<Vocab<'_>> {
             .collect::<Result<_>>()?,
     };
     Ok(Vocab {
-        file,
+        path: file.path(),
         texts,
         ids,
         kinds,
@@ -444,13 +452,13 @@ struct SpecialIds {
 
 /// Reads the special ids, finds the end-of-generation set, and changes token kinds on the way
 /// as llama.cpp does.
-fn read_special_ids(vocab: &mut Vocab, pre: &PreTokenizer) -> Result<SpecialIds> {
+fn read_special_ids(file: &GgufFile, vocab: &mut Vocab, pre: &PreTokenizer) -> Result<SpecialIds> {
     // llama.cpp's defaults for BPE vocabularies, when the keys are absent: id 11 for both.
     let default = (11 < vocab.n()).then_some(11);
-    let bos = vocab.id_at(KEY_BOS)?.or(default);
-    let eos = vocab.id_at(KEY_EOS)?.or(default);
-    let add_bos = vocab.file.get_bool(KEY_ADD_BOS)?.unwrap_or(pre.add_bos);
-    let add_eos = vocab.file.get_bool(KEY_ADD_EOS)?.unwrap_or(false);
+    let bos = vocab.id_at(file, KEY_BOS)?.or(default);
+    let eos = vocab.id_at(file, KEY_EOS)?.or(default);
+    let add_bos = file.get_bool(KEY_ADD_BOS)?.unwrap_or(pre.add_bos);
+    let add_eos = file.get_bool(KEY_ADD_EOS)?.unwrap_or(false);
     for (add, key, id, id_key) in [
         (add_bos, KEY_ADD_BOS, bos, KEY_BOS),
         (add_eos, KEY_ADD_EOS, eos, KEY_EOS),
@@ -459,11 +467,31 @@ fn read_special_ids(vocab: &mut Vocab, pre: &PreTokenizer) -> Result<SpecialIds>
             return Err(vocab.bad(format!("{key} is true, but {id_key} is not set")));
         }
     }
+    let eog = end_of_generation(vocab, eos, Some(file))?;
+    Ok(SpecialIds {
+        bos,
+        eos,
+        add_bos,
+        add_eos,
+        eog,
+    })
+}
+
+/// llama.cpp's end-of-generation set: EOS, the `DETECTED` tokens that end generation (by
+/// metadata id in `file`, else by text) and the `EOG_TEXTS`. Tokens found by text become
+/// control tokens, as in llama.cpp. Sorted, no duplicates.
+fn end_of_generation(
+    vocab: &mut Vocab,
+    eos: Option<u32>,
+    file: Option<&GgufFile>,
+) -> Result<Vec<u32>> {
     let mut eog: Vec<u32> = eos.into_iter().collect();
     for detected in DETECTED {
         let mut id = None;
-        for key in detected.keys {
-            id = vocab.id_at(key)?.or(id);
+        if let Some(file) = file {
+            for key in detected.keys {
+                id = vocab.id_at(file, key)?.or(id);
+            }
         }
         if id.is_none() {
             id = vocab.find(detected.texts);
@@ -484,13 +512,7 @@ fn read_special_ids(vocab: &mut Vocab, pre: &PreTokenizer) -> Result<SpecialIds>
     eog.sort_unstable();
     eog.dedup();
     llama_cpp_model_fixups(vocab, &mut eog);
-    Ok(SpecialIds {
-        bos,
-        eos,
-        add_bos,
-        add_eos,
-        eog,
-    })
+    Ok(eog)
 }
 
 /// Per-model exceptions llama.cpp hard-codes once the end-of-generation set is built.
@@ -779,28 +801,45 @@ impl Tokenizer {
         check_model(file)?;
         let pre = pre_tokenizer(file)?;
         let mut vocab = read_vocab(file)?;
+        let ids = read_special_ids(file, &mut vocab, pre)?;
+        let merges = read_merges(file)?;
+        let pieces = Pieces::new(&vocab)?;
+        let bpe = build_bpe(file, pre, std::mem::take(&mut vocab.ids), merges)?;
+        Ok(Tokenizer::assemble(
+            bpe,
+            &vocab,
+            pieces,
+            ids,
+            pre.clean_spaces,
+        ))
+    }
+
+    /// The parts both loaders share, once `vocab`'s kinds are final.
+    fn assemble(
+        bpe: tokenizers::Tokenizer,
+        vocab: &Vocab,
+        pieces: Pieces,
+        ids: SpecialIds,
+        clean_spaces: bool,
+    ) -> Tokenizer {
         let SpecialIds {
             bos,
             eos,
             add_bos,
             add_eos,
             eog,
-        } = read_special_ids(&mut vocab, pre)?;
-        let merges = read_merges(file)?;
-        let pieces = Pieces::new(&vocab)?;
-        let specials = special_tokens(&vocab);
-        let bpe = build_bpe(file, pre, vocab.ids, merges)?;
-        Ok(Tokenizer {
+        } = ids;
+        Tokenizer {
             bpe,
-            specials,
             pieces,
             bos,
             eos,
             add_bos,
             add_eos,
             eog,
-            clean_spaces: pre.clean_spaces,
-        })
+            specials: special_tokens(vocab),
+            clean_spaces,
+        }
     }
 
     /// Token ids for `text`. `add_special` adds BOS (and EOS) where the file asks for them

@@ -22,44 +22,13 @@ fn load_fixture(name: &str) -> Tokenizer {
     load(&vocab_dir().join(name))
 }
 
-/// llama.cpp's test-tokenizer-0 format: `NAME.inp` holds each text followed by
-/// "\n__ggml_vocab_test__\n"; line i of `NAME.out` holds text i's ids, space-separated.
-fn read_vectors(gguf: &Path) -> Vec<(String, Vec<u32>)> {
-    let read = |ext: &str| {
-        let path = PathBuf::from(format!("{}.{ext}", gguf.display()));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
-    let inputs = read("inp");
-    let texts: Vec<&str> = inputs
-        .strip_suffix("\n__ggml_vocab_test__\n")
-        .expect(".inp ends with a separator")
-        .split("\n__ggml_vocab_test__\n")
-        .collect();
-    let outputs = read("out");
-    let ids: Vec<Vec<u32>> = outputs
-        .lines()
-        .map(|line| {
-            line.split_whitespace()
-                .map(|id| id.parse().unwrap())
-                .collect()
-        })
-        .collect();
-    assert_eq!(
-        texts.len(),
-        ids.len(),
-        "{}: .inp and .out disagree",
-        gguf.display()
-    );
-    texts.into_iter().map(String::from).zip(ids).collect()
-}
-
 /// Encodes every vector as test-tokenizer-0 does (no BOS, special-token text not parsed) and
 /// checks that decoding gives the text back. `clean_spaces` vocabularies decode " ," to ","
 /// and the like, as llama.cpp does, so their round trip is checked where that cannot apply.
 fn check_vectors(name: &str, clean_spaces: bool) {
     let path = vocab_dir().join(name);
     let tokenizer = load(&path);
-    let vectors = read_vectors(&path);
+    let vectors = common::read_vectors(&path);
     let mut failures = Vec::new();
     for (text, want) in &vectors {
         let got = tokenizer.encode(text, false, false).unwrap();

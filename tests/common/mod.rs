@@ -189,3 +189,34 @@ pub fn smollm2() -> PathBuf {
     std::fs::rename(dest.with_extension("part"), &dest).unwrap_or_else(|e| panic!("{help}: {e}"));
     dest
 }
+
+/// llama.cpp's test-tokenizer-0 format: `NAME.inp` holds each text followed by
+/// "\n__ggml_vocab_test__\n"; line i of `NAME.out` holds text i's ids, space-separated.
+pub fn read_vectors(gguf: &Path) -> Vec<(String, Vec<u32>)> {
+    let read = |ext: &str| {
+        let path = PathBuf::from(format!("{}.{ext}", gguf.display()));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let inputs = read("inp");
+    let texts: Vec<&str> = inputs
+        .strip_suffix("\n__ggml_vocab_test__\n")
+        .expect(".inp ends with a separator")
+        .split("\n__ggml_vocab_test__\n")
+        .collect();
+    let outputs = read("out");
+    let ids: Vec<Vec<u32>> = outputs
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .map(|id| id.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        texts.len(),
+        ids.len(),
+        "{}: .inp and .out disagree",
+        gguf.display()
+    );
+    texts.into_iter().map(String::from).zip(ids).collect()
+}
