@@ -169,6 +169,12 @@ impl Model {
         Ok(())
     }
 
+    /// Evaluates one step of tokens (at most `max_batch`) like [`Model::eval`], timing
+    /// each GPU dispatch (needs timestamp queries; slower than a normal step).
+    pub fn eval_profiled(&mut self, tokens: &[u32]) -> Result<Vec<gpu::profile::DispatchTime>> {
+        self.inner.eval_profiled(tokens)
+    }
+
     /// The tokenizer the file describes; None when it has none we can build.
     pub fn tokenizer(&self) -> Option<&Tokenizer> {
         self.tokenizer.as_ref()

@@ -26,6 +26,8 @@ pub struct DeviceProfile {
     pub f16: bool,
     /// SUBGROUP was requested: reductions use subgroup operations.
     pub subgroups: bool,
+    /// TIMESTAMP_QUERY was requested: GPU time per kernel can be measured.
+    pub timestamps: bool,
     pub max_storage_binding: u64,
     pub max_buffer_size: u64,
     pub max_workgroup_storage: u32,
@@ -57,8 +59,7 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
 impl DeviceProfile {
     fn from_granted(
         (adapter_name, backend, device_type): (String, String, String),
-        f16: bool,
-        subgroups: bool,
+        [f16, subgroups, timestamps]: [bool; 3],
         limits: &wgpu::Limits,
     ) -> DeviceProfile {
         let profile = DeviceProfile {
@@ -67,6 +68,7 @@ impl DeviceProfile {
             device_type,
             f16,
             subgroups,
+            timestamps,
             max_storage_binding: limits.max_storage_buffer_binding_size,
             max_buffer_size: limits.max_buffer_size,
             max_workgroup_storage: limits.max_compute_workgroup_storage_size,
@@ -113,8 +115,9 @@ impl GpuContext {
         }
         let f16 = !opts.no_f16 && features.contains(wgpu::Features::SHADER_F16);
         let subgroups = !opts.downlevel && features.contains(wgpu::Features::SUBGROUP);
+        let timestamps = features.contains(wgpu::Features::TIMESTAMP_QUERY);
         let names = ("host device".to_string(), String::new(), String::new());
-        let profile = DeviceProfile::from_granted(names, f16, subgroups, &limits);
+        let profile = DeviceProfile::from_granted(names, [f16, subgroups, timestamps], &limits);
         Ok(GpuContext {
             device,
             queue,
@@ -180,6 +183,11 @@ impl GpuContext {
         if subgroups {
             features |= wgpu::Features::SUBGROUP;
         }
+        // Timestamps cost nothing until a profile is asked for.
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
 
         let have = adapter.limits();
         let limits = if opts.downlevel {
@@ -214,7 +222,7 @@ impl GpuContext {
             format!("{:?}", info.backend),
             format!("{:?}", info.device_type),
         );
-        let profile = DeviceProfile::from_granted(names, f16, subgroups, &limits);
+        let profile = DeviceProfile::from_granted(names, [f16, subgroups, timestamps], &limits);
         Ok(GpuContext {
             device,
             queue,

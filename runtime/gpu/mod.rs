@@ -5,6 +5,7 @@ pub mod context;
 pub mod graph;
 pub mod kernels;
 pub mod pipelines;
+pub mod profile;
 
 #[cfg(test)]
 mod kernel_tests;

@@ -10,6 +10,7 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::graph::{Buffer, Graph};
 use crate::gpu::kernels::{AttnOp, MatOp, OpBuilder, RopeOp, StepParams};
 use crate::gpu::pipelines::{KvType, PipelineCache};
+use crate::gpu::profile::{profile_step, DispatchTime};
 use crate::model::config::Config;
 use crate::model::names::{self, LayerTensor as T};
 
@@ -494,12 +495,8 @@ impl DenseModel {
         self.pos = self.pos.min(pos);
     }
 
-    /// Appends `tokens` to the sequence and returns the logits after the last one.
-    /// Several tokens go through the batched prefill graph in chunks of `max_batch`.
-    pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
-        if tokens.is_empty() {
-            return Err(Error::Invalid("no tokens to evaluate".into()));
-        }
+    /// Token ids inside the vocabulary, and room for them in the context.
+    fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
         if let Some(&bad) = tokens.iter().find(|&&t| t >= self.cfg.n_vocab) {
             return Err(Error::Invalid(format!(
                 "token id {bad} is outside the vocabulary of {}",
@@ -515,6 +512,16 @@ impl DenseModel {
                 self.n_ctx
             )));
         }
+        Ok(())
+    }
+
+    /// Appends `tokens` to the sequence and returns the logits after the last one.
+    /// Several tokens go through the batched prefill graph in chunks of `max_batch`.
+    pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
+        if tokens.is_empty() {
+            return Err(Error::Invalid("no tokens to evaluate".into()));
+        }
+        self.check_tokens(tokens)?;
         for chunk in tokens.chunks(self.max_batch as usize) {
             let n = chunk.len() as u32;
             self.ctx
@@ -533,6 +540,29 @@ impl DenseModel {
         self.logits.resize(self.cfg.n_vocab as usize, 0.0);
         self.readback.read_f32(&self.ctx, &mut self.logits)?;
         Ok(&self.logits)
+    }
+}
+
+impl DenseModel {
+    /// As [`DenseModel::eval`] for one step (at most `max_batch` tokens), timing every
+    /// dispatch on the GPU.
+    pub fn eval_profiled(&mut self, tokens: &[u32]) -> Result<Vec<DispatchTime>> {
+        if tokens.is_empty() || tokens.len() > self.max_batch as usize {
+            return Err(Error::Invalid(format!(
+                "a profiled step takes 1 to {} tokens, not {}",
+                self.max_batch,
+                tokens.len()
+            )));
+        }
+        self.check_tokens(tokens)?;
+        let n = tokens.len() as u32;
+        self.ctx.queue.write_buffer(&self.s.tokens, 0, bytemuck::cast_slice(tokens));
+        let graph = if n == 1 { &self.decode } else { &self.prefill };
+        let step = StepParams { n_tokens: n, pos0: self.pos, _pad: [0; 2] };
+        let result = (&self.s.logits, u64::from(self.cfg.n_vocab) * 4);
+        let times = profile_step(&self.ctx, graph, &self.step, step, result, &self.readback)?;
+        self.pos += n;
+        Ok(times)
     }
 }
 

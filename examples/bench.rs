@@ -1,0 +1,199 @@
+//! Speed and memory of one model on one device: load time, time to first token,
+//! prefill and decode tok/s (median, min, max over repeats), resident memory, and with
+//! --profile the GPU time of every kernel in one prefill step and one decode step.
+//!
+//! cargo run --release --example bench -- --model M.gguf [--prompt-tokens 64]
+//!     [--gen-tokens 32] [--repeat 3] [--json] [--profile]
+//!     [--adapter NAME] [--no-f16] [--downlevel] [--ctx N] [--max-batch N]
+//!
+//! The prompt is fixed pseudo-random token ids, decoding is greedy: the numbers do not
+//! depend on a tokenizer or on sampling.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use common::{fail, Args};
+use edgeseek::gpu::profile::DispatchTime;
+use edgeseek::sampler::argmax;
+use edgeseek::Model;
+
+struct Run {
+    prefill_tok_s: f64,
+    decode_tok_s: f64,
+    ttft_s: f64,
+}
+
+fn main() {
+    let mut args = Args::from_env();
+    let path = args.value("--model").unwrap_or_else(|| fail("--model FILE is required"));
+    let prompt_tokens: usize = args.parsed("--prompt-tokens").unwrap_or(64);
+    let gen_tokens: usize = args.parsed("--gen-tokens").unwrap_or(32);
+    let repeat: usize = args.parsed("--repeat").unwrap_or(3);
+    let json = args.flag("--json");
+    let profile = args.flag("--profile");
+    let mut opts = args.load_options();
+    args.finish();
+    if prompt_tokens == 0 || gen_tokens == 0 || repeat == 0 {
+        fail("--prompt-tokens, --gen-tokens and --repeat must be at least 1");
+    }
+    opts.n_ctx = Some(opts.n_ctx.unwrap_or((prompt_tokens + gen_tokens) as u32));
+    if let Err(e) = bench(&path, prompt_tokens, gen_tokens, repeat, json, profile, &opts) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn bench(
+    path: &str,
+    prompt_tokens: usize,
+    gen_tokens: usize,
+    repeat: usize,
+    json: bool,
+    profile: bool,
+    opts: &edgeseek::LoadOptions,
+) -> edgeseek::Result<()> {
+    let t = Instant::now();
+    let mut model = Model::load(path, opts)?;
+    let load_s = t.elapsed().as_secs_f64();
+    let prompt = prompt_ids(model.config().n_vocab, prompt_tokens);
+
+    let mut runs = Vec::new();
+    for _ in 0..repeat {
+        runs.push(one_run(&mut model, &prompt, gen_tokens)?);
+    }
+    let profiles = if profile {
+        model.reset();
+        let batch = prompt.len().min(opts.max_batch as usize);
+        let prefill = model.eval_profiled(&prompt[..batch])?;
+        let decode = model.eval_profiled(&[prompt[0]])?;
+        Some((by_kernel(&prefill), by_kernel(&decode)))
+    } else {
+        None
+    };
+    let rss = edgeseek::process::rss().unwrap_or_default();
+    let mem = model.memory();
+    let stat = |f: fn(&Run) -> f64| Stat::of(runs.iter().map(f).collect());
+    let (prefill, decode, ttft) = (stat(|r| r.prefill_tok_s), stat(|r| r.decode_tok_s), stat(|r| r.ttft_s));
+
+    if !json {
+        println!("{path} on {}", model.device().adapter_name);
+        println!("load {load_s:.2} s, time to first token {:.3} s (median)", ttft.median);
+        println!("prefill {prompt_tokens} tokens: {}", prefill.text("tok/s"));
+        println!("decode {gen_tokens} tokens: {}", decode.text("tok/s"));
+        println!(
+            "GPU: weights {} MiB, KV {} MiB, scratch {} MiB; anonymous RSS {} MiB, peak RSS {} MiB",
+            mem.weights >> 20,
+            mem.kv_cache >> 20,
+            mem.scratch >> 20,
+            rss.anon >> 20,
+            rss.peak >> 20
+        );
+        if let Some((p, d)) = &profiles {
+            print_profile("prefill step", p);
+            print_profile("decode step", d);
+        }
+        return Ok(());
+    }
+    let mut j = format!(
+        "{{\"model\":\"{}\",\"adapter\":\"{}\",\"prompt_tokens\":{prompt_tokens},\"gen_tokens\":{gen_tokens},\
+         \"repeat\":{repeat},\"load_s\":{load_s:.4},\"ttft_s\":{},\"prefill_tok_s\":{},\"decode_tok_s\":{},\
+         \"gpu_weights_bytes\":{},\"gpu_kv_bytes\":{},\"gpu_scratch_bytes\":{},\"anon_rss_bytes\":{},\"peak_rss_bytes\":{}",
+        path.replace('"', "'"),
+        model.device().adapter_name.replace('"', "'"),
+        ttft.json(),
+        prefill.json(),
+        decode.json(),
+        mem.weights,
+        mem.kv_cache,
+        mem.scratch,
+        rss.anon,
+        rss.peak
+    );
+    if let Some((p, d)) = &profiles {
+        j.push_str(&format!(",\"profile\":{{\"prefill\":{},\"decode\":{}}}", profile_json(p), profile_json(d)));
+    }
+    j.push('}');
+    println!("{j}");
+    Ok(())
+}
+
+/// Prefill the prompt, take the greedy token, decode `gen_tokens - 1` more.
+fn one_run(model: &mut Model, prompt: &[u32], gen_tokens: usize) -> edgeseek::Result<Run> {
+    model.reset();
+    let t = Instant::now();
+    let mut next = argmax(model.eval(prompt)?);
+    let prefill_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for _ in 1..gen_tokens {
+        next = argmax(model.eval(&[next])?);
+    }
+    let decode_s = t.elapsed().as_secs_f64();
+    let decoded = gen_tokens - 1;
+    Ok(Run {
+        prefill_tok_s: prompt.len() as f64 / prefill_s,
+        decode_tok_s: if decoded > 0 { decoded as f64 / decode_s } else { 0.0 },
+        ttft_s: prefill_s,
+    })
+}
+
+/// Deterministic ids away from the special tokens at both ends of most vocabularies.
+fn prompt_ids(n_vocab: u32, n: usize) -> Vec<u32> {
+    let span = u64::from(n_vocab.saturating_sub(300).max(1));
+    (0..n as u64).map(|i| (100 + (i * 7919 + 13) % span) as u32).collect()
+}
+
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stat {
+    fn of(mut v: Vec<f64>) -> Stat {
+        v.sort_by(f64::total_cmp);
+        Stat { median: v[v.len() / 2], min: v[0], max: v[v.len() - 1] }
+    }
+    fn text(&self, unit: &str) -> String {
+        format!("{:.2} {unit} (median; min {:.2}, max {:.2})", self.median, self.min, self.max)
+    }
+    fn json(&self) -> String {
+        format!("{{\"median\":{:.4},\"min\":{:.4},\"max\":{:.4}}}", self.median, self.min, self.max)
+    }
+}
+
+/// GPU time summed per kernel role: "blk.7.ffn_down[1]" counts as "ffn_down".
+fn by_kernel(times: &[DispatchTime]) -> Vec<(String, usize, f64)> {
+    let mut m: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    for t in times {
+        let mut role = t.name.as_str();
+        if let Some(rest) = role.strip_prefix("blk.") {
+            role = rest.split_once('.').map_or(rest, |(_, r)| r);
+        }
+        let role = role.split('[').next().unwrap_or(role);
+        let e = m.entry(role.to_string()).or_default();
+        e.0 += 1;
+        e.1 += t.ns;
+    }
+    let mut v: Vec<(String, usize, f64)> = m.into_iter().map(|(k, (c, ns))| (k, c, ns / 1e6)).collect();
+    v.sort_by(|a, b| b.2.total_cmp(&a.2));
+    v
+}
+
+fn print_profile(what: &str, rows: &[(String, usize, f64)]) {
+    let total: f64 = rows.iter().map(|r| r.2).sum();
+    println!("\nGPU time per kernel, one {what}: {total:.2} ms");
+    println!("  {:<16} {:>6} {:>10} {:>7}", "kernel", "calls", "ms", "share");
+    for (k, calls, ms) in rows {
+        println!("  {k:<16} {calls:>6} {ms:>10.3} {:>6.1}%", 100.0 * ms / total.max(1e-12));
+    }
+}
+
+fn profile_json(rows: &[(String, usize, f64)]) -> String {
+    let v: Vec<String> = rows
+        .iter()
+        .map(|(k, c, ms)| format!("{{\"kernel\":\"{k}\",\"calls\":{c},\"ms\":{ms:.4}}}"))
+        .collect();
+    format!("[{}]", v.join(","))
+}
