@@ -27,7 +27,9 @@ struct Run {
 
 fn main() {
     let mut args = Args::from_env();
-    let path = args.value("--model").unwrap_or_else(|| fail("--model FILE is required"));
+    let path = args
+        .value("--model")
+        .unwrap_or_else(|| fail("--model FILE is required"));
     let prompt_tokens: usize = args.parsed("--prompt-tokens").unwrap_or(64);
     let gen_tokens: usize = args.parsed("--gen-tokens").unwrap_or(32);
     let repeat: usize = args.parsed("--repeat").unwrap_or(3);
@@ -39,7 +41,15 @@ fn main() {
         fail("--prompt-tokens, --gen-tokens and --repeat must be at least 1");
     }
     opts.n_ctx = Some(opts.n_ctx.unwrap_or((prompt_tokens + gen_tokens) as u32));
-    if let Err(e) = bench(&path, prompt_tokens, gen_tokens, repeat, json, profile, &opts) {
+    if let Err(e) = bench(
+        &path,
+        prompt_tokens,
+        gen_tokens,
+        repeat,
+        json,
+        profile,
+        &opts,
+    ) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -75,11 +85,18 @@ fn bench(
     let rss = edgeseek::process::rss().unwrap_or_default();
     let mem = model.memory();
     let stat = |f: fn(&Run) -> f64| Stat::of(runs.iter().map(f).collect());
-    let (prefill, decode, ttft) = (stat(|r| r.prefill_tok_s), stat(|r| r.decode_tok_s), stat(|r| r.ttft_s));
+    let (prefill, decode, ttft) = (
+        stat(|r| r.prefill_tok_s),
+        stat(|r| r.decode_tok_s),
+        stat(|r| r.ttft_s),
+    );
 
     if !json {
         println!("{path} on {}", model.device().adapter_name);
-        println!("load {load_s:.2} s, time to first token {:.3} s (median)", ttft.median);
+        println!(
+            "load {load_s:.2} s, time to first token {:.3} s (median)",
+            ttft.median
+        );
         println!("prefill {prompt_tokens} tokens: {}", prefill.text("tok/s"));
         println!("decode {gen_tokens} tokens: {}", decode.text("tok/s"));
         println!(
@@ -112,7 +129,11 @@ fn bench(
         rss.peak
     );
     if let Some((p, d)) = &profiles {
-        j.push_str(&format!(",\"profile\":{{\"prefill\":{},\"decode\":{}}}", profile_json(p), profile_json(d)));
+        j.push_str(&format!(
+            ",\"profile\":{{\"prefill\":{},\"decode\":{}}}",
+            profile_json(p),
+            profile_json(d)
+        ));
     }
     j.push('}');
     println!("{j}");
@@ -133,7 +154,11 @@ fn one_run(model: &mut Model, prompt: &[u32], gen_tokens: usize) -> edgeseek::Re
     let decoded = gen_tokens - 1;
     Ok(Run {
         prefill_tok_s: prompt.len() as f64 / prefill_s,
-        decode_tok_s: if decoded > 0 { decoded as f64 / decode_s } else { 0.0 },
+        decode_tok_s: if decoded > 0 {
+            decoded as f64 / decode_s
+        } else {
+            0.0
+        },
         ttft_s: prefill_s,
     })
 }
@@ -141,7 +166,9 @@ fn one_run(model: &mut Model, prompt: &[u32], gen_tokens: usize) -> edgeseek::Re
 /// Deterministic ids away from the special tokens at both ends of most vocabularies.
 fn prompt_ids(n_vocab: u32, n: usize) -> Vec<u32> {
     let span = u64::from(n_vocab.saturating_sub(300).max(1));
-    (0..n as u64).map(|i| (100 + (i * 7919 + 13) % span) as u32).collect()
+    (0..n as u64)
+        .map(|i| (100 + (i * 7919 + 13) % span) as u32)
+        .collect()
 }
 
 struct Stat {
@@ -153,13 +180,23 @@ struct Stat {
 impl Stat {
     fn of(mut v: Vec<f64>) -> Stat {
         v.sort_by(f64::total_cmp);
-        Stat { median: v[v.len() / 2], min: v[0], max: v[v.len() - 1] }
+        Stat {
+            median: v[v.len() / 2],
+            min: v[0],
+            max: v[v.len() - 1],
+        }
     }
     fn text(&self, unit: &str) -> String {
-        format!("{:.2} {unit} (median; min {:.2}, max {:.2})", self.median, self.min, self.max)
+        format!(
+            "{:.2} {unit} (median; min {:.2}, max {:.2})",
+            self.median, self.min, self.max
+        )
     }
     fn json(&self) -> String {
-        format!("{{\"median\":{:.4},\"min\":{:.4},\"max\":{:.4}}}", self.median, self.min, self.max)
+        format!(
+            "{{\"median\":{:.4},\"min\":{:.4},\"max\":{:.4}}}",
+            self.median, self.min, self.max
+        )
     }
 }
 
@@ -176,7 +213,8 @@ fn by_kernel(times: &[DispatchTime]) -> Vec<(String, usize, f64)> {
         e.0 += 1;
         e.1 += t.ns;
     }
-    let mut v: Vec<(String, usize, f64)> = m.into_iter().map(|(k, (c, ns))| (k, c, ns / 1e6)).collect();
+    let mut v: Vec<(String, usize, f64)> =
+        m.into_iter().map(|(k, (c, ns))| (k, c, ns / 1e6)).collect();
     v.sort_by(|a, b| b.2.total_cmp(&a.2));
     v
 }
@@ -184,9 +222,15 @@ fn by_kernel(times: &[DispatchTime]) -> Vec<(String, usize, f64)> {
 fn print_profile(what: &str, rows: &[(String, usize, f64)]) {
     let total: f64 = rows.iter().map(|r| r.2).sum();
     println!("\nGPU time per kernel, one {what}: {total:.2} ms");
-    println!("  {:<16} {:>6} {:>10} {:>7}", "kernel", "calls", "ms", "share");
+    println!(
+        "  {:<16} {:>6} {:>10} {:>7}",
+        "kernel", "calls", "ms", "share"
+    );
     for (k, calls, ms) in rows {
-        println!("  {k:<16} {calls:>6} {ms:>10.3} {:>6.1}%", 100.0 * ms / total.max(1e-12));
+        println!(
+            "  {k:<16} {calls:>6} {ms:>10.3} {:>6.1}%",
+            100.0 * ms / total.max(1e-12)
+        );
     }
 }
 

@@ -9,8 +9,8 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 #[test]
 fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
     let keys = PipelineKey::all();
-    // 4 format kernels x 11 formats + 2 cache kernels x 2 KV types + 3 others.
-    assert_eq!(keys.len(), 4 * 11 + 2 * 2 + 3);
+    // 5 format kernels x 11 formats + 2 cache kernels x 2 KV types + 3 others.
+    assert_eq!(keys.len(), 5 * 11 + 2 * 2 + 3);
     for key in keys {
         let src = key.source().unwrap();
         let module = naga::front::wgsl::parse_str(&src)

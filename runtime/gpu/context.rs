@@ -28,6 +28,9 @@ pub struct DeviceProfile {
     pub subgroups: bool,
     /// TIMESTAMP_QUERY was requested: GPU time per kernel can be measured.
     pub timestamps: bool,
+    /// The adapter runs on the CPU (lavapipe, SwiftShader): kernels without workgroup
+    /// barriers are faster there.
+    pub cpu_device: bool,
     pub max_storage_binding: u64,
     pub max_buffer_size: u64,
     pub max_workgroup_storage: u32,
@@ -63,12 +66,14 @@ impl DeviceProfile {
         limits: &wgpu::Limits,
     ) -> DeviceProfile {
         let profile = DeviceProfile {
+            cpu_device: device_type == "Cpu",
             adapter_name,
             backend,
             device_type,
             f16,
             subgroups,
             timestamps,
+
             max_storage_binding: limits.max_storage_buffer_binding_size,
             max_buffer_size: limits.max_buffer_size,
             max_workgroup_storage: limits.max_compute_workgroup_storage_size,

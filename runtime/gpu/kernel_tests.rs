@@ -177,6 +177,7 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
     let (xb, bb, yb) = (h.f32s(&x), h.f32s(&bias), h.f32s(&y0));
     let batched = tokens > 1;
     let expected = match (batched, h.ctx.profile.subgroups) {
+        (true, _) if h.ctx.profile.cpu_device => Kernel::MatMulRows,
         (true, _) => Kernel::MatMul,
         (false, true) => Kernel::MatVecSubgroup,
         (false, false) => Kernel::MatVec,
@@ -230,11 +231,16 @@ fn matvec_matches_cpu_reference_for_every_format_and_split() {
 
 #[test]
 fn matmul_matches_cpu_reference_for_every_format_and_split() {
+    // Both prefill kernels, whatever the adapter: the tiled one real GPUs get and the
+    // barrier-free one CPU-backed devices get (chosen by the profile's cpu_device).
     let mut h = Harness::new();
-    for f in WeightFormat::ALL {
-        // 19 tokens: one full 16-token tile and a partial one.
-        check_mat(&mut h, f, 19, false);
-        check_mat(&mut h, f, 19, true);
+    for cpu_device in [false, true] {
+        h.ctx.profile.cpu_device = cpu_device;
+        for f in WeightFormat::ALL {
+            // 19 tokens: one full 16-token tile and a partial one.
+            check_mat(&mut h, f, 19, false);
+            check_mat(&mut h, f, 19, true);
+        }
     }
 }
 

@@ -93,6 +93,8 @@ const MATVEC_ROWS: u32 = 4;
 const MATVEC_SUBGROUP_ROWS: u32 = 16;
 const MATMUL_ROWS: u32 = 32;
 const MATMUL_TOKENS: u32 = 16;
+const MATMUL_ROWS_ROWS: u32 = 64;
+const MATMUL_ROWS_TOKENS: u32 = 16;
 /// Largest head the rope and attention kernels hold in workgroup memory.
 pub const MAX_HEAD_DIM: u32 = 256;
 
@@ -240,7 +242,9 @@ impl OpBuilder<'_> {
 
     /// One op per part of the matrix. `batched` picks matmul (prefill) over matvec.
     pub fn mat(&mut self, name: &str, m: &MatOp<'_>, batched: bool) -> Result<Vec<Op>> {
-        let kernel = match (batched, self.ctx.profile.subgroups) {
+        let profile = &self.ctx.profile;
+        let kernel = match (batched, profile.subgroups) {
+            (true, _) if profile.cpu_device => Kernel::MatMulRows,
             (true, _) => Kernel::MatMul,
             (false, true) => Kernel::MatVecSubgroup,
             (false, false) => Kernel::MatVec,
@@ -265,7 +269,12 @@ impl OpBuilder<'_> {
                 flags,
                 _pad: 0,
             };
-            let grid = if batched {
+            let grid = if kernel == Kernel::MatMulRows {
+                Grid::TokenTiles {
+                    x: part.n_rows.div_ceil(MATMUL_ROWS_ROWS),
+                    tokens_per_y: MATMUL_ROWS_TOKENS,
+                }
+            } else if batched {
                 Grid::TokenTiles {
                     x: part.n_rows.div_ceil(MATMUL_ROWS),
                     tokens_per_y: MATMUL_TOKENS,

@@ -18,6 +18,8 @@ pub enum Kernel {
     /// matvec with subgroup reductions, where the device has subgroups.
     MatVecSubgroup,
     MatMul,
+    /// matmul without workgroup memory, for CPU-backed devices.
+    MatMulRows,
     RmsNorm,
     /// rope.wgsl writing f32 rows (queries).
     RopeToF32,
@@ -64,11 +66,12 @@ pub enum Binding {
 use Binding::{Read, ReadWrite, Uniform};
 
 impl Kernel {
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 10] = [
         Kernel::Embed,
         Kernel::MatVec,
         Kernel::MatVecSubgroup,
         Kernel::MatMul,
+        Kernel::MatMulRows,
         Kernel::RmsNorm,
         Kernel::RopeToF32,
         Kernel::RopeToCache,
@@ -79,7 +82,11 @@ impl Kernel {
     fn uses_format(self) -> bool {
         matches!(
             self,
-            Kernel::Embed | Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul
+            Kernel::Embed
+                | Kernel::MatVec
+                | Kernel::MatVecSubgroup
+                | Kernel::MatMul
+                | Kernel::MatMulRows
         )
     }
 
@@ -104,7 +111,7 @@ impl Kernel {
     pub fn bindings(self) -> &'static [Binding] {
         match self {
             Kernel::Embed => &[Uniform, Uniform, Read, Read, ReadWrite],
-            Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul => {
+            Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul | Kernel::MatMulRows => {
                 &[Uniform, Uniform, Read, Read, ReadWrite, Read]
             }
             Kernel::RmsNorm => &[Uniform, Uniform, Read, ReadWrite, Read],
@@ -122,6 +129,7 @@ impl Kernel {
             Kernel::MatVec => include_str!("../../shaders/matvec.wgsl"),
             Kernel::MatVecSubgroup => include_str!("../../shaders/matvec_subgroup.wgsl"),
             Kernel::MatMul => include_str!("../../shaders/matmul.wgsl"),
+            Kernel::MatMulRows => include_str!("../../shaders/matmul_rows.wgsl"),
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl"),
             Kernel::RopeToF32 | Kernel::RopeToCache => include_str!("../../shaders/rope.wgsl"),
             Kernel::Attention => include_str!("../../shaders/attention.wgsl"),
@@ -220,7 +228,7 @@ impl PipelineKey {
         }
         if matches!(
             kernel,
-            Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul
+            Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul | Kernel::MatMulRows
         ) {
             src.push_str(MAT_COMMON);
         }

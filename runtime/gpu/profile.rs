@@ -56,7 +56,8 @@ pub fn profile_step(
     });
     let times = Readback::new(ctx, "profile readback", u64::from(2 * n) * 8);
 
-    ctx.queue.write_buffer(step_buffer, 0, bytemuck::bytes_of(&step));
+    ctx.queue
+        .write_buffer(step_buffer, 0, bytemuck::bytes_of(&step));
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let mut names = Vec::with_capacity(n as usize);
     for cmd in &graph.cmds {
@@ -74,7 +75,11 @@ pub fn profile_step(
                 op.record(&mut pass, step.n_tokens);
                 names.push(op.name.clone());
             }
-            Cmd::CopyLastRow { src, dst, row_bytes } => {
+            Cmd::CopyLastRow {
+                src,
+                dst,
+                row_bytes,
+            } => {
                 let offset = u64::from(step.n_tokens.saturating_sub(1)) * row_bytes;
                 encoder.copy_buffer_to_buffer(src, offset, dst, 0, *row_bytes);
             }

@@ -556,9 +556,15 @@ impl DenseModel {
         }
         self.check_tokens(tokens)?;
         let n = tokens.len() as u32;
-        self.ctx.queue.write_buffer(&self.s.tokens, 0, bytemuck::cast_slice(tokens));
+        self.ctx
+            .queue
+            .write_buffer(&self.s.tokens, 0, bytemuck::cast_slice(tokens));
         let graph = if n == 1 { &self.decode } else { &self.prefill };
-        let step = StepParams { n_tokens: n, pos0: self.pos, _pad: [0; 2] };
+        let step = StepParams {
+            n_tokens: n,
+            pos0: self.pos,
+            _pad: [0; 2],
+        };
         let result = (&self.s.logits, u64::from(self.cfg.n_vocab) * 4);
         let times = profile_step(&self.ctx, graph, &self.step, step, result, &self.readback)?;
         self.pos += n;
