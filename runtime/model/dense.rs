@@ -523,27 +523,13 @@ impl DenseModel {
         }
         self.check_tokens(tokens)?;
         for chunk in tokens.chunks(self.max_batch as usize) {
-            let n = chunk.len() as u32;
-            self.ctx
-                .queue
-                .write_buffer(&self.s.tokens, 0, bytemuck::cast_slice(chunk));
-            let graph = if n == 1 { &self.decode } else { &self.prefill };
-            let step = StepParams {
-                n_tokens: n,
-                pos0: self.pos,
-                _pad: [0; 2],
-            };
-            let result = (&self.s.logits, u64::from(self.cfg.n_vocab) * 4);
-            graph.submit(&self.ctx, &self.step, step, result, &self.readback);
-            self.pos += n;
+            self.step(chunk, false)?;
         }
         self.logits.resize(self.cfg.n_vocab as usize, 0.0);
         self.readback.read_f32(&self.ctx, &mut self.logits)?;
         Ok(&self.logits)
     }
-}
 
-impl DenseModel {
     /// As [`DenseModel::eval`] for one step (at most `max_batch` tokens), timing every
     /// dispatch on the GPU.
     pub fn eval_profiled(&mut self, tokens: &[u32]) -> Result<Vec<DispatchTime>> {
@@ -555,10 +541,15 @@ impl DenseModel {
             )));
         }
         self.check_tokens(tokens)?;
-        let n = tokens.len() as u32;
-        self.ctx
-            .queue
-            .write_buffer(&self.s.tokens, 0, bytemuck::cast_slice(tokens));
+        self.step(tokens, true)
+    }
+
+    /// Runs one step of at most `max_batch` tokens: the decode graph for one token, the
+    /// prefill graph otherwise; with `profile`, times each dispatch (else returns none).
+    fn step(&mut self, chunk: &[u32], profile: bool) -> Result<Vec<DispatchTime>> {
+        let n = chunk.len() as u32;
+        let bytes = bytemuck::cast_slice(chunk);
+        self.ctx.queue.write_buffer(&self.s.tokens, 0, bytes);
         let graph = if n == 1 { &self.decode } else { &self.prefill };
         let step = StepParams {
             n_tokens: n,
@@ -566,7 +557,12 @@ impl DenseModel {
             _pad: [0; 2],
         };
         let result = (&self.s.logits, u64::from(self.cfg.n_vocab) * 4);
-        let times = profile_step(&self.ctx, graph, &self.step, step, result, &self.readback)?;
+        let times = if profile {
+            profile_step(&self.ctx, graph, &self.step, step, result, &self.readback)?
+        } else {
+            graph.submit(&self.ctx, &self.step, step, result, &self.readback);
+            Vec::new()
+        };
         self.pos += n;
         Ok(times)
     }
