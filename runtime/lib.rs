@@ -24,6 +24,7 @@ pub use error::{Error, Result};
 pub use gpu::context::{DeviceOptions, DeviceProfile};
 pub use model::config::{Arch, Config};
 pub use model::dense::MemoryReport;
+pub use sampler::SamplerOptions;
 pub use session::{Event, GenerateOptions, Generation, Prompt, Session, StopReason, Summary};
 pub use tokenizer::Tokenizer;
 /// The wgpu edgeseek is built with, for hosts that share their device with us
