@@ -40,7 +40,7 @@ fn main() {
     args.finish();
 
     let mut progress = |done: u64, total: u64| {
-        let pct = if total > 0 { done * 100 / total } else { 100 };
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
         eprint!(
             "\rloading {} {pct:3}% ({} / {} MiB)",
             model_path.display(),
@@ -74,7 +74,7 @@ fn main() {
     }
 
     let mut session = model.session().unwrap_or_else(|e| fail(&e.to_string()));
-    let mut history: Vec<Message> = system.iter().map(|s| Message::system(s)).collect();
+    let mut history: Vec<Message> = system.iter().map(Message::system).collect();
     let stdin = std::io::stdin();
     loop {
         print!("\n> ");
@@ -136,7 +136,7 @@ fn stream(
             Event::ThinkEnd => {
                 thinking = false;
                 reply.push_str("</think>");
-                print!("{RESET}\n");
+                println!("{RESET}");
             }
             Event::Text(t) => {
                 if !(thinking && hide_think) {

@@ -38,10 +38,8 @@ impl WeightMatrix {
         up: &mut Uploader,
         name: &str,
         format: WeightFormat,
-        n_rows: u32,
-        n_cols: u32,
+        [n_rows, n_cols]: [u32; 2],
         data: &[u8],
-        binding_limit: u64,
     ) -> Result<WeightMatrix> {
         let row_bytes = format.row_bytes(u64::from(n_cols)).ok_or_else(|| {
             Error::Invalid(format!(
@@ -56,7 +54,8 @@ impl WeightMatrix {
                 format.name()
             )));
         }
-        let limit = binding_limit
+        let limit = up
+            .binding_limit
             .min(MAX_PART_BYTES)
             .min(ctx.profile.max_buffer_size);
         let rows_per_part = limit.saturating_sub(WEIGHT_PAD) / row_bytes;
@@ -101,19 +100,25 @@ impl WeightMatrix {
 /// devices whose memory is host memory, like lavapipe, that doubled the resident size.)
 pub struct Uploader {
     staging: wgpu::Buffer,
+    /// Largest part of a weight matrix, in bytes (at most the device's binding limit).
+    binding_limit: u64,
 }
 
 pub const STAGING_BYTES: u64 = 8 << 20;
 
 impl Uploader {
-    pub fn new(ctx: &GpuContext) -> Self {
+    pub fn new(ctx: &GpuContext, binding_limit: u64) -> Self {
+        let binding_limit = binding_limit.min(ctx.profile.max_storage_binding);
         let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("upload staging"),
             size: STAGING_BYTES,
             usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        Uploader { staging }
+        Uploader {
+            staging,
+            binding_limit,
+        }
     }
 
     /// Writes `bytes` at the start of `dst` (which must be at least `bytes.len()`

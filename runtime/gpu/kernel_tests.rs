@@ -158,17 +158,9 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
     let rb = f.row_bytes(cols as u64).unwrap();
     // Split: at most 5 rows per part -> 8 parts, the last one short.
     let limit = if split { 5 * rb + 4 } else { u64::MAX };
-    let wm = WeightMatrix::upload(
-        &h.ctx,
-        &mut Uploader::new(&h.ctx),
-        "w",
-        f,
-        rows as u32,
-        cols as u32,
-        &bytes,
-        limit,
-    )
-    .unwrap();
+    let mut up = Uploader::new(&h.ctx, limit);
+    let dims = [rows as u32, cols as u32];
+    let wm = WeightMatrix::upload(&h.ctx, &mut up, "w", f, dims, &bytes).unwrap();
     assert_eq!(wm.parts.len(), if split { 8 } else { 1 });
     let mut rng = Rng(99);
     let x = rng.vec(tokens * cols);
@@ -252,17 +244,9 @@ fn embed_gathers_dequantized_rows_for_every_format_and_split() {
         let bytes = quant::random_blocks(f, rows, cols, 3);
         let w = dequant_rows(f, &bytes, rows, cols);
         let rb = f.row_bytes(cols as u64).unwrap();
-        let table = WeightMatrix::upload(
-            &h.ctx,
-            &mut Uploader::new(&h.ctx),
-            "embd",
-            f,
-            rows as u32,
-            cols as u32,
-            &bytes,
-            4 * rb + 4,
-        )
-        .unwrap();
+        let mut up = Uploader::new(&h.ctx, 4 * rb + 4);
+        let dims = [rows as u32, cols as u32];
+        let table = WeightMatrix::upload(&h.ctx, &mut up, "embd", f, dims, &bytes).unwrap();
         let ids: Vec<u32> = vec![0, 28, 5, 4, 17, 5, 3];
         let tok = buffers::upload_bytes(&h.ctx, "tokens", bytemuck::cast_slice(&ids), 0);
         let out = buffers::storage(&h.ctx, "out", (ids.len() * cols * 4) as u64);
@@ -349,13 +333,13 @@ fn ref_rope(
         }
     }
     let mut y = x.clone();
-    for j in 0..n_rot / 2 {
+    for (j, &freq) in inv_freq.iter().enumerate().take(n_rot / 2) {
         let (a, b) = if neox {
             (j, j + n_rot / 2)
         } else {
             (2 * j, 2 * j + 1)
         };
-        let th = f64::from(pos) * f64::from(inv_freq[j]);
+        let th = f64::from(pos) * f64::from(freq);
         y[a] = x[a] * th.cos() - x[b] * th.sin();
         y[b] = x[a] * th.sin() + x[b] * th.cos();
     }
@@ -465,16 +449,11 @@ fn rope_matches_reference_for_both_pairings_norm_and_cache_types() {
 }
 
 /// Reference causal attention for tokens at pos0.. over caches of pos0 + tokens rows.
-fn ref_attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    tokens: usize,
-    pos0: usize,
-    heads: usize,
-    kv_heads: usize,
-    hd: usize,
-) -> Vec<f32> {
+/// `[tokens, pos0, heads, kv_heads, head_dim]` of a reference attention call.
+type AttnShape = [usize; 5];
+
+fn ref_attention(q: &[f32], k: &[f32], v: &[f32], shape: AttnShape) -> Vec<f32> {
+    let [tokens, pos0, heads, kv_heads, hd] = shape;
     let mut out = vec![0.0; tokens * heads * hd];
     let kvs = kv_heads * hd;
     for t in 0..tokens {
@@ -562,7 +541,7 @@ fn attention_matches_reference_causal_gqa_across_tiles() {
                 g.op(ob.attention("attn", &a).unwrap());
             },
         );
-        let want = ref_attention(&q, &kr, &vr, tokens, pos0, heads, kv_heads, hd);
+        let want = ref_attention(&q, &kr, &vr, [tokens, pos0, heads, kv_heads, hd]);
         // Online softmax in f32 over 75 keys: 1e-5 absolute on outputs of magnitude < 1.
         let scale = vec![1.0; want.len()];
         assert_close(&format!("attention {kv:?}"), &got, &want, 0.0, 1e-5, &scale);

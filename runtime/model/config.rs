@@ -155,7 +155,7 @@ impl Config {
             None | Some("none") => 1.0,
             Some("linear") => {
                 let factor = k.f32_opt("rope.scaling.factor")?.unwrap_or(1.0);
-                if !(factor > 0.0) {
+                if factor.is_nan() || factor <= 0.0 {
                     return Err(Error::bad_file(
                         path,
                         format!("rope scaling factor {factor}"),
@@ -242,7 +242,11 @@ impl Config {
                 format!("block count {}", self.n_layer),
             ));
         }
-        if !(self.rms_eps > 0.0) || !(self.rope_base > 0.0) {
+        if self.rms_eps.is_nan()
+            || self.rms_eps <= 0.0
+            || self.rope_base.is_nan()
+            || self.rope_base <= 0.0
+        {
             return Err(Error::bad_file(
                 path,
                 format!("rms eps {} / rope base {}", self.rms_eps, self.rope_base),

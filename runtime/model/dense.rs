@@ -93,7 +93,6 @@ struct Loader<'a, 'p> {
     total: u64,
     ctx: &'a GpuContext,
     up: Uploader,
-    binding_limit: u64,
     bytes: u64,
 }
 
@@ -119,17 +118,8 @@ impl<'a> Loader<'a, '_> {
         let t = self.info(name)?;
         self.check_dims(name, &t.dims, &[u64::from(n_cols), u64::from(n_rows)])?;
         let data = self.file.tensor_data(t);
-        let (ctx, limit) = (self.ctx, self.binding_limit);
-        let m = WeightMatrix::upload(
-            ctx,
-            &mut self.up,
-            name,
-            t.format,
-            n_rows,
-            n_cols,
-            data,
-            limit,
-        )?;
+        let dims = [n_rows, n_cols];
+        let m = WeightMatrix::upload(self.ctx, &mut self.up, name, t.format, dims, data)?;
         self.bytes += m.gpu_bytes();
         (self.progress)(self.bytes, self.total);
         Ok(m)
@@ -181,8 +171,7 @@ impl DenseModel {
             progress,
             total,
             ctx: &ctx,
-            up: Uploader::new(&ctx),
-            binding_limit,
+            up: Uploader::new(&ctx, binding_limit),
             bytes: 0,
         };
         let token_embd = ld.matrix(names::TOKEN_EMBD, cfg.n_vocab, n_embd)?;
