@@ -14,6 +14,14 @@ fn w_u32(byte_off: u32) -> u32 {
     return (W[i] >> s) | (W[i + 1u] << (32u - s));
 }
 
+// A 32-bit word at a byte offset known to be a multiple of 4: one load, no stitching.
+// Formats whose blocks are a whole number of words (F32, F16, BF16, Q4_1, Q5_1, Q4_K,
+// Q5_K) use it for every field; rows start word-aligned because row_bytes is then a
+// multiple of 4 too.
+fn w_word(byte_off: u32) -> u32 {
+    return W[byte_off >> 2u];
+}
+
 fn w_u8(byte_off: u32) -> u32 {
     return (W[byte_off >> 2u] >> ((byte_off & 3u) * 8u)) & 0xffu;
 }

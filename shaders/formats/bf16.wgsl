@@ -12,7 +12,7 @@ fn bf16x2(v: u32) -> vec2<f32> {
 
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let o = row + g * 16u;
-    let a = vec4<f32>(bf16x2(w_u32(o)), bf16x2(w_u32(o + 4u)));
-    let b = vec4<f32>(bf16x2(w_u32(o + 8u)), bf16x2(w_u32(o + 12u)));
+    let a = vec4<f32>(bf16x2(w_word(o)), bf16x2(w_word(o + 4u)));
+    let b = vec4<f32>(bf16x2(w_word(o + 8u)), bf16x2(w_word(o + 12u)));
     return mat2x4<f32>(a, b);
 }

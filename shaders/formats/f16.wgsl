@@ -8,7 +8,7 @@ const BLOCK_BYTES: u32 = 2u;
 
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let o = row + g * 16u;
-    let a = vec4<f32>(unpack2x16float(w_u32(o)), unpack2x16float(w_u32(o + 4u)));
-    let b = vec4<f32>(unpack2x16float(w_u32(o + 8u)), unpack2x16float(w_u32(o + 12u)));
+    let a = vec4<f32>(unpack2x16float(w_word(o)), unpack2x16float(w_word(o + 4u)));
+    let b = vec4<f32>(unpack2x16float(w_word(o + 8u)), unpack2x16float(w_word(o + 12u)));
     return mat2x4<f32>(a, b);
 }

@@ -8,7 +8,7 @@ const BLOCK_BYTES: u32 = 4u;
 
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let o = row + g * 32u;
-    let a = vec4<f32>(bitcast<f32>(w_u32(o)), bitcast<f32>(w_u32(o + 4u)), bitcast<f32>(w_u32(o + 8u)), bitcast<f32>(w_u32(o + 12u)));
-    let b = vec4<f32>(bitcast<f32>(w_u32(o + 16u)), bitcast<f32>(w_u32(o + 20u)), bitcast<f32>(w_u32(o + 24u)), bitcast<f32>(w_u32(o + 28u)));
+    let a = vec4<f32>(bitcast<f32>(w_word(o)), bitcast<f32>(w_word(o + 4u)), bitcast<f32>(w_word(o + 8u)), bitcast<f32>(w_word(o + 12u)));
+    let b = vec4<f32>(bitcast<f32>(w_word(o + 16u)), bitcast<f32>(w_word(o + 20u)), bitcast<f32>(w_word(o + 24u)), bitcast<f32>(w_word(o + 28u)));
     return mat2x4<f32>(a, b);
 }

@@ -10,9 +10,9 @@ const BLOCK_BYTES: u32 = 20u;
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let j = g % 4u;
     let base = row + (g / 4u) * BLOCK_BYTES;
-    let d = w_f16(base);
-    let m = w_f16(base + 2u);
+    // 20-byte blocks are word aligned: d and m share the first word.
+    let dm = unpack2x16float(w_word(base));
     let q = base + 4u + 8u * (j & 1u);
     let sh = (j >> 1u) * 4u;
-    return mat2x4<f32>(nib4(w_u32(q), sh) * d + m, nib4(w_u32(q + 4u), sh) * d + m);
+    return mat2x4<f32>(nib4(w_word(q), sh) * dm.x + dm.y, nib4(w_word(q + 4u), sh) * dm.x + dm.y);
 }

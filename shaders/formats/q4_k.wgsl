@@ -15,8 +15,10 @@ fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let j = e0 / 64u;
     let h = (e0 % 64u) / 32u;
     let sm = scale_min_k4(base + 4u, 2u * j + h);
-    let d1 = w_f16(base) * sm.x;
-    let m1 = w_f16(base + 2u) * sm.y;
+    // Word-aligned blocks: d and dmin share the first word.
+    let dd = unpack2x16float(w_word(base));
+    let d1 = dd.x * sm.x;
+    let m1 = dd.y * sm.y;
     let q = base + 16u + 32u * j + e0 % 32u;
-    return mat2x4<f32>(d1 * nib4(w_u32(q), 4u * h) - m1, d1 * nib4(w_u32(q + 4u), 4u * h) - m1);
+    return mat2x4<f32>(d1 * nib4(w_word(q), 4u * h) - m1, d1 * nib4(w_word(q + 4u), 4u * h) - m1);
 }

@@ -10,12 +10,12 @@ const BLOCK_BYTES: u32 = 24u;
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let j = g % 4u;
     let base = row + (g / 4u) * BLOCK_BYTES;
-    let d = w_f16(base);
-    let m = w_f16(base + 2u);
-    let qh = w_u32(base + 4u);
+    // 24-byte blocks are word aligned: d and m share the first word.
+    let dm = unpack2x16float(w_word(base));
+    let qh = w_word(base + 4u);
     let q = base + 8u + 8u * (j & 1u);
     let sh = (j >> 1u) * 4u;
-    let a = nib4(w_u32(q), sh) + 16.0 * bits4(qh, 8u * j);
-    let b = nib4(w_u32(q + 4u), sh) + 16.0 * bits4(qh, 8u * j + 4u);
-    return mat2x4<f32>(a * d + m, b * d + m);
+    let a = nib4(w_word(q), sh) + 16.0 * bits4(qh, 8u * j);
+    let b = nib4(w_word(q + 4u), sh) + 16.0 * bits4(qh, 8u * j + 4u);
+    return mat2x4<f32>(a * dm.x + dm.y, b * dm.x + dm.y);
 }

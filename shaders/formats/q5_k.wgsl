@@ -15,12 +15,14 @@ fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let h = (e0 % 64u) / 32u;
     let l = e0 % 32u;
     let sm = scale_min_k4(base + 4u, 2u * j + h);
-    let d1 = w_f16(base) * sm.x;
-    let m1 = w_f16(base + 2u) * sm.y;
+    // Word-aligned blocks: d and dmin share the first word.
+    let dd = unpack2x16float(w_word(base));
+    let d1 = dd.x * sm.x;
+    let m1 = dd.y * sm.y;
     let q = base + 48u + 32u * j + l;
     let qh = base + 16u + l;
     let hb = 2u * j + h;
-    let a = nib4(w_u32(q), 4u * h) + 16.0 * u8x4((w_u32(qh) >> hb) & 0x01010101u);
-    let b = nib4(w_u32(q + 4u), 4u * h) + 16.0 * u8x4((w_u32(qh + 4u) >> hb) & 0x01010101u);
+    let a = nib4(w_word(q), 4u * h) + 16.0 * u8x4((w_word(qh) >> hb) & 0x01010101u);
+    let b = nib4(w_word(q + 4u), 4u * h) + 16.0 * u8x4((w_word(qh + 4u) >> hb) & 0x01010101u);
     return mat2x4<f32>(d1 * a - m1, d1 * b - m1);
 }
