@@ -412,6 +412,19 @@ pub fn scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
     }
 }
 
+/// Scales and mins of the two 32-weight sub-blocks of 64-weight chunk `c` of a Q4_K or
+/// Q5_K block, multiplied out as ggml does: [d * sc1, dmin * m1, d * sc2, dmin * m2].
+fn chunk_scales(c: usize, d: f32, min: f32, scales: &[u8; 12]) -> [f32; 4] {
+    let (sc1, m1) = scale_min_k4(2 * c, scales);
+    let (sc2, m2) = scale_min_k4(2 * c + 1, scales);
+    [
+        d * f32::from(sc1),
+        min * f32::from(m1),
+        d * f32::from(sc2),
+        min * f32::from(m2),
+    ]
+}
+
 fn dequantize_q4_k(x: &BlockQ4K, y: &mut [f32; QK_K]) {
     let d = f16_to_f32(x.d);
     let min = f16_to_f32(x.dmin);
@@ -421,12 +434,7 @@ fn dequantize_q4_k(x: &BlockQ4K, y: &mut [f32; QK_K]) {
             .zip(y.chunks_exact_mut(64))
             .enumerate()
     {
-        let (sc, m) = scale_min_k4(2 * c, &x.scales);
-        let d1 = d * f32::from(sc);
-        let m1 = min * f32::from(m);
-        let (sc, m) = scale_min_k4(2 * c + 1, &x.scales);
-        let d2 = d * f32::from(sc);
-        let m2 = min * f32::from(m);
+        let [d1, m1, d2, m2] = chunk_scales(c, d, min, &x.scales);
         for l in 0..32 {
             y[l] = d1 * f32::from(q[l] & 0x0F) - m1;
             y[l + 32] = d2 * f32::from(q[l] >> 4) - m2;
@@ -442,12 +450,7 @@ fn dequantize_q5_k(x: &BlockQ5K, y: &mut [f32; QK_K]) {
             .zip(y.chunks_exact_mut(64))
             .enumerate()
     {
-        let (sc, m) = scale_min_k4(2 * c, &x.scales);
-        let d1 = d * f32::from(sc);
-        let m1 = min * f32::from(m);
-        let (sc, m) = scale_min_k4(2 * c + 1, &x.scales);
-        let d2 = d * f32::from(sc);
-        let m2 = min * f32::from(m);
+        let [d1, m1, d2, m2] = chunk_scales(c, d, min, &x.scales);
         // ggml's u1/u2 masks: chunk c reads bits 2c and 2c+1 of qh[l].
         let u1 = 1u8 << (2 * c);
         let u2 = 2u8 << (2 * c);
