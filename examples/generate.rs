@@ -19,6 +19,7 @@ use common::{fail, Args};
 use edgeseek::chat::{split_think, ChatTemplate, Message};
 use edgeseek::file::gguf::GgufFile;
 use edgeseek::sampler::{top_k, Sampler, SamplerOptions};
+use edgeseek::session::encode_prompt;
 use edgeseek::{Event, GenerateOptions, LoadOptions, Model, Prompt, Tokenizer};
 
 /// What the command line asks for.
@@ -135,32 +136,11 @@ fn read_prompt(arg: String) -> String {
     s
 }
 
-/// The prompt as text for the tokenizer, and whether it opens a think span.
-fn render(
-    input: &Input,
-    template: Option<ChatTemplate>,
-    bos: &str,
-) -> edgeseek::Result<(String, bool)> {
-    let Input::Text {
-        text,
-        raw,
-        system,
-        template: forced,
-    } = input
-    else {
-        unreachable!()
-    };
-    if *raw {
-        return Ok((text.clone(), false));
-    }
-    let t = forced.or(template).ok_or_else(|| {
-        edgeseek::Error::Invalid(
-            "the model has no chat template we know: pass --template or --raw".into(),
-        )
-    })?;
+/// The conversation a text prompt stands for: an optional system message and the user's.
+fn messages(system: &Option<String>, text: &str) -> Vec<Message> {
     let mut msgs: Vec<Message> = system.iter().map(Message::system).collect();
-    msgs.push(Message::user(text.as_str()));
-    Ok((t.render(&msgs, bos)?, t.opens_think()))
+    msgs.push(Message::user(text));
+    msgs
 }
 
 fn run(req: &Request, opts: &LoadOptions) -> edgeseek::Result<Output> {
@@ -183,25 +163,35 @@ fn run(req: &Request, opts: &LoadOptions) -> edgeseek::Result<Output> {
 
 /// Only the tokenizer and template: nothing else is read from the file.
 fn tokenize_only(req: &Request) -> edgeseek::Result<Output> {
-    let Input::Text { .. } = &req.input else {
-        let Input::Ids(ids) = &req.input else {
-            unreachable!()
-        };
-        return Ok(Output {
-            prompt_ids: ids.clone(),
-            ..Default::default()
-        });
+    let (text, raw, system, template) = match &req.input {
+        Input::Ids(ids) => {
+            let prompt_ids = ids.clone();
+            return Ok(Output {
+                prompt_ids,
+                ..Default::default()
+            });
+        }
+        Input::Text {
+            text,
+            raw,
+            system,
+            template,
+        } => (text, raw, system, template),
     };
     let file = GgufFile::open(std::path::Path::new(&req.path))?;
     let tok = Tokenizer::from_gguf(&file)?;
-    let bos = tok
-        .bos()
-        .map(|b| String::from_utf8_lossy(tok.token_bytes(b)).into_owned())
-        .unwrap_or_default();
-    let (text, opened) = render(&req.input, ChatTemplate::from_gguf(&file)?, &bos)?;
-    // A template writes BOS itself; a raw prompt gets it from the tokenizer.
-    let raw = matches!(req.input, Input::Text { raw: true, .. });
-    let prompt_ids = tok.encode(&text, raw, true)?;
+    let msgs = messages(system, text);
+    let prompt = if *raw {
+        Prompt::Raw(text)
+    } else {
+        Prompt::Chat(&msgs)
+    };
+    let template = template.or(ChatTemplate::from_gguf(&file)?);
+    if template.is_none() && !raw {
+        let hint = "the model has no chat template we know: pass --template or --raw";
+        return Err(edgeseek::Error::Invalid(hint.into()));
+    }
+    let (prompt_ids, opened) = encode_prompt(&tok, template, prompt)?;
     Ok(Output {
         prompt_ids,
         text: Some(String::new()),
@@ -251,8 +241,7 @@ fn run_text(model: &mut Model, req: &Request) -> edgeseek::Result<Output> {
     else {
         unreachable!()
     };
-    let mut msgs: Vec<Message> = system.iter().map(Message::system).collect();
-    msgs.push(Message::user(text.as_str()));
+    let msgs = messages(system, text);
     let prompt = if *raw {
         Prompt::Raw(text)
     } else {

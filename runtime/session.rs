@@ -130,22 +130,7 @@ impl<'m> Session<'m> {
     /// Prompt token ids (BOS as the file says, special tokens parsed) and whether the
     /// prompt opened a think span.
     pub fn encode(&self, prompt: Prompt<'_>) -> Result<(Vec<u32>, bool)> {
-        let tok = self.tokenizer();
-        match prompt {
-            Prompt::Raw(text) => Ok((tok.encode(text, true, true)?, false)),
-            Prompt::Ids(ids) => Ok((ids.to_vec(), false)),
-            Prompt::Chat(messages) => {
-                let t = self.template.ok_or_else(|| {
-                    Error::Invalid("the model has no chat template we know; choose one".into())
-                })?;
-                // The template writes BOS itself; the tokenizer must not add another.
-                let bos = tok
-                    .bos()
-                    .map(|b| String::from_utf8_lossy(tok.token_bytes(b)).into_owned());
-                let text = t.render(messages, bos.as_deref().unwrap_or(""))?;
-                Ok((tok.encode(&text, false, true)?, t.opens_think()))
-            }
-        }
+        encode_prompt(self.tokenizer(), self.template, prompt)
     }
 
     /// Starts generating; iterate over the returned events.
@@ -195,6 +180,30 @@ impl<'m> Session<'m> {
             pending: std::collections::VecDeque::new(),
             finished: false,
         })
+    }
+}
+
+/// Token ids of a prompt and whether it opened a think span; [`Prompt::Chat`] is
+/// rendered with `template`. Needs no model: tokenizing alone uses it too.
+pub fn encode_prompt(
+    tok: &Tokenizer,
+    template: Option<ChatTemplate>,
+    prompt: Prompt<'_>,
+) -> Result<(Vec<u32>, bool)> {
+    match prompt {
+        Prompt::Raw(text) => Ok((tok.encode(text, true, true)?, false)),
+        Prompt::Ids(ids) => Ok((ids.to_vec(), false)),
+        Prompt::Chat(messages) => {
+            let t = template.ok_or_else(|| {
+                Error::Invalid("the model has no chat template we know; choose one".into())
+            })?;
+            // The template writes BOS itself; the tokenizer must not add another.
+            let bos = tok
+                .bos()
+                .map(|b| String::from_utf8_lossy(tok.token_bytes(b)).into_owned());
+            let text = t.render(messages, bos.as_deref().unwrap_or(""))?;
+            Ok((tok.encode(&text, false, true)?, t.opens_think()))
+        }
     }
 }
 
