@@ -5,28 +5,12 @@ mod common;
 
 use std::process::Command;
 
-use common::{generate_exe, repo, smollm2};
-use serde_json::Value;
-
-fn generate(args: &[&str]) -> Value {
-    let out = Command::new(generate_exe())
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
+use common::{generate_json, repo, smollm2};
 
 #[test]
 fn text_prompt_gives_text_answer_and_prompt_ids() {
     let m = smollm2();
-    let j = generate(&[
+    let j = generate_json(&[
         "--model",
         m.to_str().unwrap(),
         "--prompt",
@@ -69,7 +53,7 @@ fn text_prompt_gives_text_answer_and_prompt_ids() {
 #[test]
 fn max_tokens_zero_tokenizes_a_vocabulary_only_file() {
     let vocab = repo().join("tests/fixtures/vocab/deepseek-r1-distill-qwen.vocab.gguf");
-    let j = generate(&[
+    let j = generate_json(&[
         "--model",
         vocab.to_str().unwrap(),
         "--prompt",

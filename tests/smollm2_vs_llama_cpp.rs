@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{compare, generate_exe, golden, load, smollm2};
+use common::{compare, generate_json, golden, load, smollm2};
 use edgeseek::{DeviceOptions, LoadOptions};
 
 /// Against llama.cpp on identical (dequantized) weights: summation order and f16
@@ -79,24 +79,17 @@ const FIXED_OVERHEAD: u64 = 64 << 20;
 
 #[test]
 fn smollm2_weights_are_resident_once_and_the_file_is_released() {
-    let out = std::process::Command::new(generate_exe())
-        .args([
-            "--model",
-            smollm2().to_str().unwrap(),
-            "--prompt-ids",
-            "504,3575,282",
-            "--max-tokens",
-            "3",
-        ])
-        .args(["--ctx", "512", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let model = smollm2();
+    let j = generate_json(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt-ids",
+        "504,3575,282",
+        "--max-tokens",
+        "3",
+        "--ctx",
+        "512",
+    ]);
     let n = |k: &str| j[k].as_u64().unwrap_or_else(|| panic!("no '{k}' in {j}"));
     let gpu = n("gpu_weights_bytes") + n("gpu_kv_bytes") + n("gpu_scratch_bytes");
     eprintln!(

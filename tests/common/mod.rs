@@ -16,6 +16,20 @@ pub fn generate_exe() -> PathBuf {
     example_exe("generate")
 }
 
+/// Runs `examples/generate` with `args` and `--json`; its JSON output (panics, with
+/// stderr, if it fails).
+pub fn generate_json(args: &[&str]) -> Value {
+    let out = std::process::Command::new(generate_exe())
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
 /// An example binary, which `cargo test` builds next to the test binaries.
 pub fn example_exe(example: &str) -> PathBuf {
     let deps = std::env::current_exe()
