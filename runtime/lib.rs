@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod chat;
 pub mod error;
+pub mod experts;
 pub mod file;
 pub mod gpu;
 pub mod model;
@@ -21,9 +22,10 @@ use std::path::Path;
 
 pub use chat::{split_think, ChatTemplate, Message, Role, ThinkSplit};
 pub use error::{Error, Result};
+pub use experts::cache::{Eviction, ExpertStats};
 pub use gpu::context::{DeviceOptions, DeviceProfile};
 pub use model::config::{Arch, Config};
-pub use model::dense::MemoryReport;
+pub use model::decoder::{ExpertBudget, MemoryReport};
 pub use sampler::SamplerOptions;
 pub use session::{Event, GenerateOptions, Generation, Prompt, Session, StopReason, Summary};
 pub use tokenizer::Tokenizer;
@@ -43,6 +45,12 @@ pub struct LoadOptions {
     /// Split weight matrices into parts of at most this many bytes even where the
     /// device allows larger bindings (tests use it to exercise the split path).
     pub max_binding_bytes: Option<u64>,
+    /// GPU memory for routed experts of MoE models (`--expert-cache-mb N|min`): all of
+    /// them when they fit in half the device memory (the default), or a budget they
+    /// are streamed within.
+    pub expert_cache_bytes: ExpertBudget,
+    /// Which cached expert gives way to a new one.
+    pub eviction: Eviction,
 }
 
 impl Default for LoadOptions {
@@ -52,19 +60,22 @@ impl Default for LoadOptions {
             n_ctx: None,
             max_batch: 64,
             max_binding_bytes: None,
+            expert_cache_bytes: ExpertBudget::Auto,
+            eviction: Eviction::Lru,
         }
     }
 }
 
 /// A loaded model: weights on the GPU, a KV cache, and the current sequence position.
 pub struct Model {
-    inner: model::dense::DenseModel,
+    inner: model::decoder::Decoder,
     tokenizer: Option<Tokenizer>,
     chat_template: Option<chat::ChatTemplate>,
 }
 
 impl Model {
-    /// Opens a GGUF file, checks it, uploads its weights once and frees the mapping.
+    /// Opens a GGUF file, checks it and uploads its weights once. Dense models free the
+    /// mapping after upload; MoE models keep it to stream experts from.
     pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
         Self::load_with_progress(path, opts, &mut |_, _| {})
     }
@@ -115,15 +126,16 @@ impl Model {
             }
             None => gpu::context::GpuContext::new(&opts.device)?,
         };
-        let dense_opts = model::dense::DenseOptions {
+        let dense_opts = model::decoder::DecoderOptions {
             n_ctx,
             max_batch: opts.max_batch,
             binding_limit: opts.max_binding_bytes.unwrap_or(u64::MAX),
+            expert_budget: opts.expert_cache_bytes,
+            eviction: opts.eviction,
         };
         let tokenizer = load_tokenizer(&file)?;
         let chat_template = chat::ChatTemplate::from_gguf(&file)?;
-        let inner = model::dense::DenseModel::load(&file, cfg, ctx, dense_opts, progress)?;
-        // `file` (the mmap) is dropped here: its pages leave the process once uploaded.
+        let inner = model::decoder::Decoder::load(file, cfg, ctx, dense_opts, progress)?;
         Ok(Model {
             inner,
             tokenizer,
@@ -142,6 +154,16 @@ impl Model {
     /// GPU bytes held, by kind.
     pub fn memory(&self) -> MemoryReport {
         self.inner.memory()
+    }
+
+    /// Expert cache counters since load or [`Model::reset_expert_stats`]; None for
+    /// dense models.
+    pub fn expert_stats(&self) -> Option<ExpertStats> {
+        self.inner.expert_stats()
+    }
+
+    pub fn reset_expert_stats(&mut self) {
+        self.inner.reset_expert_stats()
     }
 
     pub fn n_ctx(&self) -> u32 {

@@ -1,38 +1,48 @@
 // Causal attention for n_tokens queries against the KV cache, one workgroup per
 // (query token, head). Keys are visited in tiles of 64 with an online softmax (running
 // max and sum), so no score buffer is needed and the cache is read once per query.
-// GQA: head h reads KV head h / (n_heads / n_kv_heads). The composer defines kv_t.
-// Grid: n_tokens * n_heads workgroups. Composed after reduce.wgsl.
+// GQA: head h reads KV head h / (n_heads / n_kv_heads). MLA (deepseek2) is MQA over
+// the cached latent: one KV head whose key is the latent plus the rope key and whose
+// value is the latent alone (V binds the same buffer as K, head_dim_v < head_dim).
+// The composer defines kv_t, HD_MAX (longest key) and V_PER_LANE (HD_MAX / 64 rounded
+// up). Grid: n_tokens * n_heads workgroups. Composed after reduce.wgsl.
 
 struct AttnParams {
-    head_dim: u32,
+    head_dim: u32,    // key (and query) width of a head
+    head_dim_v: u32,  // value (and output) width of a head
     n_heads: u32,
     n_kv_heads: u32,
-    q_stride: u32,    // floats per token in Q and O
-    kv_stride: u32,   // elements per position in the caches (n_kv_heads * head_dim)
-    scale: f32,       // 1 / sqrt(head_dim)
+    q_stride: u32,    // floats per token in Q
+    k_stride: u32,    // elements per position in K
+    v_stride: u32,    // elements per position in V
+    o_stride: u32,    // floats per token in O
+    scale: f32,       // multiplier of q·k
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: AttnParams;
 @group(0) @binding(1) var<uniform> S: Step;
-@group(0) @binding(2) var<storage, read> Q: array<f32>;          // [n_tokens, n_heads * head_dim]
-@group(0) @binding(3) var<storage, read> K: array<kv_t>;         // [ctx, n_kv_heads * head_dim]
-@group(0) @binding(4) var<storage, read> V: array<kv_t>;         // [ctx, n_kv_heads * head_dim]
-@group(0) @binding(5) var<storage, read_write> O: array<f32>;    // [n_tokens, n_heads * head_dim]
+@group(0) @binding(2) var<storage, read> Q: array<f32>;          // [n_tokens, q_stride]
+@group(0) @binding(3) var<storage, read> K: array<kv_t>;         // [ctx, k_stride]
+@group(0) @binding(4) var<storage, read> V: array<kv_t>;         // [ctx, v_stride]
+@group(0) @binding(5) var<storage, read_write> O: array<f32>;    // [n_tokens, o_stride]
 
 const TILE: u32 = 64u;
 const NEG_BIG: f32 = -1.0e30;  // not -inf: exp(NEG_BIG - m) is 0 without inf - inf = NaN
 
-var<workgroup> q: array<f32, 256>;
+var<workgroup> q: array<f32, HD_MAX>;
 var<workgroup> p: array<f32, 64>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let t = wid.x / P.n_heads;
     let h = wid.x % P.n_heads;
     let hd = P.head_dim;
-    let kv_off = (h / (P.n_heads / P.n_kv_heads)) * hd;
+    let hdv = P.head_dim_v;
+    let kvh = h / (P.n_heads / P.n_kv_heads);
+    let k_off = kvh * hd;
+    let v_off = kvh * hdv;
     for (var d = li; d < hd; d = d + 64u) {
         q[d] = Q[t * P.q_stride + h * hd + d];
     }
@@ -41,13 +51,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n_keys = S.pos0 + t + 1u;   // causal: positions 0 ..= pos0 + t
     var m = NEG_BIG;
     var l = 0.0;
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);   // this invocation's dims li + 64 k
+    var acc = array<f32, V_PER_LANE>();   // this invocation's dims li + 64 k
     for (var base = 0u; base < n_keys; base = base + TILE) {
         let j = base + li;
         var s = NEG_BIG;
         if (j < n_keys) {
             var dot_qk = 0.0;
-            let k0 = j * P.kv_stride + kv_off;
+            let k0 = j * P.k_stride + k_off;
             for (var d = 0u; d < hd; d = d + 1u) {
                 dot_qk = dot_qk + q[d] * f32(K[k0 + d]);
             }
@@ -59,12 +69,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let c = exp(m - m_new);
         l = l * c + workgroup_sum(li, pj);   // the barriers in workgroup_sum also publish p
         let n_tile = min(TILE, n_keys - base);
-        for (var k = 0u; k < 4u; k = k + 1u) {
+        for (var k = 0u; k < V_PER_LANE; k = k + 1u) {
             let d = li + 64u * k;
-            if (d < hd) {
+            if (d < hdv) {
                 var a = acc[k] * c;
                 for (var jj = 0u; jj < n_tile; jj = jj + 1u) {
-                    a = a + p[jj] * f32(V[(base + jj) * P.kv_stride + kv_off + d]);
+                    a = a + p[jj] * f32(V[(base + jj) * P.v_stride + v_off + d]);
                 }
                 acc[k] = a;
             }
@@ -72,10 +82,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         m = m_new;
         workgroupBarrier();
     }
-    for (var k = 0u; k < 4u; k = k + 1u) {
+    for (var k = 0u; k < V_PER_LANE; k = k + 1u) {
         let d = li + 64u * k;
-        if (d < hd) {
-            O[t * P.q_stride + h * hd + d] = acc[k] / l;
+        if (d < hdv) {
+            O[t * P.o_stride + h * hdv + d] = acc[k] / l;
         }
     }
 }

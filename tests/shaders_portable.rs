@@ -9,8 +9,8 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 #[test]
 fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
     let keys = PipelineKey::all();
-    // 5 format kernels x 11 formats + 2 cache kernels x 2 KV types + 3 others.
-    assert_eq!(keys.len(), 5 * 11 + 2 * 2 + 3);
+    // 7 format kernels x 11 formats + 3 cache kernels x 2 KV types + 4 others.
+    assert_eq!(keys.len(), 7 * 11 + 3 * 2 + 4);
     for key in keys {
         let src = key.source().unwrap();
         let module = naga::front::wgsl::parse_str(&src)

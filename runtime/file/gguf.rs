@@ -337,6 +337,11 @@ impl GgufFile {
         &self.mmap[t.offset as usize..(t.offset + t.size) as usize]
     }
 
+    /// `len` bytes at absolute `offset`, inside a tensor's data checked at open.
+    pub fn range(&self, offset: u64, len: u64) -> &[u8] {
+        &self.mmap[offset as usize..(offset + len) as usize]
+    }
+
     /// The whole file.
     pub fn bytes(&self) -> &[u8] {
         &self.mmap

@@ -14,11 +14,25 @@ const WEIGHT_PAD: u64 = 4;
 /// Shader byte offsets are u32: no part may exceed this, whatever the device allows.
 const MAX_PART_BYTES: u64 = 1 << 31;
 
-/// A run of whole rows of a weight matrix in one buffer.
+/// A run of whole rows of a weight matrix in one buffer (or in a range of one: an
+/// expert cache slot).
 pub struct WeightPart {
     pub buffer: wgpu::Buffer, // [n_rows, row_bytes] raw GGUF blocks + padding
+    /// Byte range of the rows (and padding) in `buffer`.
+    pub offset: u64,
+    pub size: u64,
     pub row0: u32,
     pub n_rows: u32,
+}
+
+impl WeightPart {
+    pub fn binding(&self) -> wgpu::BufferBinding<'_> {
+        wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.size),
+        }
+    }
 }
 
 /// A 2-D weight tensor on the GPU, still in its GGUF format.
@@ -74,6 +88,8 @@ impl WeightMatrix {
             let buffer = storage(ctx, name, bytes.len() as u64 + WEIGHT_PAD);
             up.write(ctx, &buffer, bytes)?;
             parts.push(WeightPart {
+                size: buffer.size(),
+                offset: 0,
                 buffer,
                 row0: row0 as u32,
                 n_rows: rows as u32,
@@ -90,7 +106,39 @@ impl WeightMatrix {
     }
 
     pub fn gpu_bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.buffer.size()).sum()
+        self.parts.iter().map(|p| p.size).sum()
+    }
+
+    /// A matrix whose rows live at `offset` in `buffer` (an expert cache slot), in
+    /// one part of `size` bytes (rows plus padding).
+    pub fn in_slot(
+        format: WeightFormat,
+        [n_rows, n_cols]: [u32; 2],
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    ) -> Result<WeightMatrix> {
+        let row_bytes = format.row_bytes(u64::from(n_cols)).ok_or_else(|| {
+            Error::Invalid(format!("{n_cols} columns do not fit {}", format.name()))
+        })?;
+        Ok(WeightMatrix {
+            format,
+            n_rows,
+            n_cols,
+            row_bytes: row_bytes as u32,
+            parts: vec![WeightPart {
+                buffer: buffer.clone(),
+                offset,
+                size,
+                row0: 0,
+                n_rows,
+            }],
+        })
+    }
+
+    /// Bytes of one row block of `n_rows` x `n_cols` in `format`, plus the read padding.
+    pub fn bytes_with_pad(format: WeightFormat, n_rows: u32, n_cols: u32) -> Option<u64> {
+        Some(format.row_bytes(u64::from(n_cols))? * u64::from(n_rows) + WEIGHT_PAD)
     }
 }
 
@@ -124,6 +172,17 @@ impl Uploader {
     /// Writes `bytes` at the start of `dst` (which must be at least `bytes.len()`
     /// rounded up to 4 bytes long) and waits until the copy is done.
     pub fn write(&mut self, ctx: &GpuContext, dst: &wgpu::Buffer, bytes: &[u8]) -> Result<()> {
+        self.write_at(ctx, dst, 0, bytes)
+    }
+
+    /// As [`Uploader::write`], at byte `dst_offset` (a multiple of 4) of `dst`.
+    pub fn write_at(
+        &mut self,
+        ctx: &GpuContext,
+        dst: &wgpu::Buffer,
+        dst_offset: u64,
+        bytes: &[u8],
+    ) -> Result<()> {
         for (i, chunk) in bytes.chunks(STAGING_BYTES as usize).enumerate() {
             let len = (chunk.len() as u64).next_multiple_of(4);
             let slice = self.staging.slice(..len);
@@ -145,7 +204,7 @@ impl Uploader {
             }
             self.staging.unmap();
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            let offset = i as u64 * STAGING_BYTES;
+            let offset = dst_offset + i as u64 * STAGING_BYTES;
             enc.copy_buffer_to_buffer(&self.staging, 0, dst, offset, len);
             ctx.queue.submit([enc.finish()]);
         }

@@ -1,9 +1,11 @@
 //! A forward step as a list of commands, recorded into one command buffer and
-//! submitted once (decode: one submission per token).
+//! submitted once (decode: one submission per token) — or, for MoE models, once per
+//! MoE layer: the router's choice must reach the CPU before the experts can run.
 
 use super::buffers::Readback;
 use super::context::GpuContext;
 use super::kernels::{Op, StepParams};
+use crate::error::Result;
 
 pub type Buffer = wgpu::Buffer;
 
@@ -15,7 +17,13 @@ pub enum Cmd {
         dst: Buffer,
         row_bytes: u64,
     },
+    /// The routed experts of this layer: handed to the step's [`MoeHook`].
+    Moe(usize),
 }
+
+/// Runs a MoE layer's experts: takes the encoder holding the work so far (up to the
+/// layer's router), submits it, records the experts, returns the encoder to go on with.
+pub type MoeHook<'h> = dyn FnMut(usize, wgpu::CommandEncoder) -> Result<wgpu::CommandEncoder> + 'h;
 
 #[derive(Default)]
 pub struct Graph {
@@ -39,6 +47,10 @@ impl Graph {
         });
     }
 
+    pub fn moe(&mut self, layer: usize) {
+        self.cmds.push(Cmd::Moe(layer));
+    }
+
     pub fn dispatch_count(&self) -> usize {
         self.cmds
             .iter()
@@ -47,7 +59,8 @@ impl Graph {
     }
 
     /// Writes the step uniform, records every command for `step.n_tokens` tokens, copies
-    /// `result` (bytes from the start of the buffer) into `readback`, submits once.
+    /// `result` (bytes from the start of the buffer) into `readback`, submits (once, or
+    /// once more per MoE layer through `moe`).
     pub fn submit(
         &self,
         ctx: &GpuContext,
@@ -55,7 +68,8 @@ impl Graph {
         step: StepParams,
         result: (&Buffer, u64),
         readback: &Readback,
-    ) {
+        moe: &mut MoeHook<'_>,
+    ) -> Result<()> {
         ctx.queue
             .write_buffer(step_buffer, 0, bytemuck::bytes_of(&step));
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
@@ -83,10 +97,19 @@ impl Graph {
                     let offset = u64::from(step.n_tokens.saturating_sub(1)) * row_bytes;
                     encoder.copy_buffer_to_buffer(src, offset, dst, 0, *row_bytes);
                 }
+                Cmd::Moe(layer) => {
+                    pass = None;
+                    let enc = std::mem::replace(
+                        &mut encoder,
+                        ctx.device.create_command_encoder(&Default::default()),
+                    );
+                    encoder = moe(*layer, enc)?;
+                }
             }
         }
         drop(pass);
         encoder.copy_buffer_to_buffer(result.0, 0, readback.buffer(), 0, result.1);
         ctx.queue.submit([encoder.finish()]);
+        Ok(())
     }
 }

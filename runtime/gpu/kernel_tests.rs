@@ -5,7 +5,7 @@
 use super::buffers::{self, Readback, Uploader, WeightMatrix};
 use super::context::{DeviceOptions, GpuContext};
 use super::graph::{Buffer, Graph};
-use super::kernels::{AttnOp, MatOp, OpBuilder, RopeOp, StepParams};
+use super::kernels::{AttnOp, HeadOp, MatOp, OpBuilder, RopeOp, RowLayout, StepParams};
 use super::pipelines::{Kernel, KvType, PipelineCache};
 use crate::file::quant::{self, WeightFormat};
 
@@ -78,7 +78,18 @@ impl Harness {
             pos0,
             _pad: [0; 2],
         };
-        g.submit(&self.ctx, &self.step, step, (out, (n_out * 4) as u64), &rb);
+        let mut no_moe = |_, _| -> crate::error::Result<wgpu::CommandEncoder> {
+            unreachable!("kernel tests have no MoE layers")
+        };
+        g.submit(
+            &self.ctx,
+            &self.step,
+            step,
+            (out, (n_out * 4) as u64),
+            &rb,
+            &mut no_moe,
+        )
+        .unwrap();
         let mut v = vec![0.0; n_out];
         rb.read_f32(&self.ctx, &mut v).unwrap();
         v
@@ -324,24 +335,40 @@ fn ref_rope(
     inv_freq: &[f32],
     norm: Option<(&[f32], f32)>,
 ) -> Vec<f32> {
+    ref_rope_at(row, pos, (0, n_rot), neox, inv_freq, norm, 1.0)
+}
+
+/// Reference rope of dims rot0 .. rot0 + n_rot of a row, cos and sin scaled by
+/// `mscale`, after an RMSNorm of the first `w.len()` values.
+fn ref_rope_at(
+    row: &[f32],
+    pos: u32,
+    (rot0, n_rot): (usize, usize),
+    neox: bool,
+    inv_freq: &[f32],
+    norm: Option<(&[f32], f32)>,
+    mscale: f64,
+) -> Vec<f32> {
     let mut x: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
     if let Some((w, eps)) = norm {
-        let ms = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
+        let n = w.len();
+        let ms = x[..n].iter().map(|v| v * v).sum::<f64>() / n as f64;
         let s = 1.0 / (ms + f64::from(eps)).sqrt();
-        for (i, v) in x.iter_mut().enumerate() {
+        for (i, v) in x[..n].iter_mut().enumerate() {
             *v *= s * f64::from(w[i]);
         }
     }
     let mut y = x.clone();
     for (j, &freq) in inv_freq.iter().enumerate().take(n_rot / 2) {
         let (a, b) = if neox {
-            (j, j + n_rot / 2)
+            (rot0 + j, rot0 + j + n_rot / 2)
         } else {
-            (2 * j, 2 * j + 1)
+            (rot0 + 2 * j, rot0 + 2 * j + 1)
         };
         let th = f64::from(pos) * f64::from(freq);
-        y[a] = x[a] * th.cos() - x[b] * th.sin();
-        y[b] = x[a] * th.sin() + x[b] * th.cos();
+        let (c, sn) = (th.cos() * mscale, th.sin() * mscale);
+        y[a] = x[a] * c - x[b] * sn;
+        y[b] = x[a] * sn + x[b] * c;
     }
     y.iter().map(|&v| v as f32).collect()
 }
@@ -365,7 +392,11 @@ fn rope_matches_reference_for_both_pairings_norm_and_cache_types() {
     };
     for neox in [false, true] {
         for with_norm in [false, true] {
-            let norm = if with_norm { Some((&nb, 1e-6)) } else { None };
+            let norm = if with_norm {
+                Some((&nb, 1e-6, hd as u32))
+            } else {
+                None
+            };
             let mut want = Vec::new();
             for t in 0..tokens {
                 for hh in 0..heads {
@@ -396,7 +427,9 @@ fn rope_matches_reference_for_both_pairings_norm_and_cache_types() {
                     n_rot: n_rot as u32,
                     neox,
                     inv_freq: Some(&fb),
+                    mscale: 1.0,
                     norm,
+                    layout: RowLayout::packed(hd as u32),
                 };
                 g.op(ob.rope("rope", &r).unwrap());
             });
@@ -421,7 +454,9 @@ fn rope_matches_reference_for_both_pairings_norm_and_cache_types() {
                         n_rot: n_rot as u32,
                         neox,
                         inv_freq: Some(&fb),
+                        mscale: 1.0,
                         norm,
+                        layout: RowLayout::packed(hd as u32),
                     };
                     g.op(ob.rope("rope_cache", &r).unwrap());
                 });
@@ -454,8 +489,28 @@ type AttnShape = [usize; 5];
 
 fn ref_attention(q: &[f32], k: &[f32], v: &[f32], shape: AttnShape) -> Vec<f32> {
     let [tokens, pos0, heads, kv_heads, hd] = shape;
-    let mut out = vec![0.0; tokens * heads * hd];
-    let kvs = kv_heads * hd;
+    let dims = [hd, hd, kv_heads * hd, kv_heads * hd];
+    ref_attention_dims(
+        q,
+        k,
+        v,
+        [tokens, pos0, heads, kv_heads],
+        dims,
+        1.0 / (hd as f64).sqrt(),
+    )
+}
+
+/// As [`ref_attention`] with key width `hd`, value width `hdv`, cache strides `ks`, `vs`
+/// (values of KV head kh start at kh * hdv in their row) and a q·k `scale`.
+fn ref_attention_dims(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    [tokens, pos0, heads, kv_heads]: [usize; 4],
+    [hd, hdv, ks, vs]: [usize; 4],
+    scale: f64,
+) -> Vec<f32> {
+    let mut out = vec![0.0; tokens * heads * hdv];
     for t in 0..tokens {
         for h in 0..heads {
             let kh = h / (heads / kv_heads);
@@ -463,22 +518,22 @@ fn ref_attention(q: &[f32], k: &[f32], v: &[f32], shape: AttnShape) -> Vec<f32> 
             let n = pos0 + t + 1;
             let scores: Vec<f64> = (0..n)
                 .map(|j| {
-                    let krow = &k[j * kvs + kh * hd..j * kvs + (kh + 1) * hd];
+                    let krow = &k[j * ks + kh * hd..j * ks + (kh + 1) * hd];
                     qrow.iter()
                         .zip(krow)
                         .map(|(a, b)| f64::from(*a) * f64::from(*b))
                         .sum::<f64>()
-                        / (hd as f64).sqrt()
+                        * scale
                 })
                 .collect();
             let m = scores.iter().cloned().fold(f64::MIN, f64::max);
             let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
             let sum: f64 = e.iter().sum();
-            for d in 0..hd {
+            for d in 0..hdv {
                 let acc: f64 = (0..n)
-                    .map(|j| e[j] * f64::from(v[j * kvs + kh * hd + d]))
+                    .map(|j| e[j] * f64::from(v[j * vs + kh * hdv + d]))
                     .sum();
-                out[(t * heads + h) * hd + d] = (acc / sum) as f32;
+                out[(t * heads + h) * hdv + d] = (acc / sum) as f32;
             }
         }
     }
@@ -537,6 +592,10 @@ fn attention_matches_reference_causal_gqa_across_tiles() {
                     n_heads: heads as u32,
                     n_kv_heads: kv_heads as u32,
                     head_dim: hd as u32,
+                    head_dim_v: hd as u32,
+                    k_stride: (kv_heads * hd) as u32,
+                    v_stride: (kv_heads * hd) as u32,
+                    scale: 1.0 / (hd as f32).sqrt(),
                 };
                 g.op(ob.attention("attn", &a).unwrap());
             },
@@ -546,4 +605,279 @@ fn attention_matches_reference_causal_gqa_across_tiles() {
         let scale = vec![1.0; want.len()];
         assert_close(&format!("attention {kv:?}"), &got, &want, 0.0, 1e-5, &scale);
     }
+}
+
+#[test]
+fn rope_places_rows_for_mla_with_partial_norm_and_yarn_magnitude() {
+    let mut h = Harness::new();
+    // Query layout: 3 heads of [nope 16 | rope 8] -> rows of [latent 32 | rope 8].
+    let (tokens, heads, nope, rot, lat, pos0) = (3usize, 3usize, 16usize, 8usize, 32usize, 9u32);
+    let (src_head, dst_head) = (nope + rot, lat + rot);
+    let mut rng = Rng(31);
+    let src = rng.vec(tokens * heads * src_head);
+    let inv_freq: Vec<f32> = (0..rot / 2).map(|i| 0.9f32.powi(i as i32 * 3)).collect();
+    let (sb, fb) = (h.f32s(&src), h.f32s(&inv_freq));
+    let mscale = 1.25f32;
+    let q_stride = heads * dst_head;
+    let dst = h.f32s(&vec![7.0; tokens * q_stride]);
+    let got = h.run(tokens as u32, pos0, &dst, tokens * q_stride, |ob, g| {
+        let r = RopeOp {
+            src: &sb,
+            src_stride: (heads * src_head) as u32,
+            dst: &dst,
+            dst_stride: q_stride as u32,
+            to_cache: None,
+            n_heads: heads as u32,
+            head_dim: rot as u32,
+            n_rot: rot as u32,
+            neox: false,
+            inv_freq: Some(&fb),
+            mscale,
+            norm: None,
+            layout: RowLayout {
+                src_head: src_head as u32,
+                src_off: nope as u32,
+                dst_head: dst_head as u32,
+                dst_off: lat as u32,
+                rot0: 0,
+            },
+        };
+        g.op(ob.rope("rope_q", &r).unwrap());
+    });
+    let mut want = vec![7.0; tokens * q_stride];
+    for t in 0..tokens {
+        for hh in 0..heads {
+            let s0 = (t * heads + hh) * src_head + nope;
+            let roped = ref_rope_at(
+                &src[s0..s0 + rot],
+                pos0 + t as u32,
+                (0, rot),
+                false,
+                &inv_freq,
+                None,
+                f64::from(mscale),
+            );
+            let d0 = t * q_stride + hh * dst_head + lat;
+            want[d0..d0 + rot].copy_from_slice(&roped);
+        }
+    }
+    let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+    assert_close("mla rope_q", &got, &want, 2e-5, 1e-5, &scale);
+
+    // Cache rows: RMSNorm of the latent, rope of the tail, at positions pos0...
+    let row = lat + rot;
+    let kv_src = rng.vec(tokens * row);
+    let norm_w = rng.vec(lat);
+    let (kb, nb) = (h.f32s(&kv_src), h.f32s(&norm_w));
+    let ctx_len = pos0 as usize + tokens;
+    let cache = buffers::storage(&h.ctx, "cache", (ctx_len * row * 4) as u64);
+    let got = h.run(tokens as u32, pos0, &cache, ctx_len * row, |ob, g| {
+        let r = RopeOp {
+            src: &kb,
+            src_stride: row as u32,
+            dst: &cache,
+            dst_stride: row as u32,
+            to_cache: Some(KvType::F32),
+            n_heads: 1,
+            head_dim: row as u32,
+            n_rot: rot as u32,
+            neox: false,
+            inv_freq: Some(&fb),
+            mscale,
+            norm: Some((&nb, 1e-6, lat as u32)),
+            layout: RowLayout {
+                rot0: lat as u32,
+                ..RowLayout::packed(row as u32)
+            },
+        };
+        g.op(ob.rope("kv_store", &r).unwrap());
+    });
+    let mut want = Vec::new();
+    for t in 0..tokens {
+        let r = &kv_src[t * row..(t + 1) * row];
+        want.extend(ref_rope_at(
+            r,
+            pos0 + t as u32,
+            (lat, rot),
+            false,
+            &inv_freq,
+            Some((&norm_w, 1e-6)),
+            f64::from(mscale),
+        ));
+    }
+    let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+    assert_close(
+        "mla kv_store",
+        &got[pos0 as usize * row..],
+        &want,
+        2e-5,
+        1e-5,
+        &scale,
+    );
+}
+
+#[test]
+fn wide_attention_matches_reference_for_mla_latent_heads() {
+    let mut h = Harness::new();
+    // MQA over rows of [latent 288 | rope 40]: keys 328 wide (> 256: the wide kernel),
+    // values the first 288 of the same rows; 70 + 4 keys span two tiles.
+    let (tokens, pos0, heads, lat, rot) = (4usize, 70usize, 3usize, 288usize, 40usize);
+    let row = lat + rot;
+    let n_keys = pos0 + tokens;
+    let mut rng = Rng(41);
+    let q: Vec<f32> = rng
+        .vec(tokens * heads * row)
+        .iter()
+        .map(|v| v * 0.3)
+        .collect();
+    let cache = rng.vec(n_keys * row);
+    let scale = 0.11f32;
+    let (qb, cb) = (h.f32s(&q), h.f32s(&cache));
+    let out = buffers::storage(&h.ctx, "out", (tokens * heads * lat * 4) as u64);
+    let got = h.run(
+        tokens as u32,
+        pos0 as u32,
+        &out,
+        tokens * heads * lat,
+        |ob, g| {
+            let a = AttnOp {
+                q: &qb,
+                k: &cb,
+                v: &cb,
+                out: &out,
+                kv: KvType::F32,
+                n_heads: heads as u32,
+                n_kv_heads: 1,
+                head_dim: row as u32,
+                head_dim_v: lat as u32,
+                k_stride: row as u32,
+                v_stride: row as u32,
+                scale,
+            };
+            let op = ob.attention("attn", &a).unwrap();
+            assert_eq!(op.key.kernel, Kernel::AttentionWide);
+            g.op(op);
+        },
+    );
+    let want = ref_attention_dims(
+        &q,
+        &cache,
+        &cache,
+        [tokens, pos0, heads, 1],
+        [row, lat, row, row],
+        f64::from(scale),
+    );
+    let ones = vec![1.0; want.len()];
+    assert_close("wide attention", &got, &want, 0.0, 1e-5, &ones);
+}
+
+/// Reference per-head product: y[t][h*y_head + o] for o < outputs.
+#[allow(clippy::too_many_arguments)]
+fn ref_head_matvec(
+    w: &[f32],
+    cols: usize,
+    x: &[f32],
+    (tokens, heads, rows, head_rows, row_off): (usize, usize, usize, usize, usize),
+    [xs, xh, xo]: [usize; 3],
+    transposed: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let outputs = if transposed { cols } else { rows };
+    let mut y = vec![0.0; tokens * heads * outputs];
+    let mut mag = vec![0.0; y.len()];
+    for t in 0..tokens {
+        for h in 0..heads {
+            for o in 0..outputs {
+                let (mut s, mut m) = (0f64, 0f64);
+                let n_in = if transposed { rows } else { cols };
+                for i in 0..n_in {
+                    let (r, c) = if transposed { (i, o) } else { (o, i) };
+                    let wv = w[(h * head_rows + row_off + r) * cols + c];
+                    let p = f64::from(wv) * f64::from(x[t * xs + h * xh + xo + i]);
+                    s += p;
+                    m += p.abs();
+                }
+                y[(t * heads + h) * outputs + o] = s as f32;
+                mag[(t * heads + h) * outputs + o] = m as f32;
+            }
+        }
+    }
+    (y, mag)
+}
+
+#[test]
+fn head_matvec_matches_reference_plain_and_transposed_for_every_format() {
+    let mut h = Harness::new();
+    let (tokens, heads) = (3usize, 3usize);
+    for f in WeightFormat::ALL {
+        let cols = odd_cols(f);
+        // Per head: 5 key rows then 7 value rows (a legacy attn_kv_b's layout).
+        let (nope, v) = (5usize, 7usize);
+        let head_rows = nope + v;
+        let n_rows = heads * head_rows;
+        let bytes = quant::random_blocks(f, n_rows, cols, 11 + f.ggml_type() as u64);
+        let w = dequant_rows(f, &bytes, n_rows, cols);
+        let mut up = Uploader::new(&h.ctx, u64::MAX);
+        let wm = WeightMatrix::upload(
+            &h.ctx,
+            &mut up,
+            "w",
+            f,
+            [n_rows as u32, cols as u32],
+            &bytes,
+        )
+        .unwrap();
+        let mut rng = Rng(5);
+        for transposed in [false, true] {
+            // Plain: the value rows (row_off = nope) times a cols-wide input per head;
+            // transposed: the key rows times a nope-wide input, cols outputs per head.
+            let (rows, row_off, n_in) = if transposed {
+                (nope, 0, nope)
+            } else {
+                (v, nope, cols)
+            };
+            let (xh, xo) = (n_in + 3, 2);
+            let xs = heads * xh + 1;
+            let x = rng.vec(tokens * xs);
+            let xb = h.f32s(&x);
+            let outputs = if transposed { cols } else { rows };
+            let n_out = tokens * heads * outputs;
+            let yb = buffers::storage(&h.ctx, "y", (n_out * 4) as u64);
+            let got = h.run(tokens as u32, 0, &yb, n_out, |ob, g| {
+                let op = HeadOp {
+                    w: &wm,
+                    transposed,
+                    n_heads: heads as u32,
+                    rows: rows as u32,
+                    head_rows: head_rows as u32,
+                    row_off: row_off as u32,
+                    x: &xb,
+                    x_layout: [xs as u32, xh as u32, xo as u32],
+                    y: &yb,
+                    y_layout: [(heads * outputs) as u32, outputs as u32, 0],
+                };
+                g.op(ob.head_matvec("head", &op).unwrap());
+            });
+            let shape = (tokens, heads, rows, head_rows, row_off);
+            let (want, mag) = ref_head_matvec(&w, cols, &x, shape, [xs, xh, xo], transposed);
+            // f32 sums in another order than the f64 reference (see check_mat).
+            let what = format!("head_matvec {} transposed={transposed}", f.name());
+            assert_close(&what, &got, &want, 1e-5, 1e-5, &mag);
+        }
+    }
+}
+
+#[test]
+fn axpy_adds_the_kth_weighted_vector() {
+    let mut h = Harness::new();
+    let n = 300usize;
+    let mut rng = Rng(77);
+    let (acc0, y, w) = (rng.vec(n), rng.vec(n), rng.vec(4));
+    let (ab, yb, wb) = (h.f32s(&acc0), h.f32s(&y), h.f32s(&w));
+    let got = h.run(1, 0, &ab, n, |ob, g| {
+        g.op(ob.axpy("axpy", &ab, &yb, &wb, n as u32, 2).unwrap());
+    });
+    let want: Vec<f32> = (0..n).map(|i| acc0[i] + w[2] * y[i]).collect();
+    let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+    // One fused or unfused multiply-add: a rounding or two.
+    assert_close("axpy", &got, &want, 1e-6, 1e-6, &scale);
 }

@@ -60,18 +60,53 @@ struct RopeParams {
     dst_stride: u32,
     flags: u32,
     eps: f32,
-    _pad: u32,
+    mscale: f32,
+    src_head: u32,
+    src_off: u32,
+    dst_head: u32,
+    dst_off: u32,
+    rot0: u32,
+    norm_n: u32,
+    _pad: [u32; 2],
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct AttnParams {
     head_dim: u32,
+    head_dim_v: u32,
     n_heads: u32,
     n_kv_heads: u32,
     q_stride: u32,
-    kv_stride: u32,
+    k_stride: u32,
+    v_stride: u32,
+    o_stride: u32,
     scale: f32,
+    _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct HeadParams {
+    rows: u32,
+    n_cols: u32,
+    row_bytes: u32,
+    head_rows: u32,
+    row_off: u32,
+    x_stride: u32,
+    x_head: u32,
+    x_off: u32,
+    y_stride: u32,
+    y_head: u32,
+    y_off: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct AxpyParams {
+    n: u32,
+    k: u32,
     _pad: [u32; 2],
 }
 
@@ -97,6 +132,8 @@ const MATMUL_ROWS_ROWS: u32 = 64;
 const MATMUL_ROWS_TOKENS: u32 = 16;
 /// Largest head the rope and attention kernels hold in workgroup memory.
 pub const MAX_HEAD_DIM: u32 = 256;
+/// Largest MLA cache row (latent + rope key) of rope.wgsl and the wide attention.
+pub const MAX_LATENT_DIM: u32 = 576;
 
 /// Workgroup counts as a function of the step's token count.
 #[derive(Clone, Copy, Debug)]
@@ -109,6 +146,8 @@ enum Grid {
     TokenTiles { x: u32, tokens_per_y: u32 },
     /// (x, 1, 1) whatever the token count
     Fixed { x: u32 },
+    /// (x, heads, n_tokens)
+    HeadsTokens { x: u32, heads: u32 },
 }
 
 impl Grid {
@@ -118,6 +157,7 @@ impl Grid {
             Grid::TokenRows { per_token } => [n_tokens * per_token, 1, 1],
             Grid::TokenTiles { x, tokens_per_y } => [x, n_tokens.div_ceil(tokens_per_y), 1],
             Grid::Fixed { x } => [x, 1, 1],
+            Grid::HeadsTokens { x, heads } => [x, heads, n_tokens],
         }
     }
 }
@@ -160,7 +200,7 @@ pub struct MatOp<'b> {
     pub accumulate: bool,
 }
 
-/// Rotary embedding (and optional per-head norm) of `n_heads` rows of `head_dim`.
+/// Rotary embedding (and optional norm) of `n_heads` rows of `head_dim` per token.
 pub struct RopeOp<'b> {
     pub src: &'b wgpu::Buffer, // [n_tokens, src_stride] f32
     pub src_stride: u32,
@@ -172,19 +212,70 @@ pub struct RopeOp<'b> {
     pub head_dim: u32,
     pub n_rot: u32,
     pub neox: bool,
-    pub inv_freq: Option<&'b wgpu::Buffer>,    // [n_rot / 2]
-    pub norm: Option<(&'b wgpu::Buffer, f32)>, // ([head_dim] weight, eps)
+    pub inv_freq: Option<&'b wgpu::Buffer>, // [n_rot / 2]
+    /// Factor on cos and sin (YaRN); 1 otherwise.
+    pub mscale: f32,
+    /// ([norm_n] weight, eps, norm_n): RMSNorm of the row's first norm_n values.
+    pub norm: Option<(&'b wgpu::Buffer, f32, u32)>,
+    /// Where rows sit when heads are not packed back to back (MLA): see [`RowLayout`].
+    pub layout: RowLayout,
+}
+
+/// Placement of the rows rope reads and writes, and where rotation starts in them.
+#[derive(Clone, Copy, Debug)]
+pub struct RowLayout {
+    pub src_head: u32,
+    pub src_off: u32,
+    pub dst_head: u32,
+    pub dst_off: u32,
+    pub rot0: u32,
+}
+
+impl RowLayout {
+    /// Heads packed back to back in both buffers, rotation from each head's start.
+    pub fn packed(head_dim: u32) -> RowLayout {
+        RowLayout {
+            src_head: head_dim,
+            src_off: 0,
+            dst_head: head_dim,
+            dst_off: 0,
+            rot0: 0,
+        }
+    }
+}
+
+/// One weight matrix per head (a 3-D tensor or a run of rows of one), each head
+/// multiplying its own slice of the input: see shaders/head_common.wgsl.
+pub struct HeadOp<'b> {
+    pub w: &'b WeightMatrix,
+    /// Multiply by the transpose of each head's rows (head_matvec_t.wgsl).
+    pub transposed: bool,
+    pub n_heads: u32,
+    /// Rows of one head that take part, from `row_off`; heads start `head_rows` apart.
+    pub rows: u32,
+    pub head_rows: u32,
+    pub row_off: u32,
+    pub x: &'b wgpu::Buffer,
+    /// (floats per token, floats between heads, offset)
+    pub x_layout: [u32; 3],
+    pub y: &'b wgpu::Buffer,
+    pub y_layout: [u32; 3],
 }
 
 pub struct AttnOp<'b> {
-    pub q: &'b wgpu::Buffer, // [n_tokens, n_heads * head_dim]
-    pub k: &'b wgpu::Buffer, // [ctx, n_kv_heads * head_dim] kv
-    pub v: &'b wgpu::Buffer,
-    pub out: &'b wgpu::Buffer, // [n_tokens, n_heads * head_dim]
+    pub q: &'b wgpu::Buffer,   // [n_tokens, n_heads * head_dim]
+    pub k: &'b wgpu::Buffer,   // [ctx, k_stride] kv
+    pub v: &'b wgpu::Buffer,   // [ctx, v_stride] kv (MLA: the same buffer as k)
+    pub out: &'b wgpu::Buffer, // [n_tokens, n_heads * head_dim_v]
     pub kv: KvType,
     pub n_heads: u32,
     pub n_kv_heads: u32,
     pub head_dim: u32,
+    pub head_dim_v: u32,
+    /// Elements per position in the caches.
+    pub k_stride: u32,
+    pub v_stride: u32,
+    pub scale: f32,
 }
 
 impl OpBuilder<'_> {
@@ -194,6 +285,24 @@ impl OpBuilder<'_> {
         key: PipelineKey,
         params: &P,
         buffers: &[&wgpu::Buffer],
+        grid: Grid,
+    ) -> Result<Op> {
+        let params = buffers::uniform(self.ctx, &name, params);
+        let bindings: Vec<_> = buffers
+            .iter()
+            .map(|b| b.as_entire_buffer_binding())
+            .collect();
+        self.op_bound(name, key, &params, &bindings, grid)
+    }
+
+    /// An op whose params uniform already exists (shared between ops) and whose
+    /// buffers may be ranges of larger buffers (expert cache slots).
+    fn op_bound(
+        &mut self,
+        name: String,
+        key: PipelineKey,
+        params: &wgpu::Buffer,
+        buffers: &[wgpu::BufferBinding<'_>],
         grid: Grid,
     ) -> Result<Op> {
         let [x, y, z] = grid.size(self.max_tokens);
@@ -206,7 +315,6 @@ impl OpBuilder<'_> {
             });
         }
         let pipeline = self.pipelines.get(key)?;
-        let params = buffers::uniform(self.ctx, &name, params);
         let mut entries = vec![
             wgpu::BindGroupEntry {
                 binding: 0,
@@ -220,7 +328,7 @@ impl OpBuilder<'_> {
         for (i, b) in buffers.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 2,
-                resource: b.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(b.clone()),
             });
         }
         let bind_group = self
@@ -289,8 +397,14 @@ impl OpBuilder<'_> {
                 }
             };
             let bias = m.bias.unwrap_or(self.dummy);
-            let bufs = [&part.buffer, m.x, m.y, bias];
-            ops.push(self.op(format!("{name}[{i}]"), key, &params, &bufs, grid)?);
+            let params = buffers::uniform(self.ctx, name, &params);
+            let bufs = [
+                part.binding(),
+                m.x.as_entire_buffer_binding(),
+                m.y.as_entire_buffer_binding(),
+                bias.as_entire_buffer_binding(),
+            ];
+            ops.push(self.op_bound(format!("{name}[{i}]"), key, &params, &bufs, grid)?);
         }
         Ok(ops)
     }
@@ -314,8 +428,13 @@ impl OpBuilder<'_> {
             let grid = Grid::PerToken {
                 x: (table.n_cols / 8).div_ceil(64),
             };
-            let bufs = [&part.buffer, tokens, out];
-            ops.push(self.op(format!("embed[{i}]"), key, &params, &bufs, grid)?);
+            let params = buffers::uniform(self.ctx, "embed", &params);
+            let bufs = [
+                part.binding(),
+                tokens.as_entire_buffer_binding(),
+                out.as_entire_buffer_binding(),
+            ];
+            ops.push(self.op_bound(format!("embed[{i}]"), key, &params, &bufs, grid)?);
         }
         Ok(ops)
     }
@@ -341,10 +460,16 @@ impl OpBuilder<'_> {
     }
 
     pub fn rope(&mut self, name: &str, r: &RopeOp<'_>) -> Result<Op> {
-        if r.head_dim > MAX_HEAD_DIM || r.n_rot > r.head_dim || r.n_rot % 2 != 0 {
+        let l = r.layout;
+        let norm_n = r.norm.map_or(0, |(_, _, n)| n);
+        if r.head_dim > MAX_LATENT_DIM
+            || r.n_rot % 2 != 0
+            || l.rot0 + r.n_rot > r.head_dim
+            || norm_n > r.head_dim
+        {
             return Err(Error::Invalid(format!(
-                "{name}: head_dim {} / rope dims {} (at most {MAX_HEAD_DIM}, even, rope ≤ head)",
-                r.head_dim, r.n_rot
+                "{name}: rows of {} / rope dims {} from {} / norm {norm_n} (at most {MAX_LATENT_DIM}, even, inside the row)",
+                r.head_dim, r.n_rot, l.rot0
             )));
         }
         let mut flags = 0;
@@ -352,7 +477,7 @@ impl OpBuilder<'_> {
             flags |= ROPE_FLAG_NEOX;
         }
         let mut eps = 0.0;
-        if let Some((_, e)) = r.norm {
+        if let Some((_, e, _)) = r.norm {
             flags |= ROPE_FLAG_NORM;
             eps = e;
         }
@@ -371,9 +496,16 @@ impl OpBuilder<'_> {
             dst_stride: r.dst_stride,
             flags,
             eps,
-            _pad: 0,
+            mscale: r.mscale,
+            src_head: l.src_head,
+            src_off: l.src_off,
+            dst_head: l.dst_head,
+            dst_off: l.dst_off,
+            rot0: l.rot0,
+            norm_n,
+            _pad: [0; 2],
         };
-        let norm = r.norm.map(|(w, _)| w).unwrap_or(self.dummy);
+        let norm = r.norm.map(|(w, _, _)| w).unwrap_or(self.dummy);
         let inv_freq = r.inv_freq.unwrap_or(self.dummy);
         let grid = Grid::TokenRows {
             per_token: r.n_heads,
@@ -388,22 +520,35 @@ impl OpBuilder<'_> {
     }
 
     pub fn attention(&mut self, name: &str, a: &AttnOp<'_>) -> Result<Op> {
-        if a.head_dim > MAX_HEAD_DIM || a.n_kv_heads == 0 || a.n_heads % a.n_kv_heads != 0 {
+        let wide = a.head_dim > MAX_HEAD_DIM || a.head_dim_v > MAX_HEAD_DIM;
+        if a.head_dim > MAX_LATENT_DIM
+            || a.head_dim_v > MAX_LATENT_DIM
+            || a.n_kv_heads == 0
+            || a.n_heads % a.n_kv_heads != 0
+        {
             return Err(Error::Invalid(format!(
-                "{name}: {} heads over {} KV heads of {} dims",
-                a.n_heads, a.n_kv_heads, a.head_dim
+                "{name}: {} heads over {} KV heads of {}/{} dims",
+                a.n_heads, a.n_kv_heads, a.head_dim, a.head_dim_v
             )));
         }
         let params = AttnParams {
             head_dim: a.head_dim,
+            head_dim_v: a.head_dim_v,
             n_heads: a.n_heads,
             n_kv_heads: a.n_kv_heads,
             q_stride: a.n_heads * a.head_dim,
-            kv_stride: a.n_kv_heads * a.head_dim,
-            scale: 1.0 / (a.head_dim as f32).sqrt(),
-            _pad: [0; 2],
+            k_stride: a.k_stride,
+            v_stride: a.v_stride,
+            o_stride: a.n_heads * a.head_dim_v,
+            scale: a.scale,
+            _pad: [0; 3],
         };
-        let key = PipelineKey::with_kv(Kernel::Attention, a.kv);
+        let kernel = if wide {
+            Kernel::AttentionWide
+        } else {
+            Kernel::Attention
+        };
+        let key = PipelineKey::with_kv(kernel, a.kv);
         let grid = Grid::TokenRows {
             per_token: a.n_heads,
         };
@@ -414,6 +559,121 @@ impl OpBuilder<'_> {
             &[a.q, a.k, a.v, a.out],
             grid,
         )
+    }
+
+    /// Per-head products (see [`HeadOp`]); the matrix must be in one binding.
+    pub fn head_matvec(&mut self, name: &str, h: &HeadOp<'_>) -> Result<Op> {
+        let [part] = h.w.parts.as_slice() else {
+            return Err(Error::Limit {
+                what: format!("{name}: per-head matrix in one GPU binding"),
+                needed: h.w.gpu_bytes(),
+                limit: h.w.parts[0].size,
+            });
+        };
+        let last_row =
+            u64::from(h.n_heads - 1) * u64::from(h.head_rows) + u64::from(h.row_off + h.rows);
+        if last_row > u64::from(h.w.n_rows) || h.w.n_cols % 8 != 0 {
+            return Err(Error::Invalid(format!(
+                "{name}: {} heads of {} rows from {} do not fit {} x {}",
+                h.n_heads, h.rows, h.row_off, h.w.n_rows, h.w.n_cols
+            )));
+        }
+        let params = HeadParams {
+            rows: h.rows,
+            n_cols: h.w.n_cols,
+            row_bytes: h.w.row_bytes,
+            head_rows: h.head_rows,
+            row_off: h.row_off,
+            x_stride: h.x_layout[0],
+            x_head: h.x_layout[1],
+            x_off: h.x_layout[2],
+            y_stride: h.y_layout[0],
+            y_head: h.y_layout[1],
+            y_off: h.y_layout[2],
+            _pad: 0,
+        };
+        let (kernel, outputs) = if h.transposed {
+            (Kernel::HeadMatVecT, h.w.n_cols / 8)
+        } else {
+            (Kernel::HeadMatVec, h.rows)
+        };
+        let key = PipelineKey::with_format(kernel, h.w.format);
+        let grid = Grid::HeadsTokens {
+            x: outputs.div_ceil(64),
+            heads: h.n_heads,
+        };
+        let params = buffers::uniform(self.ctx, name, &params);
+        let bufs = [
+            part.binding(),
+            h.x.as_entire_buffer_binding(),
+            h.y.as_entire_buffer_binding(),
+        ];
+        self.op_bound(name.to_string(), key, &params, &bufs, grid)
+    }
+
+    /// acc += w[k] * y over `n` floats (one token).
+    pub fn axpy(
+        &mut self,
+        name: &str,
+        acc: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        n: u32,
+        k: u32,
+    ) -> Result<Op> {
+        let params = AxpyParams { n, k, _pad: [0; 2] };
+        let key = PipelineKey::new(Kernel::Axpy);
+        let grid = Grid::Fixed { x: n.div_ceil(256) };
+        self.op(name.to_string(), key, &params, &[acc, y, w], grid)
+    }
+
+    /// `y = W x` for one token, with W a range of a larger buffer (an expert cache
+    /// slot) and a params uniform shared by every slot of the same layout.
+    pub fn slot_matvec(
+        &mut self,
+        name: String,
+        w: &WeightMatrix,
+        params: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Result<Op> {
+        let kernel = if self.ctx.profile.subgroups {
+            Kernel::MatVecSubgroup
+        } else {
+            Kernel::MatVec
+        };
+        let rows_per_wg = if self.ctx.profile.subgroups {
+            MATVEC_SUBGROUP_ROWS
+        } else {
+            MATVEC_ROWS
+        };
+        let key = PipelineKey::with_format(kernel, w.format);
+        let part = &w.parts[0];
+        let grid = Grid::Fixed {
+            x: w.n_rows.div_ceil(rows_per_wg),
+        };
+        let bufs = [
+            part.binding(),
+            x.as_entire_buffer_binding(),
+            y.as_entire_buffer_binding(),
+            self.dummy.as_entire_buffer_binding(),
+        ];
+        self.op_bound(name, key, params, &bufs, grid)
+    }
+
+    /// The params uniform of [`OpBuilder::slot_matvec`] for matrices shaped like `w`.
+    pub fn slot_matvec_params(&self, w: &WeightMatrix) -> wgpu::Buffer {
+        let params = MatParams {
+            n_rows: w.n_rows,
+            n_cols: w.n_cols,
+            row_bytes: w.row_bytes,
+            out_row0: 0,
+            y_stride: w.n_rows,
+            x_stride: w.n_cols,
+            flags: 0,
+            _pad: 0,
+        };
+        buffers::uniform(self.ctx, "expert matvec", &params)
     }
 
     /// gate = silu(gate) * up over `n` values per token.

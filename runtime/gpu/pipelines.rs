@@ -26,7 +26,15 @@ pub enum Kernel {
     /// rope.wgsl writing into the KV cache (keys, and values with no rotation).
     RopeToCache,
     Attention,
+    /// attention.wgsl sized for MLA's latent heads (576 wide).
+    AttentionWide,
     SiluMul,
+    /// A matrix per attention head (MLA's k_b absorption and v_b expansion).
+    HeadMatVec,
+    /// The transposed per-head product (the key half of a legacy attn_kv_b).
+    HeadMatVecT,
+    /// acc += w[k] * y (one routed expert into the token's MoE sum).
+    Axpy,
 }
 
 /// Element type of the KV cache: f16 where the device has SHADER_F16, else f32.
@@ -66,7 +74,7 @@ pub enum Binding {
 use Binding::{Read, ReadWrite, Uniform};
 
 impl Kernel {
-    pub const ALL: [Kernel; 10] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::Embed,
         Kernel::MatVec,
         Kernel::MatVecSubgroup,
@@ -76,7 +84,11 @@ impl Kernel {
         Kernel::RopeToF32,
         Kernel::RopeToCache,
         Kernel::Attention,
+        Kernel::AttentionWide,
         Kernel::SiluMul,
+        Kernel::HeadMatVec,
+        Kernel::HeadMatVecT,
+        Kernel::Axpy,
     ];
 
     fn uses_format(self) -> bool {
@@ -87,6 +99,8 @@ impl Kernel {
                 | Kernel::MatVecSubgroup
                 | Kernel::MatMul
                 | Kernel::MatMulRows
+                | Kernel::HeadMatVec
+                | Kernel::HeadMatVecT
         )
     }
 
@@ -94,7 +108,11 @@ impl Kernel {
     fn uses_reduce(self) -> bool {
         matches!(
             self,
-            Kernel::RmsNorm | Kernel::RopeToF32 | Kernel::RopeToCache | Kernel::Attention
+            Kernel::RmsNorm
+                | Kernel::RopeToF32
+                | Kernel::RopeToCache
+                | Kernel::Attention
+                | Kernel::AttentionWide
         )
     }
 
@@ -104,7 +122,10 @@ impl Kernel {
     }
 
     fn uses_kv(self) -> bool {
-        matches!(self, Kernel::RopeToCache | Kernel::Attention)
+        matches!(
+            self,
+            Kernel::RopeToCache | Kernel::Attention | Kernel::AttentionWide
+        )
     }
 
     /// Bindings 0, 1, ... in order, as the WGSL declares them (0: params, 1: step).
@@ -118,8 +139,12 @@ impl Kernel {
             Kernel::RopeToF32 | Kernel::RopeToCache => {
                 &[Uniform, Uniform, Read, ReadWrite, Read, Read]
             }
-            Kernel::Attention => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
+            Kernel::Attention | Kernel::AttentionWide => {
+                &[Uniform, Uniform, Read, Read, Read, ReadWrite]
+            }
             Kernel::SiluMul => &[Uniform, Uniform, ReadWrite, Read],
+            Kernel::HeadMatVec | Kernel::HeadMatVecT => &[Uniform, Uniform, Read, Read, ReadWrite],
+            Kernel::Axpy => &[Uniform, Uniform, ReadWrite, Read, Read],
         }
     }
 
@@ -132,8 +157,13 @@ impl Kernel {
             Kernel::MatMulRows => include_str!("../../shaders/matmul_rows.wgsl"),
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl"),
             Kernel::RopeToF32 | Kernel::RopeToCache => include_str!("../../shaders/rope.wgsl"),
-            Kernel::Attention => include_str!("../../shaders/attention.wgsl"),
+            Kernel::Attention | Kernel::AttentionWide => {
+                include_str!("../../shaders/attention.wgsl")
+            }
             Kernel::SiluMul => include_str!("../../shaders/silu_mul.wgsl"),
+            Kernel::HeadMatVec => include_str!("../../shaders/head_matvec.wgsl"),
+            Kernel::HeadMatVecT => include_str!("../../shaders/head_matvec_t.wgsl"),
+            Kernel::Axpy => include_str!("../../shaders/axpy.wgsl"),
         }
     }
 }
@@ -158,6 +188,7 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const WEIGHTS: &str = include_str!("../../shaders/weights.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const MAT_COMMON: &str = include_str!("../../shaders/mat_common.wgsl");
+const HEAD_COMMON: &str = include_str!("../../shaders/head_common.wgsl");
 
 impl PipelineKey {
     pub fn new(kernel: Kernel) -> Self {
@@ -215,6 +246,13 @@ impl PipelineKey {
         match kernel {
             Kernel::RopeToF32 => src.push_str("alias dst_t = f32;\n"),
             Kernel::RopeToCache => src.push_str("alias dst_t = kv_t;\n"),
+            // Dense heads up to 256 wide; MLA's latent heads 576 (512 + 64 rope).
+            Kernel::Attention => {
+                src.push_str("const HD_MAX: u32 = 256u;\nconst V_PER_LANE: u32 = 4u;\n")
+            }
+            Kernel::AttentionWide => {
+                src.push_str("const HD_MAX: u32 = 576u;\nconst V_PER_LANE: u32 = 9u;\n")
+            }
             _ => {}
         }
         src.push_str(COMMON);
@@ -231,6 +269,9 @@ impl PipelineKey {
             Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul | Kernel::MatMulRows
         ) {
             src.push_str(MAT_COMMON);
+        }
+        if matches!(kernel, Kernel::HeadMatVec | Kernel::HeadMatVecT) {
+            src.push_str(HEAD_COMMON);
         }
         src.push_str(kernel.body());
         Ok(src)

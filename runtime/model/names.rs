@@ -23,6 +23,24 @@ pub enum LayerTensor {
     FfnGate,
     FfnUp,
     FfnDown,
+    // deepseek2 MLA
+    AttnQA,
+    AttnQANorm,
+    AttnQB,
+    AttnKvAMqa,
+    AttnKvANorm,
+    AttnKvB,
+    AttnKB,
+    AttnVB,
+    // mixture of experts
+    FfnGateInp,
+    ExpProbsBias,
+    FfnGateExps,
+    FfnUpExps,
+    FfnDownExps,
+    FfnGateShexp,
+    FfnUpShexp,
+    FfnDownShexp,
 }
 
 impl LayerTensor {
@@ -42,6 +60,22 @@ impl LayerTensor {
             LayerTensor::FfnGate => "ffn_gate.weight",
             LayerTensor::FfnUp => "ffn_up.weight",
             LayerTensor::FfnDown => "ffn_down.weight",
+            LayerTensor::AttnQA => "attn_q_a.weight",
+            LayerTensor::AttnQANorm => "attn_q_a_norm.weight",
+            LayerTensor::AttnQB => "attn_q_b.weight",
+            LayerTensor::AttnKvAMqa => "attn_kv_a_mqa.weight",
+            LayerTensor::AttnKvANorm => "attn_kv_a_norm.weight",
+            LayerTensor::AttnKvB => "attn_kv_b.weight",
+            LayerTensor::AttnKB => "attn_k_b.weight",
+            LayerTensor::AttnVB => "attn_v_b.weight",
+            LayerTensor::FfnGateInp => "ffn_gate_inp.weight",
+            LayerTensor::ExpProbsBias => "exp_probs_b.bias",
+            LayerTensor::FfnGateExps => "ffn_gate_exps.weight",
+            LayerTensor::FfnUpExps => "ffn_up_exps.weight",
+            LayerTensor::FfnDownExps => "ffn_down_exps.weight",
+            LayerTensor::FfnGateShexp => "ffn_gate_shexp.weight",
+            LayerTensor::FfnUpShexp => "ffn_up_shexp.weight",
+            LayerTensor::FfnDownShexp => "ffn_down_shexp.weight",
         }
     }
 }
