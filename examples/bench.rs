@@ -5,6 +5,7 @@
 //! cargo run --release --example bench -- --model M.gguf [--prompt-tokens 64]
 //!     [--gen-tokens 32] [--repeat 3] [--json] [--profile]
 //!     [--adapter NAME] [--no-f16] [--downlevel] [--ctx N] [--max-batch N]
+//!     [--expert-cache-mb N|min] [--eviction lru|frequency] [--prefetch]
 //!
 //! The prompt is fixed pseudo-random token ids, decoding is greedy: the numbers do not
 //! depend on a tokenizer or on sampling.
@@ -17,12 +18,14 @@ use std::time::Instant;
 use common::{fail, Args};
 use edgeseek::gpu::profile::DispatchTime;
 use edgeseek::sampler::argmax;
-use edgeseek::Model;
+use edgeseek::{ExpertStats, Model};
 
 struct Run {
     prefill_tok_s: f64,
     decode_tok_s: f64,
     ttft_s: f64,
+    /// Expert cache counters of the decode part (MoE models).
+    experts: Option<ExpertStats>,
 }
 
 fn main() {
@@ -84,6 +87,12 @@ fn bench(
     };
     let rss = edgeseek::process::rss().unwrap_or_default();
     let mem = model.memory();
+    let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    // Decode counters summed over the repeats.
+    let experts = runs
+        .iter()
+        .filter_map(|r| r.experts)
+        .reduce(|a, b| a.add(&b));
     let stat = |f: fn(&Run) -> f64| Stat::of(runs.iter().map(f).collect());
     let (prefill, decode, ttft) = (
         stat(|r| r.prefill_tok_s),
@@ -100,13 +109,38 @@ fn bench(
         println!("prefill {prompt_tokens} tokens: {}", prefill.text("tok/s"));
         println!("decode {gen_tokens} tokens: {}", decode.text("tok/s"));
         println!(
-            "GPU: weights {} MiB, KV {} MiB, scratch {} MiB; anonymous RSS {} MiB, peak RSS {} MiB",
+            "GPU: weights {} MiB, expert cache {} MiB, KV {} MiB, scratch {} MiB; anonymous RSS {} MiB ({:.1}% of the {} MiB file), peak RSS {} MiB",
             mem.weights >> 20,
+            mem.expert_cache >> 20,
             mem.kv_cache >> 20,
             mem.scratch >> 20,
             rss.anon >> 20,
+            100.0 * rss.anon as f64 / file_bytes.max(1) as f64,
+            file_bytes >> 20,
             rss.peak >> 20
         );
+        if let Some((slots, all)) = model.expert_slots() {
+            println!("expert cache: {slots} slots for {all} experts");
+        }
+        if let Some(e) = &experts {
+            let n = e.tokens.max(1) as f64;
+            println!(
+                "experts (decode): hit rate {:.1}%, {:.1} MiB read and {:.1} ms stalled per token, {} evictions",
+                100.0 * e.hit_rate(),
+                e.bytes_read as f64 / n / (1 << 20) as f64,
+                e.stall_ns as f64 / n * 1e-6,
+                e.evictions
+            );
+            if e.predicted > 0 {
+                println!(
+                    "prefetch: {:.1}% of predicted experts chosen, {} loaded ahead ({} used), {:.1} ms per token loading ahead",
+                    100.0 * e.prediction_accuracy(),
+                    e.prefetched,
+                    e.prefetch_used,
+                    e.prefetch_ns as f64 / n * 1e-6
+                );
+            }
+        }
         if let Some((p, d)) = &profiles {
             print_profile("prefill step", p);
             print_profile("decode step", d);
@@ -116,15 +150,13 @@ fn bench(
     let mut j = format!(
         "{{\"model\":\"{}\",\"adapter\":\"{}\",\"prompt_tokens\":{prompt_tokens},\"gen_tokens\":{gen_tokens},\
          \"repeat\":{repeat},\"load_s\":{load_s:.4},\"ttft_s\":{},\"prefill_tok_s\":{},\"decode_tok_s\":{},\
-         \"gpu_weights_bytes\":{},\"gpu_kv_bytes\":{},\"gpu_scratch_bytes\":{},\"anon_rss_bytes\":{},\"peak_rss_bytes\":{}",
+         {},\"anon_rss_bytes\":{},\"peak_rss_bytes\":{},\"model_file_bytes\":{file_bytes}",
         path.replace('"', "'"),
         model.device().adapter_name.replace('"', "'"),
         ttft.json(),
         prefill.json(),
         decode.json(),
-        mem.weights,
-        mem.kv_cache,
-        mem.scratch,
+        common::memory_and_experts_json(&mem, experts.as_ref()),
         rss.anon,
         rss.peak
     );
@@ -146,11 +178,13 @@ fn one_run(model: &mut Model, prompt: &[u32], gen_tokens: usize) -> edgeseek::Re
     let t = Instant::now();
     let mut next = argmax(model.eval(prompt)?);
     let prefill_s = t.elapsed().as_secs_f64();
+    model.reset_expert_stats();
     let t = Instant::now();
     for _ in 1..gen_tokens {
         next = argmax(model.eval(&[next])?);
     }
     let decode_s = t.elapsed().as_secs_f64();
+    let experts = model.expert_stats();
     let decoded = gen_tokens - 1;
     Ok(Run {
         prefill_tok_s: prompt.len() as f64 / prefill_s,
@@ -160,6 +194,7 @@ fn one_run(model: &mut Model, prompt: &[u32], gen_tokens: usize) -> edgeseek::Re
             0.0
         },
         ttft_s: prefill_s,
+        experts,
     })
 }
 

@@ -3,7 +3,7 @@
 //!
 //! cargo run --release --example chat -- [--model FILE] [--hide-think] [--system TEXT]
 //!     [--max-tokens N] [--temperature T] [--seed S] [--adapter NAME] [--no-f16]
-//!     [--downlevel] [--ctx N]
+//!     [--downlevel] [--ctx N] [--expert-cache-mb N|min] [--eviction lru|frequency]
 //! In the chat: /reset starts over, /exit (or Ctrl-D) quits, Ctrl-C stops the answer.
 
 mod common;

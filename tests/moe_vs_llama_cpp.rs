@@ -111,34 +111,49 @@ fn smallest_expert_cache_gives_bitwise_the_all_resident_logits() {
                 "{name}: all experts resident from load: {st:?}"
             );
 
-            let opts = LoadOptions {
-                expert_cache_bytes: ExpertBudget::Min,
-                ..Default::default()
-            };
-            let mut small = load(&path, &opts);
-            let mem = small.memory();
-            assert!(
-                mem.expert_cache < resident.memory().expert_cache / 2,
-                "{name}: the minimum cache is small: {mem:?}"
-            );
-            let streamed = trajectory(&mut small, &prompt);
-            let st = small.expert_stats().unwrap();
-            assert!(
-                st.misses > 0 && st.evictions > 0 && st.bytes_read > 0,
-                "{name}: the smallest cache must miss and evict: {st:?}"
-            );
-            for (i, (a, b)) in all.iter().zip(&streamed).enumerate() {
-                let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-                assert!(same, "{name}: step {i} differs between budgets");
-            }
-            eprintln!(
-                "{name}: min cache {} KiB: {} hits, {} misses, {} evictions, {} KiB read",
+            // The smallest cache, and the same with next-layer prefetch in decode.
+            for prefetch in [false, true] {
+                let opts = LoadOptions {
+                    expert_cache_bytes: ExpertBudget::Min,
+                    prefetch,
+                    ..Default::default()
+                };
+                let mut small = load(&path, &opts);
+                let mem = small.memory();
+                assert!(
+                    mem.expert_cache < resident.memory().expert_cache / 2,
+                    "{name}: the minimum cache is small: {mem:?}"
+                );
+                let streamed = trajectory(&mut small, &prompt);
+                let st = small.expert_stats().unwrap();
+                assert!(
+                    st.misses > 0 && st.evictions > 0 && st.bytes_read > 0,
+                    "{name}: the smallest cache must miss and evict: {st:?}"
+                );
+                for (i, (a, b)) in all.iter().zip(&streamed).enumerate() {
+                    let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(
+                        same,
+                        "{name}: step {i} differs between budgets (prefetch {prefetch})"
+                    );
+                }
+                if prefetch && m != "deepseek2-v3" {
+                    // (v3 has a single MoE layer: nothing to predict.)
+                    assert!(
+                        st.predicted > 0 && st.prefetched > 0,
+                        "{name}: prefetch ran: {st:?}"
+                    );
+                }
+                eprintln!(
+                "{name}: min cache {} KiB, prefetch {prefetch}: {} hits, {} misses, {} evictions, {} KiB read, prediction accuracy {:.2}",
                 mem.expert_cache >> 10,
                 st.hits,
                 st.misses,
                 st.evictions,
-                st.bytes_read >> 10
+                st.bytes_read >> 10,
+                st.prediction_accuracy()
             );
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Flags every example shares, parsed without a CLI crate.
 
-use edgeseek::{DeviceOptions, LoadOptions};
+use edgeseek::{DeviceOptions, Eviction, ExpertBudget, LoadOptions};
 
 /// Command-line arguments as `--name value` pairs and bare `--flag`s.
 pub struct Args {
@@ -43,7 +43,7 @@ impl Args {
     }
 
     /// Device and load flags: --adapter NAME, --no-f16, --downlevel, --ctx N,
-    /// --max-batch N.
+    /// --max-batch N, --expert-cache-mb N|min (decimals allowed), --eviction lru|frequency, --prefetch.
     pub fn load_options(&mut self) -> LoadOptions {
         let mut o = LoadOptions {
             device: DeviceOptions {
@@ -56,6 +56,27 @@ impl Args {
         o.n_ctx = self.parsed("--ctx");
         if let Some(b) = self.parsed("--max-batch") {
             o.max_batch = b;
+        }
+        if let Some(v) = self.value("--expert-cache-mb") {
+            o.expert_cache_bytes = match v.as_str() {
+                "min" => ExpertBudget::Min,
+                mb => match mb.parse::<f64>() {
+                    Ok(mb) if mb.is_finite() && mb >= 0.0 => {
+                        ExpertBudget::Bytes((mb * 1024.0 * 1024.0) as u64)
+                    }
+                    _ => fail(&format!(
+                        "--expert-cache-mb: '{v}' is not a size in MiB or 'min'"
+                    )),
+                },
+            };
+        }
+        o.prefetch = self.flag("--prefetch");
+        if let Some(v) = self.value("--eviction") {
+            o.eviction = match v.as_str() {
+                "lru" => Eviction::Lru,
+                "frequency" => Eviction::Frequency,
+                _ => fail(&format!("--eviction: '{v}' (lru or frequency)")),
+            };
         }
         o
     }
@@ -71,4 +92,39 @@ impl Args {
 pub fn fail(msg: &str) -> ! {
     eprintln!("error: {msg}");
     std::process::exit(2)
+}
+
+/// JSON fields (`"name":value,...`, no braces) for a model's memory by kind and, for
+/// MoE models, its expert cache counters over `tokens` generated tokens.
+#[allow(dead_code)] // not every example reports memory
+pub fn memory_and_experts_json(
+    mem: &edgeseek::MemoryReport,
+    experts: Option<&edgeseek::ExpertStats>,
+) -> String {
+    let mut j = format!(
+        "\"gpu_weights_bytes\":{},\"gpu_expert_cache_bytes\":{},\"gpu_kv_bytes\":{},\"gpu_scratch_bytes\":{}",
+        mem.weights, mem.expert_cache, mem.kv_cache, mem.scratch
+    );
+    if let Some(e) = experts {
+        let per_token = |v: u64| v as f64 / e.tokens.max(1) as f64;
+        j.push_str(&format!(
+            ",\"experts\":{{\"tokens\":{},\"hits\":{},\"misses\":{},\"evictions\":{},\"hit_rate\":{:.4},\
+             \"bytes_read\":{},\"bytes_read_per_token\":{:.0},\"stall_s\":{:.4},\"stall_s_per_token\":{:.6},\
+             \"prediction_accuracy\":{:.4},\"prefetched\":{},\"prefetch_used\":{},\"prefetch_s\":{:.4}}}",
+            e.tokens,
+            e.hits,
+            e.misses,
+            e.evictions,
+            e.hit_rate(),
+            e.bytes_read,
+            per_token(e.bytes_read),
+            e.stall_ns as f64 * 1e-9,
+            per_token(e.stall_ns) * 1e-9,
+            e.prediction_accuracy(),
+            e.prefetched,
+            e.prefetch_used,
+            e.prefetch_ns as f64 * 1e-9
+        ));
+    }
+    j
 }

@@ -28,9 +28,44 @@ pub struct ExpertStats {
     pub stall_ns: u64,
     /// Tokens that went through the MoE layers.
     pub tokens: u64,
+    /// Prefetch: experts predicted for the next layer, and how many of them the
+    /// router then chose.
+    pub predicted: u64,
+    pub predicted_right: u64,
+    /// Experts loaded ahead by prefetch, and how many of those were then used.
+    pub prefetched: u64,
+    pub prefetch_used: u64,
+    /// Time spent loading predicted experts (while the GPU runs the current layer).
+    pub prefetch_ns: u64,
 }
 
 impl ExpertStats {
+    /// Share of predicted experts the router chose.
+    pub fn prediction_accuracy(&self) -> f64 {
+        if self.predicted == 0 {
+            0.0
+        } else {
+            self.predicted_right as f64 / self.predicted as f64
+        }
+    }
+
+    /// Sum of two sets of counters (e.g. over benchmark repeats).
+    pub fn add(&self, o: &ExpertStats) -> ExpertStats {
+        ExpertStats {
+            hits: self.hits + o.hits,
+            misses: self.misses + o.misses,
+            evictions: self.evictions + o.evictions,
+            bytes_read: self.bytes_read + o.bytes_read,
+            stall_ns: self.stall_ns + o.stall_ns,
+            tokens: self.tokens + o.tokens,
+            predicted: self.predicted + o.predicted,
+            predicted_right: self.predicted_right + o.predicted_right,
+            prefetched: self.prefetched + o.prefetched,
+            prefetch_used: self.prefetch_used + o.prefetch_used,
+            prefetch_ns: self.prefetch_ns + o.prefetch_ns,
+        }
+    }
+
     pub fn hit_rate(&self) -> f64 {
         let n = self.hits + self.misses;
         if n == 0 {
@@ -83,6 +118,8 @@ pub struct ExpertCache {
     last_use: Vec<u64>,
     uses: Vec<u32>,
     pinned_wave: Vec<u64>,
+    /// Loaded by prefetch and not used since.
+    prefetched: Vec<bool>,
     tick: u64,
     wave: u64,
     misses_since_decay: u32,
@@ -151,6 +188,7 @@ impl ExpertCache {
             last_use: vec![0; n],
             uses: vec![0; n],
             pinned_wave: vec![u64::MAX; n],
+            prefetched: vec![false; n],
             tick: 0,
             wave: 0,
             misses_since_decay: 0,
@@ -197,12 +235,52 @@ impl ExpertCache {
         if cached != NONE {
             self.touch(cached);
             self.stats.hits += 1;
+            if std::mem::take(&mut self.prefetched[cached as usize]) {
+                self.stats.prefetch_used += 1;
+            }
             return Acquire::Hit(cached);
         }
-        let Some(slot) = self.victim() else {
+        let t = Instant::now();
+        let Some(slot) = self.load(ctx, store, layer, expert) else {
             return Acquire::Full;
         };
+        self.stats.misses += 1;
+        self.stats.stall_ns += t.elapsed().as_nanos() as u64;
+        Acquire::Miss(slot)
+    }
+
+    /// Loads `expert` of `layer` ahead of its use unless it is cached; false when no
+    /// slot could be given up.
+    pub fn prefetch(
+        &mut self,
+        ctx: &GpuContext,
+        store: &ExpertStore,
+        layer: usize,
+        expert: u32,
+    ) -> bool {
+        if self.slot_of[layer][expert as usize] != NONE {
+            return true;
+        }
+        self.tick += 1;
         let t = Instant::now();
+        let Some(slot) = self.load(ctx, store, layer, expert) else {
+            return false;
+        };
+        self.prefetched[slot as usize] = true;
+        self.stats.prefetched += 1;
+        self.stats.prefetch_ns += t.elapsed().as_nanos() as u64;
+        true
+    }
+
+    /// Writes the expert into the policy's victim slot; None when every slot is pinned.
+    fn load(
+        &mut self,
+        ctx: &GpuContext,
+        store: &ExpertStore,
+        layer: usize,
+        expert: u32,
+    ) -> Option<u32> {
+        let slot = self.victim()?;
         if let Some((l, e)) = self.owner[slot as usize] {
             self.slot_of[l as usize][e as usize] = NONE;
             self.stats.evictions += 1;
@@ -220,12 +298,13 @@ impl ExpertCache {
                 ctx.queue.write_buffer(buffer, offset + body as u64, &tail);
             }
             self.stats.bytes_read += bytes.len() as u64;
+            store.release(layer, expert, proj);
         }
         self.owner[slot as usize] = Some((layer as u32, expert));
         self.slot_of[layer][expert as usize] = slot;
         self.uses[slot as usize] = 0;
+        self.prefetched[slot as usize] = false;
         self.touch(slot);
-        self.stats.misses += 1;
         self.misses_since_decay += 1;
         if self.misses_since_decay >= self.n_slots {
             self.misses_since_decay = 0;
@@ -233,8 +312,7 @@ impl ExpertCache {
                 *u /= 2;
             }
         }
-        self.stats.stall_ns += t.elapsed().as_nanos() as u64;
-        Acquire::Miss(slot)
+        Some(slot)
     }
 
     fn touch(&mut self, slot: u32) {
@@ -279,6 +357,7 @@ impl ExpertCache {
                     let bytes = store.bytes(layer, expert, proj);
                     let (buffer, offset) = self.slot_range(slot, proj);
                     up.write_at(ctx, buffer, offset, bytes)?;
+                    store.release(layer, expert, proj);
                     progress(bytes.len() as u64);
                 }
                 self.owner[slot as usize] = Some((layer as u32, expert));

@@ -158,6 +158,14 @@ impl ExpertStore {
         self.file.range(start, p.expert_bytes)
     }
 
+    /// Drops the mapped pages of projection `proj` of `expert` from the resident set
+    /// after they were copied to the GPU (see [`GgufFile::release`]).
+    pub fn release(&self, layer: usize, expert: u32, proj: usize) {
+        let p = self.layers[layer].as_ref().expect("a MoE layer").projs[proj];
+        let start = p.offset + u64::from(expert) * p.expert_bytes;
+        self.file.release(start, p.expert_bytes);
+    }
+
     pub fn path(&self) -> &std::path::Path {
         self.file.path()
     }

@@ -342,6 +342,34 @@ impl GgufFile {
         &self.mmap[offset as usize..(offset + len) as usize]
     }
 
+    /// Tells the kernel the whole pages inside this range are not needed for now, so
+    /// that data streamed out of the mapping (MoE experts) does not stay in the
+    /// process's resident set. The pages stay in the page cache; reading them again
+    /// faults them back in from the file.
+    pub fn release(&self, offset: u64, len: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            const PAGE: u64 = 4096;
+            let start = offset.next_multiple_of(PAGE);
+            let end = (offset + len) / PAGE * PAGE;
+            if end > start {
+                // SAFETY: the mapping is a read-only shared file mapping and no slice
+                // of it is borrowed across this call by the caller (the bytes were
+                // already copied out); MADV_DONTNEED on such a mapping only drops the
+                // page table entries, later reads see the file's contents again.
+                let _ = unsafe {
+                    self.mmap.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start as usize,
+                        (end - start) as usize,
+                    )
+                };
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
+    }
+
     /// The whole file.
     pub fn bytes(&self) -> &[u8] {
         &self.mmap

@@ -113,6 +113,7 @@ pub struct DecoderOptions {
     pub binding_limit: u64,
     pub expert_budget: ExpertBudget,
     pub eviction: Eviction,
+    pub prefetch: bool,
 }
 
 pub struct Decoder {
@@ -387,6 +388,7 @@ impl Decoder {
                 let f = |label: &str, n: u64| buffers::storage(&ctx, label, n * 4);
                 let ms = MoeScratch {
                     router: f("moe.router", b * u64::from(m.n_expert)),
+                    pred: f("moe.pred", u64::from(m.n_expert)),
                     weights: f("moe.weights", b * u64::from(m.n_expert_used)),
                     x: f("moe.x", u64::from(n_embd)),
                     acc: f("moe.acc", u64::from(n_embd)),
@@ -412,6 +414,7 @@ impl Decoder {
                     probs_bias,
                     ms,
                     opts.max_batch,
+                    opts.prefetch,
                 )?;
                 scratch += rt.scratch_bytes();
                 Some(rt)
@@ -533,6 +536,25 @@ impl Decoder {
                         accumulate: false,
                     };
                     g.ops(ob.mat(&name("ffn_gate_inp"), &m, batched)?);
+                    // Decode with prefetch: the next MoE layer's router on this input.
+                    if let (false, Some((next, pred))) = (batched, rt.prediction_target(i)) {
+                        let Ffn::Moe {
+                            router: next_router,
+                            ..
+                        } = &self.layers[next].ffn
+                        else {
+                            unreachable!("the next MoE layer has a router")
+                        };
+                        let m = MatOp {
+                            w: next_router,
+                            x: &s.xn,
+                            x_stride: n_embd,
+                            y: pred,
+                            bias: None,
+                            accumulate: false,
+                        };
+                        g.ops(ob.mat(&name("ffn_gate_inp_next"), &m, batched)?);
+                    }
                     g.moe(i);
                 }
             }
@@ -755,6 +777,13 @@ impl Decoder {
     /// Expert cache counters (MoE models).
     pub fn expert_stats(&self) -> Option<ExpertStats> {
         self.moe.as_ref().map(|m| m.stats())
+    }
+
+    /// (cache slots, experts in the model) for MoE models.
+    pub fn expert_slots(&self) -> Option<(u32, u64)> {
+        self.moe
+            .as_ref()
+            .map(|m| (m.cache.n_slots(), m.store.total_experts()))
     }
 
     pub fn reset_expert_stats(&mut self) {

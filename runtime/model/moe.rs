@@ -106,6 +106,7 @@ pub fn route(cfg: &Moe, logits: &[f32], bias: Option<&[f32]>, scratch: &mut Vec<
 /// Activations of the expert FFN of one token (f32).
 pub struct MoeScratch {
     pub router: Buffer,  // [B, n_expert] logits
+    pub pred: Buffer,    // [n_expert] the next MoE layer's router on this layer's input
     pub weights: Buffer, // [B, n_expert_used] routing weights
     pub x: Buffer,       // [n_embd] the token's normed input
     pub acc: Buffer,     // [n_embd] residual + weighted expert outputs
@@ -140,6 +141,12 @@ pub struct MoeRuntime {
     probs: Vec<f32>,
     routes: Vec<Route>,
     weights: Vec<f32>,
+    /// Decode: load the next layer's predicted experts while this layer runs.
+    prefetch: bool,
+    /// The MoE layer after each MoE layer (usize::MAX for the last).
+    next_layer: Vec<usize>,
+    /// Experts predicted for each layer at the previous MoE layer (this token).
+    predicted: Vec<Option<Route>>,
 }
 
 impl MoeRuntime {
@@ -153,6 +160,7 @@ impl MoeRuntime {
         bias: Vec<Option<Vec<f32>>>,
         s: MoeScratch,
         max_batch: u32,
+        prefetch: bool,
     ) -> Result<MoeRuntime> {
         let mut layouts: Vec<[crate::file::quant::WeightFormat; 3]> = Vec::new();
         let mut layer_layout = vec![usize::MAX; bias.len()];
@@ -206,8 +214,14 @@ impl MoeRuntime {
         let axpy = (0..cfg.n_expert_used)
             .map(|k| ob.axpy("expert.add", &s.acc, &s.y, &s.w, n_embd, k))
             .collect::<Result<Vec<_>>>()?;
-        let n_router = u64::from(max_batch) * u64::from(cfg.n_expert);
+        // Router logits of every token, then the prediction for the next layer.
+        let n_router = u64::from(max_batch + 1) * u64::from(cfg.n_expert);
         let readback = Readback::new(ob.ctx, "router readback", n_router * 4);
+        let moe_layers: Vec<usize> = store.layers().map(|(i, _)| i).collect();
+        let mut next_layer = vec![usize::MAX; bias.len()];
+        for w in moe_layers.windows(2) {
+            next_layer[w[0]] = w[1];
+        }
         Ok(MoeRuntime {
             n_embd,
             store,
@@ -223,6 +237,9 @@ impl MoeRuntime {
             probs: Vec::with_capacity(cfg.n_expert as usize),
             routes: Vec::with_capacity(max_batch as usize),
             weights: vec![0.0; (max_batch * cfg.n_expert_used) as usize],
+            prefetch,
+            predicted: vec![None; next_layer.len()],
+            next_layer,
             cfg,
         })
     }
@@ -230,6 +247,13 @@ impl MoeRuntime {
     /// Where the graph writes the router logits of a step.
     pub fn router_buffer(&self) -> &Buffer {
         &self.s.router
+    }
+
+    /// Where the decode graph writes the next MoE layer's router applied to this
+    /// layer's input, when `layer` has a prediction (prefetch on, a next MoE layer).
+    pub fn prediction_target(&self, layer: usize) -> Option<(usize, &Buffer)> {
+        let next = self.next_layer[layer];
+        (self.prefetch && next != usize::MAX).then_some((next, &self.s.pred))
     }
 
     pub fn stats(&self) -> ExpertStats {
@@ -254,10 +278,18 @@ impl MoeRuntime {
         let n = n_tokens as usize;
         let bytes = (n * n_exp * 4) as u64;
         enc.copy_buffer_to_buffer(&self.s.router, 0, self.readback.buffer(), 0, bytes);
+        let predict = n == 1 && self.prediction_target(layer).is_some();
+        let n_read = if predict {
+            let pb = (n_exp * 4) as u64;
+            enc.copy_buffer_to_buffer(&self.s.pred, 0, self.readback.buffer(), bytes, pb);
+            (n + 1) * n_exp
+        } else {
+            n * n_exp
+        };
         ctx.queue.submit([enc.finish()]);
         // Everything recorded so far (earlier layers' experts included) is submitted.
         self.cache.next_wave();
-        self.readback.read_f32(ctx, &mut self.logits[..n * n_exp])?;
+        self.readback.read_f32(ctx, &mut self.logits[..n_read])?;
 
         self.routes.clear();
         for t in 0..n {
@@ -270,6 +302,15 @@ impl MoeRuntime {
             );
             self.weights[t * k_used..(t + 1) * k_used].copy_from_slice(&r.weights[..k_used]);
             self.routes.push(r);
+        }
+        if let Some(p) = self.predicted[layer].take() {
+            let chosen = &self.routes[0].ids[..k_used];
+            let right = p.ids[..k_used]
+                .iter()
+                .filter(|e| chosen.contains(e))
+                .count();
+            self.cache.stats.predicted += k_used as u64;
+            self.cache.stats.predicted_right += right as u64;
         }
         let w_bytes: &[u8] = bytemuck::cast_slice(&self.weights[..n * k_used]);
         ctx.queue.write_buffer(&self.s.weights, 0, w_bytes);
@@ -316,6 +357,25 @@ impl MoeRuntime {
                 }
             }
             enc.copy_buffer_to_buffer(&self.s.acc, 0, x, tr, row);
+        }
+        if predict {
+            // Start this layer's experts, then bring the next layer's predicted experts
+            // in while they run (the writes are ordered after this submission).
+            ctx.queue.submit([enc.finish()]);
+            enc = ctx.device.create_command_encoder(&Default::default());
+            self.cache.next_wave();
+            let next = self.next_layer[layer];
+            let logits = &self.logits[n_exp..2 * n_exp];
+            let r = route(
+                &self.cfg,
+                logits,
+                self.bias[next].as_deref(),
+                &mut self.probs,
+            );
+            for &e in &r.ids[..k_used] {
+                self.cache.prefetch(ctx, &self.store, next, e);
+            }
+            self.predicted[next] = Some(r);
         }
         Ok(enc)
     }
