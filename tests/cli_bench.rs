@@ -44,11 +44,19 @@ fn bench_smoke_on_a_dense_fixture() {
     for key in ["load_s", "ttft_s", "prefill_tok_s", "decode_tok_s"] {
         positive(&j, key);
     }
-    for key in ["gpu_weights_bytes", "gpu_kv_bytes", "gpu_scratch_bytes", "anon_rss_bytes"] {
+    for key in [
+        "gpu_weights_bytes",
+        "gpu_kv_bytes",
+        "gpu_scratch_bytes",
+        "anon_rss_bytes",
+    ] {
         positive(&j, key);
     }
     assert_eq!(j["gpu_expert_cache_bytes"].as_u64(), Some(0), "{j}");
-    assert!(j["experts"].is_null(), "a dense model has no expert counters: {j}");
+    assert!(
+        j["experts"].is_null(),
+        "a dense model has no expert counters: {j}"
+    );
 }
 
 #[test]
@@ -72,7 +80,13 @@ fn bench_smoke_on_a_moe_fixture_streaming_with_prefetch() {
     let e = &j["experts"];
     // 2 repeats x 5 decoded tokens.
     assert_eq!(e["tokens"].as_u64(), Some(10), "{j}");
-    for key in ["misses", "evictions", "bytes_read", "bytes_read_per_token", "prefetched"] {
+    for key in [
+        "misses",
+        "evictions",
+        "bytes_read",
+        "bytes_read_per_token",
+        "prefetched",
+    ] {
         positive(e, key);
     }
     let acc = e["prediction_accuracy"].as_f64().unwrap();

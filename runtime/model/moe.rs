@@ -49,7 +49,11 @@ pub fn route(cfg: &Moe, logits: &[f32], bias: Option<&[f32]>, scratch: &mut Vec<
     if cfg.n_groups > 1 {
         let per = n / cfg.n_groups as usize;
         let mut group_score = [f32::NEG_INFINITY; crate::model::config::MAX_EXPERTS as usize];
-        for g in 0..cfg.n_groups as usize {
+        for (g, gs) in group_score
+            .iter_mut()
+            .enumerate()
+            .take(cfg.n_groups as usize)
+        {
             let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
             for e in g * per..(g + 1) * per {
                 let s = score(e);
@@ -60,7 +64,7 @@ pub fn route(cfg: &Moe, logits: &[f32], bias: Option<&[f32]>, scratch: &mut Vec<
                     b = s;
                 }
             }
-            group_score[g] = a + b;
+            *gs = a + b;
         }
         let mut keep = [false; crate::model::config::MAX_EXPERTS as usize];
         for _ in 0..cfg.n_groups_used {
@@ -324,10 +328,9 @@ impl MoeRuntime {
             // Bring the token's experts in; when the cache is full of experts that
             // recorded work still needs, submit that work and start again.
             'token: loop {
-                for k in 0..k_used {
-                    let e = self.routes[t].ids[k];
+                for (slot, &e) in slots.iter_mut().zip(&self.routes[t].ids[..k_used]) {
                     match self.cache.acquire(ctx, &self.store, layer, e) {
-                        Acquire::Hit(s) | Acquire::Miss(s) => slots[k] = s,
+                        Acquire::Hit(s) | Acquire::Miss(s) => *slot = s,
                         Acquire::Full => {
                             let t0 = Instant::now();
                             ctx.queue.submit([enc.finish()]);
