@@ -26,6 +26,7 @@ pub use experts::cache::{Eviction, ExpertStats};
 pub use gpu::context::{DeviceOptions, DeviceProfile};
 pub use model::config::{Arch, Config};
 pub use model::decoder::{ExpertBudget, MemoryReport};
+pub use model::stream::MemoryPlan;
 pub use sampler::SamplerOptions;
 pub use session::{Event, GenerateOptions, Generation, Prompt, Session, StopReason, Summary};
 pub use tokenizer::Tokenizer;
@@ -54,6 +55,11 @@ pub struct LoadOptions {
     /// While a MoE layer runs (decode), load the experts the next layer's router
     /// predicts from this layer's input (`--prefetch`).
     pub prefetch: bool,
+    /// One budget for the model's GPU memory (`--max-resident-mb N`): KV cache (for
+    /// `n_ctx`), scratch, dense weights and the expert cache are planned from it at
+    /// load; dense layers that do not fit stream from the file every token. None: all
+    /// dense weights resident.
+    pub max_resident_bytes: Option<u64>,
 }
 
 impl Default for LoadOptions {
@@ -66,6 +72,7 @@ impl Default for LoadOptions {
             expert_cache_bytes: ExpertBudget::Auto,
             eviction: Eviction::Lru,
             prefetch: false,
+            max_resident_bytes: None,
         }
     }
 }
@@ -137,6 +144,7 @@ impl Model {
             expert_budget: opts.expert_cache_bytes,
             eviction: opts.eviction,
             prefetch: opts.prefetch,
+            max_resident_bytes: opts.max_resident_bytes,
         };
         let tokenizer = load_tokenizer(&file)?;
         let chat_template = chat::ChatTemplate::from_gguf(&file)?;
@@ -169,6 +177,16 @@ impl Model {
 
     pub fn reset_expert_stats(&mut self) {
         self.inner.reset_expert_stats()
+    }
+
+    /// How the memory budget was divided at load (resident, streamed, KV, scratch).
+    pub fn plan(&self) -> &model::stream::MemoryPlan {
+        self.inner.plan()
+    }
+
+    /// Dense weight bytes streamed from the file since load (0 when all resident).
+    pub fn bytes_streamed(&self) -> u64 {
+        self.inner.bytes_streamed()
     }
 
     /// MoE models: (expert cache slots, routed experts in the model). All experts are

@@ -181,7 +181,7 @@ fn bad_moe_files_are_refused_naming_the_problem() {
     let cases = [
         (
             "moe-expert-count-mismatch.gguf",
-            &["blk.", "ffn_gate_inp.weight", "expected"][..],
+            &["blk.0.ffn_gate_exps.weight", "expected", "expert_count 4"][..],
         ),
         (
             "moe-used-gt-count.gguf",
@@ -190,7 +190,7 @@ fn bad_moe_files_are_refused_naming_the_problem() {
         ("moe-missing-shexp.gguf", &["missing tensor", "shexp"][..]),
         (
             "qwen3moe-expert-count-mismatch.gguf",
-            &["blk.", "expected"][..],
+            &["blk.0.ffn_gate_exps.weight", "expected", "expert_count 4"][..],
         ),
     ];
     for (file, needles) in cases {

@@ -43,7 +43,8 @@ impl Args {
     }
 
     /// Device and load flags: --adapter NAME, --no-f16, --downlevel, --ctx N,
-    /// --max-batch N, --expert-cache-mb N|min (decimals allowed), --eviction lru|frequency, --prefetch.
+    /// --max-batch N, --expert-cache-mb N|min (decimals allowed), --eviction lru|frequency, --prefetch,
+    /// --max-resident-mb N (decimals allowed).
     pub fn load_options(&mut self) -> LoadOptions {
         let mut o = LoadOptions {
             device: DeviceOptions {
@@ -71,6 +72,12 @@ impl Args {
             };
         }
         o.prefetch = self.flag("--prefetch");
+        if let Some(v) = self.value("--max-resident-mb") {
+            o.max_resident_bytes = match v.parse::<f64>() {
+                Ok(mb) if mb.is_finite() && mb > 0.0 => Some((mb * 1024.0 * 1024.0) as u64),
+                _ => fail(&format!("--max-resident-mb: '{v}' is not a size in MiB")),
+            };
+        }
         if let Some(v) = self.value("--eviction") {
             o.eviction = match v.as_str() {
                 "lru" => Eviction::Lru,

@@ -2,6 +2,8 @@
 //! of the model; an expert is read from the mapping straight into a GPU cache slot
 //! when the router asks for it.
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::file::gguf::GgufFile;
 use crate::file::quant::WeightFormat;
@@ -44,7 +46,7 @@ impl LayerExperts {
 }
 
 pub struct ExpertStore {
-    file: GgufFile,
+    file: Arc<GgufFile>,
     /// Indexed by layer; None for dense layers.
     layers: Vec<Option<LayerExperts>>,
     n_expert: u32,
@@ -52,7 +54,7 @@ pub struct ExpertStore {
 
 impl ExpertStore {
     /// Locates every expert tensor and checks its shape against the metadata.
-    pub fn new(file: GgufFile, cfg: &Config) -> Result<ExpertStore> {
+    pub fn new(file: Arc<GgufFile>, cfg: &Config) -> Result<ExpertStore> {
         let moe = cfg.moe.as_ref().ok_or_else(|| {
             Error::Invalid("internal: an expert store for a model without experts".into())
         })?;

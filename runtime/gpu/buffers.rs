@@ -9,10 +9,28 @@ use crate::file::quant::WeightFormat;
 
 /// Weight buffers carry this many bytes past the last row: the WGSL `w_u32` reads the
 /// word after an unaligned offset (see shaders/common.wgsl).
-const WEIGHT_PAD: u64 = 4;
+pub const WEIGHT_PAD: u64 = 4;
 
 /// Shader byte offsets are u32: no part may exceed this, whatever the device allows.
 const MAX_PART_BYTES: u64 = 1 << 31;
+
+/// Row runs (first row, rows) of a matrix split into parts of at most `limit` bytes
+/// (rows plus read padding); empty when not even one row fits.
+pub fn split_rows(limit: u64, row_bytes: u64, n_rows: u32) -> Vec<(u32, u32)> {
+    let limit = limit.min(MAX_PART_BYTES);
+    let per_part = limit.saturating_sub(WEIGHT_PAD) / row_bytes.max(1);
+    if per_part == 0 {
+        return Vec::new();
+    }
+    let mut runs = Vec::new();
+    let mut row0 = 0u64;
+    while row0 < u64::from(n_rows) {
+        let rows = per_part.min(u64::from(n_rows) - row0);
+        runs.push((row0 as u32, rows as u32));
+        row0 += rows;
+    }
+    runs
+}
 
 /// A run of whole rows of a weight matrix in one buffer (or in a range of one: an
 /// expert cache slot).
@@ -23,6 +41,9 @@ pub struct WeightPart {
     pub size: u64,
     pub row0: u32,
     pub n_rows: u32,
+    /// Streamed part: (file offset, bytes) it is loaded from into a ring slot before
+    /// use; `buffer` is then only a placeholder (the op binds the slot).
+    pub source: Option<(u64, u64)>,
 }
 
 impl WeightPart {
@@ -93,6 +114,7 @@ impl WeightMatrix {
                 buffer,
                 row0: row0 as u32,
                 n_rows: rows as u32,
+                source: None,
             });
             row0 += rows;
         }
@@ -132,6 +154,7 @@ impl WeightMatrix {
                 size,
                 row0: 0,
                 n_rows,
+                source: None,
             }],
         })
     }

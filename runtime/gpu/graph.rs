@@ -17,13 +17,23 @@ pub enum Cmd {
         dst: Buffer,
         row_bytes: u64,
     },
-    /// The routed experts of this layer: handed to the step's [`MoeHook`].
-    Moe(usize),
+    /// Work the CPU must do in the middle of the step: handed to the step's [`PauseHook`].
+    Pause(Pause),
 }
 
-/// Runs a MoE layer's experts: takes the encoder holding the work so far (up to the
-/// layer's router), submits it, records the experts, returns the encoder to go on with.
-pub type MoeHook<'h> = dyn FnMut(usize, wgpu::CommandEncoder) -> Result<wgpu::CommandEncoder> + 'h;
+/// Why a step hands control back to the CPU.
+#[derive(Clone, Copy, Debug)]
+pub enum Pause {
+    /// The routed experts of this layer (the router's choice must come back first).
+    Moe(usize),
+    /// Load this stream unit (dense weights that do not fit the budget).
+    Stream(usize),
+}
+
+/// Handles a pause: takes the encoder holding the work so far, submits it, records or
+/// uploads what the pause needs, returns the encoder to go on with.
+pub type PauseHook<'h> =
+    dyn FnMut(Pause, wgpu::CommandEncoder) -> Result<wgpu::CommandEncoder> + 'h;
 
 #[derive(Default)]
 pub struct Graph {
@@ -47,8 +57,28 @@ impl Graph {
         });
     }
 
-    pub fn moe(&mut self, layer: usize) {
-        self.cmds.push(Cmd::Moe(layer));
+    pub fn pause(&mut self, p: Pause) {
+        self.cmds.push(Cmd::Pause(p));
+    }
+
+    /// Inserts the stream pauses for `n_units` units: the first at the start, each
+    /// next one right after the last op that reads the previous unit.
+    pub fn place_stream_pauses(&mut self, n_units: usize) {
+        if n_units == 0 {
+            return;
+        }
+        let cmds = std::mem::take(&mut self.cmds);
+        self.cmds.push(Cmd::Pause(Pause::Stream(0)));
+        for cmd in cmds {
+            let unit = match &cmd {
+                Cmd::Dispatch(op) => op.unit,
+                _ => None,
+            };
+            self.cmds.push(cmd);
+            if let Some(u) = unit.filter(|u| u + 1 < n_units) {
+                self.cmds.push(Cmd::Pause(Pause::Stream(u + 1)));
+            }
+        }
     }
 
     pub fn dispatch_count(&self) -> usize {
@@ -60,7 +90,7 @@ impl Graph {
 
     /// Writes the step uniform, records every command for `step.n_tokens` tokens, copies
     /// `result` (bytes from the start of the buffer) into `readback`, submits (once, or
-    /// once more per MoE layer through `moe`).
+    /// once more per pause through `hook`).
     pub fn submit(
         &self,
         ctx: &GpuContext,
@@ -68,7 +98,7 @@ impl Graph {
         step: StepParams,
         result: (&Buffer, u64),
         readback: &Readback,
-        moe: &mut MoeHook<'_>,
+        hook: &mut PauseHook<'_>,
     ) -> Result<()> {
         ctx.queue
             .write_buffer(step_buffer, 0, bytemuck::bytes_of(&step));
@@ -97,13 +127,13 @@ impl Graph {
                     let offset = u64::from(step.n_tokens.saturating_sub(1)) * row_bytes;
                     encoder.copy_buffer_to_buffer(src, offset, dst, 0, *row_bytes);
                 }
-                Cmd::Moe(layer) => {
+                Cmd::Pause(p) => {
                     pass = None;
                     let enc = std::mem::replace(
                         &mut encoder,
                         ctx.device.create_command_encoder(&Default::default()),
                     );
-                    encoder = moe(*layer, enc)?;
+                    encoder = hook(*p, enc)?;
                 }
             }
         }

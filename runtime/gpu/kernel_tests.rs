@@ -69,6 +69,7 @@ impl Harness {
                 step: &self.step,
                 max_tokens: n_tokens,
                 dummy: &self.dummy,
+                stream: None,
             };
             build(&mut ob, &mut g);
         }

@@ -169,6 +169,8 @@ pub struct Op {
     pipeline: Arc<Pipeline>,
     bind_group: wgpu::BindGroup,
     grid: Grid,
+    /// The stream unit whose weights this op reads (streamed dense weights).
+    pub unit: Option<usize>,
 }
 
 impl Op {
@@ -188,6 +190,16 @@ pub struct OpBuilder<'a> {
     pub step: &'a wgpu::Buffer,
     pub max_tokens: u32,
     pub dummy: &'a wgpu::Buffer,
+    /// Where streamed weight parts are bound: each gets the next stream unit.
+    pub stream: Option<StreamTarget<'a>>,
+}
+
+/// Streamed parts become units in the order ops are built (graph order); unit u is
+/// read from ring slot u % 2.
+pub struct StreamTarget<'a> {
+    pub ring: &'a [wgpu::Buffer; 2],
+    /// (file offset, bytes) of each unit so far.
+    pub units: Vec<(u64, u64)>,
 }
 
 /// `y (+)= W x (+ bias)` for one matrix, as matvec (one token) or matmul (many).
@@ -345,6 +357,7 @@ impl OpBuilder<'_> {
             pipeline,
             bind_group,
             grid,
+            unit: None,
         })
     }
 
@@ -398,13 +411,33 @@ impl OpBuilder<'_> {
             };
             let bias = m.bias.unwrap_or(self.dummy);
             let params = buffers::uniform(self.ctx, name, &params);
+            let mut unit = None;
+            let w = match part.source {
+                None => part.binding(),
+                Some(src) => {
+                    let st = self.stream.as_mut().ok_or_else(|| {
+                        Error::Gpu(format!("internal: streamed {name} without a stream ring"))
+                    })?;
+                    let u = st.units.len();
+                    st.units.push(src);
+                    unit = Some(u);
+                    let ring: &[wgpu::Buffer; 2] = st.ring;
+                    wgpu::BufferBinding {
+                        buffer: &ring[u % 2],
+                        offset: 0,
+                        size: wgpu::BufferSize::new(part.size),
+                    }
+                }
+            };
             let bufs = [
-                part.binding(),
+                w,
                 m.x.as_entire_buffer_binding(),
                 m.y.as_entire_buffer_binding(),
                 bias.as_entire_buffer_binding(),
             ];
-            ops.push(self.op_bound(format!("{name}[{i}]"), key, &params, &bufs, grid)?);
+            let mut op = self.op_bound(format!("{name}[{i}]"), key, &params, &bufs, grid)?;
+            op.unit = unit;
+            ops.push(op);
         }
         Ok(ops)
     }

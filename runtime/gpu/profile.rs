@@ -5,7 +5,7 @@
 
 use super::buffers::Readback;
 use super::context::GpuContext;
-use super::graph::{Buffer, Cmd, Graph, MoeHook};
+use super::graph::{Buffer, Cmd, Graph, PauseHook};
 use super::kernels::StepParams;
 use crate::error::{Error, Result};
 
@@ -21,7 +21,7 @@ pub struct DispatchTime {
 
 /// Runs `graph` for `step` with a timestamp pair around every dispatch and returns
 /// the GPU time of each, in graph order. `result` is copied to `readback` as usual.
-/// Routed experts (MoE layers) run untimed through `moe`.
+/// Pauses (routed experts, streamed weights) run untimed through `hook`.
 pub fn profile_step(
     ctx: &GpuContext,
     graph: &Graph,
@@ -29,7 +29,7 @@ pub fn profile_step(
     step: StepParams,
     result: (&Buffer, u64),
     readback: &Readback,
-    moe: &mut MoeHook<'_>,
+    hook: &mut PauseHook<'_>,
 ) -> Result<Vec<DispatchTime>> {
     if !ctx.profile.timestamps {
         return Err(Error::Gpu(format!(
@@ -85,12 +85,12 @@ pub fn profile_step(
                 let offset = u64::from(step.n_tokens.saturating_sub(1)) * row_bytes;
                 encoder.copy_buffer_to_buffer(src, offset, dst, 0, *row_bytes);
             }
-            Cmd::Moe(layer) => {
+            Cmd::Pause(p) => {
                 let enc = std::mem::replace(
                     &mut encoder,
                     ctx.device.create_command_encoder(&Default::default()),
                 );
-                encoder = moe(*layer, enc)?;
+                encoder = hook(*p, enc)?;
             }
         }
     }

@@ -4,6 +4,8 @@
 //! one-token one for decode (matvec). MoE layers stop the graph where the router's
 //! choice must come back to the CPU (see [`super::moe`]).
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::experts::cache::{Eviction, ExpertCache, ExpertStats};
 use crate::experts::store::ExpertStore;
@@ -11,14 +13,15 @@ use crate::file::gguf::GgufFile;
 use crate::file::quant;
 use crate::gpu::buffers::{self, Readback, Uploader, WeightMatrix};
 use crate::gpu::context::GpuContext;
-use crate::gpu::graph::{Buffer, Graph};
-use crate::gpu::kernels::{AttnOp, MatOp, OpBuilder, RopeOp, RowLayout, StepParams};
+use crate::gpu::graph::{Buffer, Graph, Pause};
+use crate::gpu::kernels::{AttnOp, MatOp, OpBuilder, RopeOp, RowLayout, StepParams, StreamTarget};
 use crate::gpu::pipelines::{KvType, PipelineCache};
 use crate::gpu::profile::{profile_step, DispatchTime};
 use crate::model::config::Config;
 use crate::model::mla::MlaLayer;
 use crate::model::moe::{MoeRuntime, MoeScratch};
 use crate::model::names::{self, LayerTensor as T};
+use crate::model::stream::{self, MemoryPlan, PlanInput, Streamer};
 
 /// Bytes the model holds on the GPU, by kind.
 #[derive(Clone, Copy, Debug, Default)]
@@ -29,6 +32,8 @@ pub struct MemoryReport {
     pub expert_cache: u64,
     pub kv_cache: u64,
     pub scratch: u64,
+    /// The ring dense weights stream through, when they do not all fit the budget.
+    pub stream_ring: u64,
 }
 
 /// Grouped-query attention weights and cache of one block (llama, qwen2, qwen3).
@@ -114,6 +119,8 @@ pub struct DecoderOptions {
     pub expert_budget: ExpertBudget,
     pub eviction: Eviction,
     pub prefetch: bool,
+    /// One budget for everything (see [`crate::model::stream`]).
+    pub max_resident_bytes: Option<u64>,
 }
 
 pub struct Decoder {
@@ -123,9 +130,12 @@ pub struct Decoder {
     n_ctx: u32,
     max_batch: u32,
     layers: Vec<Layer>,
-    token_embd: WeightMatrix,     // [n_vocab, n_embd]
-    output: Option<WeightMatrix>, // [n_vocab, n_embd]; None: tied to token_embd
+    /// Token embeddings, gathered on the CPU from the file mapping.
+    embed: EmbedRows,
+    output: WeightMatrix, // [n_vocab, n_embd] (token_embd when tied)
     output_norm: Buffer,
+    streamer: Option<Streamer>,
+    plan: MemoryPlan,
     s: Scratch,
     step: Buffer,
     readback: Readback,
@@ -146,6 +156,9 @@ pub(crate) struct Loader<'a, 'p> {
     ctx: &'a GpuContext,
     up: Uploader,
     bytes: u64,
+    /// While loading a streamed layer: (ring slot bytes, placeholder buffer).
+    stream: Option<(u64, Buffer)>,
+    binding_limit: u64,
 }
 
 impl<'a> Loader<'a, '_> {
@@ -191,8 +204,13 @@ impl<'a> Loader<'a, '_> {
     ) -> Result<WeightMatrix> {
         let t = self.info(name)?;
         self.check_dims(name, &t.dims, want)?;
-        let data = self.file.tensor_data(t);
         let dims = [n_rows, n_cols];
+        if let Some((slot, placeholder)) = &self.stream {
+            if !stream::always_resident(name) {
+                return stream::streamed_matrix(t, dims, *slot, self.binding_limit, placeholder);
+            }
+        }
+        let data = self.file.tensor_data(t);
         let m = WeightMatrix::upload(self.ctx, &mut self.up, name, t.format, dims, data)?;
         self.bytes += m.gpu_bytes();
         (self.progress)(self.bytes, self.total);
@@ -255,10 +273,72 @@ impl Decoder {
             });
         }
 
+        let file = Arc::new(file);
+        let s = make_scratch(&ctx, &cfg, opts.max_batch);
+        let moe_scratch = cfg.moe.as_ref().map_or(0, |m| {
+            let (b, e, k) = (
+                u64::from(opts.max_batch),
+                u64::from(m.n_expert),
+                u64::from(m.n_expert_used),
+            );
+            4 * (b * e + e + b * k + 3 * u64::from(n_embd) + k + 2 * u64::from(m.n_ff_exp))
+        });
+        let scratch_bytes: u64 =
+            scratch_list(&s).iter().map(|b| b.size()).sum::<u64>() + moe_scratch;
+        let tied = file.tensor(names::OUTPUT).is_none();
+        let out_name = if tied {
+            names::TOKEN_EMBD
+        } else {
+            names::OUTPUT
+        };
+        if file.tensor(out_name).is_none() {
+            let problem = format!("missing tensor '{out_name}'");
+            return Err(Error::bad_file(file.path(), problem));
+        }
+
+        // Routed experts: located in the file (kept mapped), cached under a budget.
+        let store = match &cfg.moe {
+            Some(_) => Some(ExpertStore::new(file.clone(), &cfg)?),
+            None => None,
+        };
+        let slot_layout = match &store {
+            Some(st) => Some(ExpertCache::slot_layout(&ctx, st)?),
+            None => None,
+        };
+        let (expert_min, expert_all) = match (&cfg.moe, &store, &slot_layout) {
+            (Some(m), Some(st), Some(l)) => (
+                u64::from(m.n_expert_used) * l.slot_bytes,
+                st.total_experts() * l.slot_bytes,
+            ),
+            _ => (0, 0),
+        };
+        let (layers_bytes, output_bytes, always, largest_part, largest_row) =
+            PlanInput::dense_shapes(&file, &cfg, out_name, binding_limit);
+        let plan = stream::plan(
+            file.path(),
+            &PlanInput {
+                budget: opts.max_resident_bytes,
+                kv_cache: n_caches * kv_bytes * u64::from(cfg.n_layer),
+                scratch: scratch_bytes,
+                layers: layers_bytes,
+                output: output_bytes,
+                always_resident: always,
+                largest_part,
+                largest_row,
+                expert_min,
+                expert_all,
+                n_ctx,
+            },
+        )?;
+        log::info!("{}: {}", file.path().display(), plan.describe());
+        let streamer =
+            (plan.stream_buffers > 0).then(|| Streamer::new(&ctx, file.clone(), plan.slot_bytes));
+        let placeholder = streamer.as_ref().map(|st| st.ring()[0].clone());
+
         let total = file
             .tensors()
             .iter()
-            .filter(|t| !is_expert_tensor(&t.name))
+            .filter(|t| !is_expert_tensor(&t.name) && t.name != names::TOKEN_EMBD)
             .map(|t| t.size)
             .sum();
         let mut ld = Loader {
@@ -268,13 +348,10 @@ impl Decoder {
             ctx: &ctx,
             up: Uploader::new(&ctx, binding_limit),
             bytes: 0,
+            stream: None,
+            binding_limit,
         };
-        let token_embd = ld.matrix(names::TOKEN_EMBD, cfg.n_vocab, n_embd)?;
-        let output = if ld.has(names::OUTPUT) {
-            Some(ld.matrix(names::OUTPUT, cfg.n_vocab, n_embd)?)
-        } else {
-            None
-        };
+        let embed = EmbedRows::new(file.clone(), &cfg)?;
         let output_norm = ld.vector(names::OUTPUT_NORM, n_embd)?;
         let inv_freq = rope_inv_freq(&cfg, &ld)?;
         let inv_freq = buffers::upload_f32(&ctx, "rope_inv_freq", &inv_freq);
@@ -284,6 +361,10 @@ impl Decoder {
         for i in 0..cfg.n_layer {
             let n = |t| names::layer(i, t);
             let cache = |what: &str| buffers::storage(&ctx, &format!("blk.{i}.{what}"), kv_bytes);
+            ld.stream = match &placeholder {
+                Some(p) if plan.streamed_layers.contains(&i) => Some((plan.slot_bytes, p.clone())),
+                _ => None,
+            };
             let (attn, wo_cols) = match &cfg.mla {
                 Some(m) => (
                     Attention::Mla(MlaLayer::load(&mut ld, &cfg, m, i, cache("kv_latent"))?),
@@ -337,6 +418,12 @@ impl Decoder {
                 ffn,
             });
         }
+        ld.stream = match &placeholder {
+            Some(p) if plan.output_streamed => Some((plan.slot_bytes, p.clone())),
+            _ => None,
+        };
+        let output = ld.matrix(out_name, cfg.n_vocab, n_embd)?;
+        ld.stream = None;
         let weights = ld.bytes;
         let Loader {
             mut up,
@@ -345,24 +432,20 @@ impl Decoder {
             ..
         } = ld;
 
-        let s = make_scratch(&ctx, &cfg, opts.max_batch);
-        let mut scratch: u64 = scratch_list(&s).iter().map(|b| b.size()).sum();
+        let scratch = scratch_bytes;
         let step = buffers::uniform(&ctx, "step", &StepParams::default());
         let readback = Readback::new(&ctx, "logits readback", u64::from(cfg.n_vocab) * 4);
         let mut pipelines = PipelineCache::new(&ctx.device);
 
         // Routed experts: located in the file (kept mapped), cached under the budget.
-        let moe = match &cfg.moe {
-            Some(m) => {
-                let store = ExpertStore::new(file, &cfg)?;
-                let layout = ExpertCache::slot_layout(&ctx, &store)?;
-                let n_slots = expert_slots(
-                    &store,
-                    layout.slot_bytes,
-                    m.n_expert_used,
-                    weights,
-                    opts.expert_budget,
-                )?;
+        let moe = match (&cfg.moe, store, slot_layout) {
+            (Some(m), Some(store), Some(layout)) => {
+                // Under one budget, the expert cache gets what the plan leaves it.
+                let budget = plan
+                    .expert_cache
+                    .map_or(opts.expert_budget, ExpertBudget::Bytes);
+                let n_slots =
+                    expert_slots(&store, layout.slot_bytes, m.n_expert_used, weights, budget)?;
                 let mut cache = ExpertCache::new(&ctx, &store, layout, n_slots, opts.eviction)?;
                 if u64::from(n_slots) >= store.total_experts() {
                     let total = total + store.total_bytes();
@@ -404,6 +487,7 @@ impl Decoder {
                     step: &step,
                     max_tokens: 1,
                     dummy: &dummy,
+                    stream: None,
                 };
                 let rt = MoeRuntime::new(
                     &mut ob,
@@ -416,20 +500,19 @@ impl Decoder {
                     opts.max_batch,
                     opts.prefetch,
                 )?;
-                scratch += rt.scratch_bytes();
+                debug_assert_eq!(rt.scratch_bytes(), moe_scratch, "planned MoE scratch");
                 Some(rt)
             }
-            None => {
-                // Dense models keep nothing of the file: its pages leave once uploaded.
-                drop(file);
-                None
-            }
+            _ => None,
         };
         let memory = MemoryReport {
             weights,
             expert_cache: moe.as_ref().map_or(0, |m| m.cache.gpu_bytes()),
             kv_cache: n_caches * kv_bytes * u64::from(cfg.n_layer),
             scratch,
+            stream_ring: streamer
+                .as_ref()
+                .map_or(0, |st| st.ring().iter().map(|b| b.size()).sum()),
         };
 
         let mut model = Decoder {
@@ -439,9 +522,11 @@ impl Decoder {
             n_ctx,
             max_batch: opts.max_batch,
             layers,
-            token_embd,
+            embed,
             output,
             output_norm,
+            streamer,
+            plan,
             s,
             step,
             readback,
@@ -452,8 +537,14 @@ impl Decoder {
             pos: 0,
             logits: Vec::new(),
         };
-        model.prefill = model.build_graph(&mut pipelines, &inv_freq, true)?;
-        model.decode = model.build_graph(&mut pipelines, &inv_freq, false)?;
+        let (prefill, units) = model.build_graph(&mut pipelines, &inv_freq, true)?;
+        let (decode, decode_units) = model.build_graph(&mut pipelines, &inv_freq, false)?;
+        if let Some(st) = &mut model.streamer {
+            st.set_units(units)?;
+            st.set_units(decode_units)?;
+        }
+        model.prefill = prefill;
+        model.decode = decode;
         log::info!(
             "loaded {} x{} layers: weights {} MiB, experts {} MiB, KV {} MiB ({:?}), {} dispatches per decode step",
             model.cfg.arch.name(),
@@ -473,7 +564,7 @@ impl Decoder {
         pipelines: &mut PipelineCache,
         inv_freq: &Buffer,
         batched: bool,
-    ) -> Result<Graph> {
+    ) -> Result<(Graph, Vec<(u64, u64)>)> {
         let cfg = &self.cfg;
         let s = &self.s;
         let dummy = buffers::storage(&self.ctx, "dummy", 16);
@@ -483,12 +574,16 @@ impl Decoder {
             step: &self.step,
             max_tokens: if batched { self.max_batch } else { 1 },
             dummy: &dummy,
+            stream: self.streamer.as_ref().map(|st| StreamTarget {
+                ring: st.ring(),
+                units: Vec::new(),
+            }),
         };
         let n_embd = cfg.n_embd;
         let eps = cfg.rms_eps;
         let mut g = Graph::default();
 
-        g.ops(ob.embed(&self.token_embd, &s.tokens, &s.x)?);
+        // The embedding rows are written into x on the CPU (EmbedRows).
         for (i, l) in self.layers.iter().enumerate() {
             let name = |what: &str| format!("blk.{i}.{what}");
             // Attention: x += Wo · attn(...), n = rmsnorm(x)
@@ -555,16 +650,15 @@ impl Decoder {
                         };
                         g.ops(ob.mat(&name("ffn_gate_inp_next"), &m, batched)?);
                     }
-                    g.moe(i);
+                    g.pause(Pause::Moe(i));
                 }
             }
         }
         // Logits of the last token only.
         g.op(ob.rms_norm("output_norm", &s.x, &s.xn, &self.output_norm, n_embd, eps)?);
         g.copy_last_row(&s.xn, &s.xn_last, u64::from(n_embd) * 4);
-        let out = self.output.as_ref().unwrap_or(&self.token_embd);
         let m = MatOp {
-            w: out,
+            w: &self.output,
             x: &s.xn_last,
             x_stride: n_embd,
             y: &s.logits,
@@ -573,7 +667,10 @@ impl Decoder {
         };
         ob.max_tokens = 1;
         g.ops(ob.mat("output", &m, false)?);
-        Ok(g)
+        // Streamed parts were numbered as the ops were built: load each one ahead.
+        let units = ob.stream.take().map(|st| st.units).unwrap_or_default();
+        g.place_stream_pauses(units.len());
+        Ok((g, units))
     }
 
     /// q, k, v projections, rope (k and v straight into the cache) and attention.
@@ -742,8 +839,7 @@ impl Decoder {
     /// prefill graph otherwise; with `profile`, times each dispatch (else returns none).
     fn step(&mut self, chunk: &[u32], profile: bool) -> Result<Vec<DispatchTime>> {
         let n = chunk.len() as u32;
-        let bytes = bytemuck::cast_slice(chunk);
-        self.ctx.queue.write_buffer(&self.s.tokens, 0, bytes);
+        self.embed.write(&self.ctx, chunk, &self.s.x);
         let graph = if n == 1 { &self.decode } else { &self.prefill };
         let step = StepParams {
             n_tokens: n,
@@ -752,10 +848,15 @@ impl Decoder {
         };
         let result = (&self.s.logits, u64::from(self.cfg.n_vocab) * 4);
         let (ctx, s) = (&self.ctx, &self.s);
-        let mut hook = |layer: usize, enc: wgpu::CommandEncoder| match &mut self.moe {
-            Some(moe) => moe.run_layer(ctx, layer, n, &s.xn, &s.x, enc),
-            None => Err(Error::Gpu("internal: a MoE step without experts".into())),
-        };
+        let (moe, streamer) = (&mut self.moe, &mut self.streamer);
+        let mut hook =
+            |pause: Pause, enc: wgpu::CommandEncoder| match (pause, &mut *moe, &mut *streamer) {
+                (Pause::Moe(layer), Some(moe), _) => moe.run_layer(ctx, layer, n, &s.xn, &s.x, enc),
+                (Pause::Stream(u), _, Some(st)) => st.load(ctx, u, enc),
+                _ => Err(Error::Gpu(format!(
+                    "internal: a {pause:?} pause without its runtime"
+                ))),
+            };
         let times = if profile {
             profile_step(
                 ctx,
@@ -777,6 +878,16 @@ impl Decoder {
     /// Expert cache counters (MoE models).
     pub fn expert_stats(&self) -> Option<ExpertStats> {
         self.moe.as_ref().map(|m| m.stats())
+    }
+
+    /// How the memory budget was spent.
+    pub fn plan(&self) -> &MemoryPlan {
+        &self.plan
+    }
+
+    /// Dense weight bytes read from the file since load (streamed layers).
+    pub fn bytes_streamed(&self) -> u64 {
+        self.streamer.as_ref().map_or(0, |st| st.bytes_streamed)
     }
 
     /// (cache slots, experts in the model) for MoE models.
@@ -969,4 +1080,59 @@ fn expert_slots(
         }
     };
     Ok(slots.min(all).max(u64::from(n_used)) as u32)
+}
+
+/// The token embedding table, left in the file: each step's rows are dequantized on
+/// the CPU (bit-exact with llama.cpp's reference dequantization) and written into the
+/// residual stream, so the table is never resident. Only the rows of the tokens seen
+/// are ever read.
+struct EmbedRows {
+    file: Arc<GgufFile>,
+    format: quant::WeightFormat,
+    offset: u64,
+    row_bytes: u64,
+    rows: Vec<f32>,
+    n_embd: usize,
+}
+
+impl EmbedRows {
+    fn new(file: Arc<GgufFile>, cfg: &Config) -> Result<EmbedRows> {
+        let t = file.tensor(names::TOKEN_EMBD).ok_or_else(|| {
+            Error::bad_file(
+                file.path(),
+                format!("missing tensor '{}'", names::TOKEN_EMBD),
+            )
+        })?;
+        let want = [u64::from(cfg.n_embd), u64::from(cfg.n_vocab)];
+        let row_bytes = t.format.row_bytes(want[0]);
+        match row_bytes {
+            Some(rb) if t.dims == want && rb * want[1] == t.size => Ok(EmbedRows {
+                format: t.format,
+                offset: t.offset,
+                row_bytes: rb,
+                rows: Vec::new(),
+                n_embd: cfg.n_embd as usize,
+                file,
+            }),
+            _ => Err(Error::bad_file(
+                file.path(),
+                format!(
+                    "tensor '{}' has shape {:?}, expected {want:?}",
+                    names::TOKEN_EMBD,
+                    t.dims
+                ),
+            )),
+        }
+    }
+
+    /// x[t] = embedding of tokens[t] (ids checked against the vocabulary by the caller).
+    fn write(&mut self, ctx: &GpuContext, tokens: &[u32], x: &Buffer) {
+        self.rows.resize(tokens.len() * self.n_embd, 0.0);
+        for (row, &tok) in self.rows.chunks_mut(self.n_embd).zip(tokens) {
+            let start = self.offset + u64::from(tok) * self.row_bytes;
+            quant::dequantize(self.format, self.file.range(start, self.row_bytes), row);
+        }
+        ctx.queue
+            .write_buffer(x, 0, bytemuck::cast_slice(&self.rows));
+    }
 }

@@ -5,3 +5,4 @@ pub mod decoder;
 pub mod mla;
 pub mod moe;
 pub mod names;
+pub mod stream;

@@ -390,7 +390,7 @@ impl MoeRuntime {
     pub fn scratch_bytes(&self) -> u64 {
         let s = &self.s;
         [
-            &s.router, &s.weights, &s.x, &s.acc, &s.w, &s.gate, &s.up, &s.y,
+            &s.router, &s.pred, &s.weights, &s.x, &s.acc, &s.w, &s.gate, &s.up, &s.y,
         ]
         .iter()
         .map(|b| b.size())
