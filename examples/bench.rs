@@ -6,6 +6,7 @@
 //!     [--gen-tokens 32] [--repeat 3] [--json] [--profile]
 //!     [--adapter NAME] [--no-f16] [--downlevel] [--ctx N] [--max-batch N]
 //!     [--expert-cache-mb N|min] [--eviction lru|frequency] [--prefetch]
+//!     [--max-resident-mb N]
 //!
 //! The prompt is fixed pseudo-random token ids, decoding is greedy: the numbers do not
 //! depend on a tokenizer or on sampling.
@@ -26,6 +27,8 @@ struct Run {
     ttft_s: f64,
     /// Expert cache counters of the decode part (MoE models).
     experts: Option<ExpertStats>,
+    /// Dense weight bytes streamed per decoded token (under --max-resident-mb).
+    dense_streamed_per_token: u64,
 }
 
 fn main() {
@@ -119,6 +122,13 @@ fn bench(
             file_bytes >> 20,
             rss.peak >> 20
         );
+        println!("{}", model.plan().describe());
+        if let Some(r) = runs.first().filter(|r| r.dense_streamed_per_token > 0) {
+            println!(
+                "dense weights streamed per decoded token: {:.1} MiB",
+                r.dense_streamed_per_token as f64 / (1 << 20) as f64
+            );
+        }
         if let Some((slots, all)) = model.expert_slots() {
             println!("expert cache: {slots} slots for {all} experts");
         }
@@ -160,6 +170,17 @@ fn bench(
         rss.anon,
         rss.peak
     );
+    let plan = model.plan();
+    j.push_str(&format!(
+        ",\"plan\":{{\"budget_bytes\":{},\"dense_resident_bytes\":{},\"dense_streamed_bytes_per_token\":{},\"stream_buffers_bytes\":{},\"streamed_layers\":{},\"output_streamed\":{}}},\"dense_streamed_per_token\":{}",
+        plan.budget.map_or("null".to_string(), |b| b.to_string()),
+        plan.dense_resident,
+        plan.dense_streamed,
+        plan.stream_buffers,
+        plan.streamed_layers.len(),
+        plan.output_streamed,
+        runs.iter().map(|r| r.dense_streamed_per_token).max().unwrap_or(0)
+    ));
     if let Some((p, d)) = &profiles {
         j.push_str(&format!(
             ",\"profile\":{{\"prefill\":{},\"decode\":{}}}",
@@ -179,6 +200,7 @@ fn one_run(model: &mut Model, prompt: &[u32], gen_tokens: usize) -> edgeseek::Re
     let mut next = argmax(model.eval(prompt)?);
     let prefill_s = t.elapsed().as_secs_f64();
     model.reset_expert_stats();
+    let streamed0 = model.bytes_streamed();
     let t = Instant::now();
     for _ in 1..gen_tokens {
         next = argmax(model.eval(&[next])?);
@@ -186,6 +208,7 @@ fn one_run(model: &mut Model, prompt: &[u32], gen_tokens: usize) -> edgeseek::Re
     let decode_s = t.elapsed().as_secs_f64();
     let experts = model.expert_stats();
     let decoded = gen_tokens - 1;
+    let streamed = model.bytes_streamed() - streamed0;
     Ok(Run {
         prefill_tok_s: prompt.len() as f64 / prefill_s,
         decode_tok_s: if decoded > 0 {
@@ -195,6 +218,7 @@ fn one_run(model: &mut Model, prompt: &[u32], gen_tokens: usize) -> edgeseek::Re
         },
         ttft_s: prefill_s,
         experts,
+        dense_streamed_per_token: streamed / decoded.max(1) as u64,
     })
 }
 

@@ -4,6 +4,7 @@
 //! cargo run --release --example chat -- [--model FILE] [--hide-think] [--system TEXT]
 //!     [--max-tokens N] [--temperature T] [--seed S] [--adapter NAME] [--no-f16]
 //!     [--downlevel] [--ctx N] [--expert-cache-mb N|min] [--eviction lru|frequency]
+//!     [--prefetch] [--max-resident-mb N]
 //! In the chat: /reset starts over, /exit (or Ctrl-D) quits, Ctrl-C stops the answer.
 
 mod common;
@@ -56,6 +57,9 @@ fn main() {
         model.device().adapter_name,
         ""
     );
+    if opts.max_resident_bytes.is_some() || model.expert_slots().is_some() {
+        eprintln!("{}", model.plan().describe());
+    }
     eprintln!("/reset starts over, /exit quits, Ctrl-C stops an answer.");
 
     // Ctrl-C during an answer stops it; Ctrl-C at the prompt quits.

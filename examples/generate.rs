@@ -5,7 +5,7 @@
 //!     [--template deepseek-r1|chatml|llama3] [--max-tokens N] [--temperature T --top-k K
 //!     --top-p P --min-p P --repeat-penalty R --seed S] [--top-logprobs K] [--json]
 //!     [--adapter NAME] [--no-f16] [--downlevel] [--ctx N] [--max-batch N]
-//!     [--expert-cache-mb N|min] [--eviction lru|frequency]
+//!     [--expert-cache-mb N|min] [--eviction lru|frequency] [--prefetch] [--max-resident-mb N]
 //!
 //! --prompt applies the model's chat template (--raw: the text as is); --prompt-ids
 //! feeds token ids and needs no tokenizer. --max-tokens 0 only tokenizes: no weights are
@@ -151,6 +151,9 @@ fn run(req: &Request, opts: &LoadOptions) -> edgeseek::Result<Output> {
     }
     let t0 = Instant::now();
     let mut model = Model::load(&req.path, opts)?;
+    if opts.max_resident_bytes.is_some() {
+        eprintln!("{}", model.plan().describe());
+    }
     let load_s = t0.elapsed().as_secs_f64();
     let mut out = match &req.input {
         Input::Ids(ids) => run_ids(&mut model, ids, req)?,

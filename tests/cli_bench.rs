@@ -133,3 +133,42 @@ fn an_expert_budget_below_the_minimum_is_refused_with_exit_code_1() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "bad argument");
 }
+
+#[test]
+fn memory_budget_flag_streams_and_a_too_small_one_exits_with_1() {
+    let model = fixture("qwen2-Q4_K_M.gguf");
+    let size = std::fs::metadata(&model).unwrap().len() as f64;
+    let mb = format!("{:.3}", 0.5 * size / 1048576.0);
+    let j = bench_json(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt-tokens",
+        "5",
+        "--gen-tokens",
+        "3",
+        "--repeat",
+        "1",
+        "--ctx",
+        "16",
+        "--max-batch",
+        "8",
+        "--max-resident-mb",
+        &mb,
+    ]);
+    assert!(j["plan"]["budget_bytes"].as_u64().is_some(), "{j}");
+    positive(&j["plan"], "dense_streamed_bytes_per_token");
+    positive(&j, "dense_streamed_per_token");
+    positive(&j, "gpu_stream_ring_bytes");
+
+    let out = std::process::Command::new(example_exe("generate"))
+        .args(["--model", model.to_str().unwrap(), "--prompt-ids", "5"])
+        .args(["--max-resident-mb", "0.05"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("qwen2-Q4_K_M.gguf") && stderr.contains("memory budget for a context"),
+        "{stderr}"
+    );
+}

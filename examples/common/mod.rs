@@ -109,8 +109,8 @@ pub fn memory_and_experts_json(
     experts: Option<&edgeseek::ExpertStats>,
 ) -> String {
     let mut j = format!(
-        "\"gpu_weights_bytes\":{},\"gpu_expert_cache_bytes\":{},\"gpu_kv_bytes\":{},\"gpu_scratch_bytes\":{}",
-        mem.weights, mem.expert_cache, mem.kv_cache, mem.scratch
+        "\"gpu_weights_bytes\":{},\"gpu_expert_cache_bytes\":{},\"gpu_kv_bytes\":{},\"gpu_scratch_bytes\":{},\"gpu_stream_ring_bytes\":{}",
+        mem.weights, mem.expert_cache, mem.kv_cache, mem.scratch, mem.stream_ring
     );
     if let Some(e) = experts {
         let per_token = |v: u64| v as f64 / e.tokens.max(1) as f64;

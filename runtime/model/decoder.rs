@@ -212,6 +212,8 @@ impl<'a> Loader<'a, '_> {
         }
         let data = self.file.tensor_data(t);
         let m = WeightMatrix::upload(self.ctx, &mut self.up, name, t.format, dims, data)?;
+        // Uploaded: the mapped pages need not stay in the resident set.
+        self.file.release(t.offset, t.size);
         self.bytes += m.gpu_bytes();
         (self.progress)(self.bytes, self.total);
         Ok(m)

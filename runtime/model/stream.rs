@@ -18,6 +18,9 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::graph::Buffer;
 use crate::model::config::Config;
 
+/// Largest ring slot: a layer's biggest matrix of a 1.5B model at Q4_K is 7.7 MiB.
+const MAX_SLOT: u64 = 16 << 20;
+
 /// How the budget is spent, decided at load and reported through the API.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryPlan {
@@ -199,12 +202,13 @@ pub fn plan(path: &std::path::Path, p: &PlanInput) -> Result<MemoryPlan> {
         plan.expert_cache = Some((budget - fixed - dense + p.expert_min).min(all_experts));
         return Ok(plan);
     }
-    // Streaming: two ring slots and as much staging. Slots of an eighth of what is
-    // left (so most of it can hold resident layers), between one row and the
-    // largest part.
+    // Streaming: two ring slots and as much staging. Slots of a sixteenth of what is
+    // left (so most of it can hold resident layers), at most MAX_SLOT (more, smaller
+    // units cost a pause each but leave more to resident layers), at least one row.
     let avail = budget.saturating_sub(fixed);
-    let slot = (avail / 8)
+    let slot = (avail / 16)
         .min(p.largest_part)
+        .min(MAX_SLOT)
         .max(p.largest_row)
         .next_multiple_of(256);
     let stream_buffers = 4 * slot;
@@ -292,6 +296,9 @@ pub fn streamed_matrix(
 pub struct Streamer {
     file: Arc<GgufFile>,
     ring: [Buffer; 2],
+    /// Our own upload staging, one per slot: a fixed size, unlike write_buffer's
+    /// per-call staging allocations, which lavapipe kept resident between steps.
+    staging: [Buffer; 2],
     /// (file offset, bytes) of each unit, in graph order.
     units: Vec<(u64, u64)>,
     /// Submission made at each unit's pause in this step.
@@ -302,9 +309,18 @@ pub struct Streamer {
 impl Streamer {
     pub fn new(ctx: &GpuContext, file: Arc<GgufFile>, slot_bytes: u64) -> Streamer {
         let slot = |i: usize| buffers::storage(ctx, &format!("stream ring {i}"), slot_bytes);
+        let staging = |i: usize| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&format!("stream staging {i}")),
+                size: slot_bytes,
+                usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        };
         Streamer {
             file,
             ring: [slot(0), slot(1)],
+            staging: [staging(0), staging(1)],
             units: Vec::new(),
             submitted: Vec::new(),
             bytes_streamed: 0,
@@ -351,14 +367,38 @@ impl Streamer {
         self.submitted[u] = Some(index);
         let (offset, len) = self.units[u];
         let bytes = self.file.range(offset, len);
-        let slot = &self.ring[u % 2];
-        let body = bytes.len() & !3;
-        ctx.queue.write_buffer(slot, 0, &bytes[..body]);
-        if body < bytes.len() {
-            let mut tail = [0u8; 4];
-            tail[..bytes.len() - body].copy_from_slice(&bytes[body..]);
-            ctx.queue.write_buffer(slot, body as u64, &tail);
+        // The staging of slot u % 2 was last copied from for unit u - 2, before the
+        // submission just waited for: it maps without waiting for the GPU.
+        let staging = &self.staging[u % 2];
+        let len4 = len.next_multiple_of(4);
+        let slice = staging.slice(..len4);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Write, move |r| {
+            let _ = tx.send(r);
+        });
+        let mapped = loop {
+            ctx.device
+                .poll(wgpu::PollType::Poll)
+                .map_err(|e| Error::Gpu(format!("streaming weights: {e}")))?;
+            match rx.try_recv() {
+                Ok(r) => break r,
+                Err(std::sync::mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+                Err(_) => return Err(Error::Gpu("streaming weights: no answer".into())),
+            }
+        };
+        mapped.map_err(|e| Error::Gpu(format!("streaming weights: {e}")))?;
+        {
+            let mut view = slice
+                .get_mapped_range_mut()
+                .map_err(|e| Error::Gpu(format!("streaming weights: {e}")))?;
+            view.slice(..bytes.len()).copy_from_slice(bytes);
         }
+        staging.unmap();
+        // Ordered after `index`, whose work is the last to read this ring slot's
+        // previous unit (u - 2) ... and everything before it.
+        let mut copy = ctx.device.create_command_encoder(&Default::default());
+        copy.copy_buffer_to_buffer(staging, 0, &self.ring[u % 2], 0, len4);
+        ctx.queue.submit([copy.finish()]);
         self.file.release(offset, len);
         self.bytes_streamed += len;
         Ok(ctx.device.create_command_encoder(&Default::default()))
