@@ -55,6 +55,8 @@ struct Output {
     /// GPU bytes held and the device, when weights were loaded.
     memory: Option<edgeseek::MemoryReport>,
     experts: Option<edgeseek::ExpertStats>,
+    /// Resident memory while the model was still loaded.
+    rss: Option<edgeseek::process::Rss>,
     adapter: String,
     f16_kv: bool,
     load_s: f64,
@@ -162,6 +164,7 @@ fn run(req: &Request, opts: &LoadOptions) -> edgeseek::Result<Output> {
     out.load_s = load_s;
     out.memory = Some(model.memory());
     out.experts = model.expert_stats();
+    out.rss = edgeseek::process::rss();
     out.adapter = model.device().adapter_name.clone();
     out.f16_kv = model.device().f16;
     Ok(out)
@@ -313,7 +316,7 @@ fn print(req: &Request, out: &Output) {
         );
         return;
     }
-    let rss = edgeseek::process::rss().unwrap_or_default();
+    let rss = out.rss.or_else(edgeseek::process::rss).unwrap_or_default();
     let path = std::path::Path::new(&req.path);
     let mut fields = vec![
         ("ids", list(&out.ids)),

@@ -75,7 +75,6 @@ struct Layer {
 
 /// Activations for up to `max_batch` tokens per step, f32.
 pub(crate) struct Scratch {
-    pub tokens: Buffer,  // [B] u32
     pub x: Buffer,       // [B, n_embd] residual stream
     pub xn: Buffer,      // [B, n_embd] normed
     pub q_raw: Buffer,   // [B, q_dim] projection before rope
@@ -1013,7 +1012,6 @@ fn make_scratch(ctx: &GpuContext, cfg: &Config, max_batch: u32) -> Scratch {
         None => cfg.n_ff,
     };
     Scratch {
-        tokens: st("tokens", b * 4),
         x: st("x", f(cfg.n_embd)),
         xn: st("xn", f(cfg.n_embd)),
         q_raw: st("q_raw", f(cfg.q_dim())),
@@ -1031,9 +1029,9 @@ fn make_scratch(ctx: &GpuContext, cfg: &Config, max_batch: u32) -> Scratch {
     }
 }
 
-fn scratch_list(s: &Scratch) -> [&Buffer; 15] {
+fn scratch_list(s: &Scratch) -> [&Buffer; 14] {
     [
-        &s.tokens, &s.x, &s.xn, &s.q_raw, &s.q, &s.k_raw, &s.v_raw, &s.attn, &s.attn_v, &s.lora,
+        &s.x, &s.xn, &s.q_raw, &s.q, &s.k_raw, &s.v_raw, &s.attn, &s.attn_v, &s.lora,
         &s.lora_n, &s.gate, &s.up, &s.xn_last, &s.logits,
     ]
 }
