@@ -1031,8 +1031,8 @@ fn make_scratch(ctx: &GpuContext, cfg: &Config, max_batch: u32) -> Scratch {
 
 fn scratch_list(s: &Scratch) -> [&Buffer; 14] {
     [
-        &s.x, &s.xn, &s.q_raw, &s.q, &s.k_raw, &s.v_raw, &s.attn, &s.attn_v, &s.lora,
-        &s.lora_n, &s.gate, &s.up, &s.xn_last, &s.logits,
+        &s.x, &s.xn, &s.q_raw, &s.q, &s.k_raw, &s.v_raw, &s.attn, &s.attn_v, &s.lora, &s.lora_n,
+        &s.gate, &s.up, &s.xn_last, &s.logits,
     ]
 }
 
