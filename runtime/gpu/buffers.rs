@@ -93,8 +93,7 @@ impl WeightMatrix {
             .binding_limit
             .min(MAX_PART_BYTES)
             .min(ctx.profile.max_buffer_size);
-        let rows_per_part = limit.saturating_sub(WEIGHT_PAD) / row_bytes;
-        if rows_per_part == 0 {
+        if limit.saturating_sub(WEIGHT_PAD) < row_bytes {
             return Err(Error::Limit {
                 what: format!("one row of tensor '{name}' in a single GPU binding"),
                 needed: row_bytes + WEIGHT_PAD,
@@ -102,21 +101,19 @@ impl WeightMatrix {
             });
         }
         let mut parts = Vec::new();
-        let mut row0 = 0u64;
-        while row0 < u64::from(n_rows) {
-            let rows = rows_per_part.min(u64::from(n_rows) - row0);
-            let bytes = &data[(row0 * row_bytes) as usize..((row0 + rows) * row_bytes) as usize];
+        for (row0, rows) in split_rows(limit, row_bytes, n_rows) {
+            let start = u64::from(row0) * row_bytes;
+            let bytes = &data[start as usize..(start + u64::from(rows) * row_bytes) as usize];
             let buffer = storage(ctx, name, bytes.len() as u64 + WEIGHT_PAD);
             up.write(ctx, &buffer, bytes)?;
             parts.push(WeightPart {
                 size: buffer.size(),
                 offset: 0,
                 buffer,
-                row0: row0 as u32,
-                n_rows: rows as u32,
+                row0,
+                n_rows: rows,
                 source: None,
             });
-            row0 += rows;
         }
         Ok(WeightMatrix {
             format,

@@ -30,10 +30,16 @@ pub enum Pause {
     Stream(usize),
 }
 
-/// Handles a pause: takes the encoder holding the work so far, submits it, records or
-/// uploads what the pause needs, returns the encoder to go on with.
-pub type PauseHook<'h> =
-    dyn FnMut(Pause, wgpu::CommandEncoder) -> Result<wgpu::CommandEncoder> + 'h;
+/// Handles a pause: given the encoder holding the work so far, submits it (see
+/// [`flush`]), records or uploads what the pause needs; the rest of the step is
+/// recorded into the same encoder afterwards.
+pub type PauseHook<'h> = dyn FnMut(Pause, &mut wgpu::CommandEncoder) -> Result<()> + 'h;
+
+/// Submits the work recorded in `enc` and leaves a fresh encoder in its place.
+pub fn flush(ctx: &GpuContext, enc: &mut wgpu::CommandEncoder) -> wgpu::SubmissionIndex {
+    let fresh = ctx.device.create_command_encoder(&Default::default());
+    ctx.queue.submit([std::mem::replace(enc, fresh).finish()])
+}
 
 #[derive(Default)]
 pub struct Graph {
@@ -129,11 +135,7 @@ impl Graph {
                 }
                 Cmd::Pause(p) => {
                     pass = None;
-                    let enc = std::mem::replace(
-                        &mut encoder,
-                        ctx.device.create_command_encoder(&Default::default()),
-                    );
-                    encoder = hook(*p, enc)?;
+                    hook(*p, &mut encoder)?;
                 }
             }
         }

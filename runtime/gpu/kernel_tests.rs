@@ -79,7 +79,7 @@ impl Harness {
             pos0,
             _pad: [0; 2],
         };
-        let mut no_moe = |_, _| -> crate::error::Result<wgpu::CommandEncoder> {
+        let mut no_moe = |_, _: &mut wgpu::CommandEncoder| -> crate::error::Result<()> {
             unreachable!("kernel tests have no MoE layers")
         };
         g.submit(

@@ -85,13 +85,7 @@ pub fn profile_step(
                 let offset = u64::from(step.n_tokens.saturating_sub(1)) * row_bytes;
                 encoder.copy_buffer_to_buffer(src, offset, dst, 0, *row_bytes);
             }
-            Cmd::Pause(p) => {
-                let enc = std::mem::replace(
-                    &mut encoder,
-                    ctx.device.create_command_encoder(&Default::default()),
-                );
-                encoder = hook(*p, enc)?;
-            }
+            Cmd::Pause(p) => hook(*p, &mut encoder)?,
         }
     }
     encoder.resolve_query_set(&queries, 0..2 * n, &resolved, 0);

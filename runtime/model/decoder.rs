@@ -851,7 +851,8 @@ impl Decoder {
         let (ctx, s) = (&self.ctx, &self.s);
         let (moe, streamer) = (&mut self.moe, &mut self.streamer);
         let mut hook =
-            |pause: Pause, enc: wgpu::CommandEncoder| match (pause, &mut *moe, &mut *streamer) {
+            |pause: Pause, enc: &mut wgpu::CommandEncoder| match (pause, &mut *moe, &mut *streamer)
+            {
                 (Pause::Moe(layer), Some(moe), _) => moe.run_layer(ctx, layer, n, &s.xn, &s.x, enc),
                 (Pause::Stream(u), _, Some(st)) => st.load(ctx, u, enc),
                 _ => Err(Error::Gpu(format!(

@@ -12,7 +12,7 @@ use crate::experts::cache::{Acquire, ExpertCache, ExpertStats};
 use crate::experts::store::ExpertStore;
 use crate::gpu::buffers::{Readback, WeightMatrix};
 use crate::gpu::context::GpuContext;
-use crate::gpu::graph::Buffer;
+use crate::gpu::graph::{flush, Buffer};
 use crate::gpu::kernels::{Op, OpBuilder};
 use crate::model::config::{Gating, Moe, MAX_EXPERTS_USED};
 
@@ -266,8 +266,8 @@ impl MoeRuntime {
 
     /// Runs the routed experts of `layer` for the step's `n_tokens` tokens. `enc` holds
     /// the work up to this layer's router (its logits in `MoeScratch::router`, the
-    /// normed input in `xn`, the residual in `x`); it is submitted here. Returns the
-    /// encoder the rest of the step is recorded into.
+    /// normed input in `xn`, the residual in `x`); it is submitted here, and the
+    /// experts' work is recorded into it for the rest of the step to follow.
     pub fn run_layer(
         &mut self,
         ctx: &GpuContext,
@@ -275,8 +275,8 @@ impl MoeRuntime {
         n_tokens: u32,
         xn: &Buffer,
         x: &Buffer,
-        mut enc: wgpu::CommandEncoder,
-    ) -> Result<wgpu::CommandEncoder> {
+        enc: &mut wgpu::CommandEncoder,
+    ) -> Result<()> {
         let n_exp = self.cfg.n_expert as usize;
         let k_used = self.cfg.n_expert_used as usize;
         let n = n_tokens as usize;
@@ -290,7 +290,7 @@ impl MoeRuntime {
         } else {
             n * n_exp
         };
-        ctx.queue.submit([enc.finish()]);
+        flush(ctx, enc);
         // Everything recorded so far (earlier layers' experts included) is submitted.
         self.cache.next_wave();
         self.readback.read_f32(ctx, &mut self.logits[..n_read])?;
@@ -322,7 +322,6 @@ impl MoeRuntime {
 
         let row = u64::from(self.n_embd) * 4;
         let layout = self.layer_layout[layer];
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
         let mut slots = [0u32; MAX_EXPERTS_USED as usize];
         for t in 0..n {
             // Bring the token's experts in; when the cache is full of experts that
@@ -333,8 +332,7 @@ impl MoeRuntime {
                         Acquire::Hit(s) | Acquire::Miss(s) => *slot = s,
                         Acquire::Full => {
                             let t0 = Instant::now();
-                            ctx.queue.submit([enc.finish()]);
-                            enc = ctx.device.create_command_encoder(&Default::default());
+                            flush(ctx, enc);
                             self.cache.next_wave();
                             self.cache.stats.stall_ns += t0.elapsed().as_nanos() as u64;
                             continue 'token;
@@ -364,8 +362,7 @@ impl MoeRuntime {
         if predict {
             // Start this layer's experts, then bring the next layer's predicted experts
             // in while they run (the writes are ordered after this submission).
-            ctx.queue.submit([enc.finish()]);
-            enc = ctx.device.create_command_encoder(&Default::default());
+            flush(ctx, enc);
             self.cache.next_wave();
             let next = self.next_layer[layer];
             let logits = &self.logits[n_exp..2 * n_exp];
@@ -380,7 +377,7 @@ impl MoeRuntime {
             }
             self.predicted[next] = Some(r);
         }
-        Ok(enc)
+        Ok(())
     }
 
     fn first_moe_layer(&self) -> usize {

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::file::gguf::{GgufFile, TensorInfo};
 use crate::gpu::buffers::{self, WeightMatrix, WeightPart};
 use crate::gpu::context::GpuContext;
-use crate::gpu::graph::Buffer;
+use crate::gpu::graph::{flush, Buffer};
 use crate::model::config::Config;
 
 /// Largest ring slot: a layer's biggest matrix of a 1.5B model at Q4_K is 7.7 MiB.
@@ -346,14 +346,14 @@ impl Streamer {
     /// The pause before unit `u` is needed (placed right after the previous unit's
     /// work): submits the work recorded so far, waits until the submission that
     /// consumed unit u - 2's upload is done (bounding staging to two units), copies
-    /// unit `u` from the mapping into its slot, and returns a fresh encoder.
+    /// unit `u` from the mapping into its slot.
     pub fn load(
         &mut self,
         ctx: &GpuContext,
         u: usize,
-        enc: wgpu::CommandEncoder,
-    ) -> Result<wgpu::CommandEncoder> {
-        let index = ctx.queue.submit([enc.finish()]);
+        enc: &mut wgpu::CommandEncoder,
+    ) -> Result<()> {
+        let index = flush(ctx, enc);
         if u > 0 {
             if let Some(prev) = self.submitted[u - 1].take() {
                 ctx.device
@@ -394,13 +394,11 @@ impl Streamer {
             view.slice(..bytes.len()).copy_from_slice(bytes);
         }
         staging.unmap();
-        // Ordered after `index`, whose work is the last to read this ring slot's
-        // previous unit (u - 2) ... and everything before it.
-        let mut copy = ctx.device.create_command_encoder(&Default::default());
-        copy.copy_buffer_to_buffer(staging, 0, &self.ring[u % 2], 0, len4);
-        ctx.queue.submit([copy.finish()]);
+        // First in the fresh encoder: after `index` (whose work is the last to read
+        // this slot's previous unit, u - 2), before the work that reads unit u.
+        enc.copy_buffer_to_buffer(staging, 0, &self.ring[u % 2], 0, len4);
         self.file.release(offset, len);
         self.bytes_streamed += len;
-        Ok(ctx.device.create_command_encoder(&Default::default()))
+        Ok(())
     }
 }
