@@ -4,19 +4,11 @@
 
 mod common;
 
-use common::{example_exe, fixture, generate_json};
+use common::{example_exe, example_json, fixture, generate_json};
 use serde_json::Value;
 
 fn bench_json(args: &[&str]) -> Value {
-    let out = std::process::Command::new(example_exe("bench"))
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    example_json("bench", args)
 }
 
 fn positive(v: &Value, key: &str) -> f64 {

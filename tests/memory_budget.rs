@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fixture, golden, load};
+use common::{assert_bitwise, fixture, golden, greedy_logits, load};
 use edgeseek::{DeviceOptions, LoadOptions, Model};
 
 const FIXTURES: [&str; 9] = [
@@ -34,16 +34,6 @@ fn small_device() -> LoadOptions {
     }
 }
 
-fn trajectory(model: &mut Model, prompt: &[u32]) -> Vec<Vec<f32>> {
-    model.reset();
-    let mut out = vec![model.eval(prompt).expect("prefill").to_vec()];
-    for _ in 0..12 {
-        let next = edgeseek::sampler::argmax(out.last().unwrap());
-        out.push(model.eval(&[next]).expect("decode").to_vec());
-    }
-    out
-}
-
 #[test]
 fn forty_percent_budget_is_bitwise_the_resident_run_on_a_small_device() {
     for name in FIXTURES {
@@ -53,7 +43,7 @@ fn forty_percent_budget_is_bitwise_the_resident_run_on_a_small_device() {
         let size = std::fs::metadata(&path).unwrap().len();
 
         let mut resident = load(&path, &small_device());
-        let want = trajectory(&mut resident, &prompt);
+        let want = greedy_logits(&mut resident, &prompt, 12);
         assert_eq!(resident.bytes_streamed(), 0, "{name}");
 
         let budget = size * 4 / 10;
@@ -63,7 +53,7 @@ fn forty_percent_budget_is_bitwise_the_resident_run_on_a_small_device() {
         };
         let mut small = load(&path, &opts);
         let plan = small.plan().clone();
-        let got = trajectory(&mut small, &prompt);
+        let got = greedy_logits(&mut small, &prompt, 12);
         // Dense layers streamed, or (MoE models whose dense part fits) experts.
         let experts_read = small.expert_stats().map_or(0, |e| e.bytes_read);
         let streamed = small.bytes_streamed() + experts_read;
@@ -77,10 +67,7 @@ fn forty_percent_budget_is_bitwise_the_resident_run_on_a_small_device() {
             held <= budget,
             "{name}: {held} GPU bytes over the budget {budget}: {mem:?}"
         );
-        for (i, (a, b)) in want.iter().zip(&got).enumerate() {
-            let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "{name}: step {i} differs under the budget");
-        }
+        assert_bitwise(&want, &got, &format!("{name}: resident vs 40% budget"));
         eprintln!(
             "{name}: {} of {} bytes budget, {} layers streamed, {} dense + {} expert bytes streamed over 13 steps; {}",
             held,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{compare, fixture, golden, load};
+use common::check_fixtures;
 use edgeseek::{DeviceOptions, LoadOptions};
 
 const ARCHS: [&str; 3] = ["llama", "qwen2", "qwen3"];
@@ -19,52 +19,11 @@ const FORMATS: [&str; 6] = ["F32", "F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K"];
 const TOL_SAME_WEIGHTS: f32 = 0.05;
 
 fn check_all(opts: &LoadOptions, path_name: &str) {
-    // Without f16 our KV cache is f32: compare with llama.cpp's f32-KV run.
-    let f32_kv = opts.device.no_f16;
-    let mut report = Vec::new();
-    for arch in ARCHS {
-        for fmt in FORMATS {
-            let name = format!("{arch}-{fmt}");
-            let g = golden(&format!("{name}.json"));
-            let quantized = !matches!(fmt, "F32" | "F16");
-            let reference = match (f32_kv, quantized) {
-                (true, _) => "f32_kv",
-                (false, true) => "dequant_f32",
-                (false, false) => "quant",
-            };
-            let mut model = load(&fixture(&format!("{name}.gguf")), opts);
-            let d = compare(&mut model, &g, reference, TOL_SAME_WEIGHTS);
-            assert_eq!(d.steps, 72, "{name}: 3 prompts x 24 steps");
-            assert!(
-                d.max_logit <= TOL_SAME_WEIGHTS && d.argmax_mismatch.is_empty(),
-                "{path_name} {name} vs llama.cpp '{reference}': max logit diff {} (tol {TOL_SAME_WEIGHTS}), argmax mismatches {:?}",
-                d.max_logit,
-                d.argmax_mismatch
-            );
-            // Against llama.cpp's own quantized run, which rounds activations to 8 bits
-            // inside its matmuls: we may be as far from it as its dequantized run is
-            // (the golden's measured spread), plus our own tolerance.
-            if quantized {
-                let spread = g["spread"]["quant_vs_dequant_f32"].as_f64().unwrap() as f32;
-                let tol = spread + TOL_SAME_WEIGHTS;
-                let q = compare(&mut model, &g, "quant", tol);
-                assert!(
-                    q.max_logit <= tol && q.argmax_mismatch.is_empty(),
-                    "{path_name} {name} vs llama.cpp 'quant': max logit diff {} (tol {tol}), argmax mismatches {:?}",
-                    q.max_logit,
-                    q.argmax_mismatch
-                );
-            }
-            report.push(format!(
-                "{name}: {:.4} ({} near-ties)",
-                d.max_logit, d.near_ties
-            ));
-        }
-    }
-    eprintln!(
-        "{path_name}: max |logit - llama.cpp| per fixture:\n  {}",
-        report.join("\n  ")
-    );
+    let names: Vec<(String, bool)> = ARCHS
+        .iter()
+        .flat_map(|a| FORMATS.map(|f| (format!("{a}-{f}"), !matches!(f, "F32" | "F16"))))
+        .collect();
+    check_fixtures(&names, opts, path_name, TOL_SAME_WEIGHTS);
 }
 
 #[test]

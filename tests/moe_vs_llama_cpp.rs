@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{compare, fixture, golden, load};
+use common::{assert_bitwise, check_fixtures, fixture, golden, greedy_logits, load};
 use edgeseek::{DeviceOptions, ExpertBudget, LoadOptions};
 
 const MODELS: [&str; 3] = ["deepseek2-lite", "deepseek2-v3", "qwen3moe"];
@@ -19,48 +19,11 @@ const FORMATS: [&str; 3] = ["F32", "Q8_0", "Q4_K_M"];
 const TOL_SAME_WEIGHTS: f32 = 0.05;
 
 fn check_all(opts: &LoadOptions, path_name: &str) {
-    let f32_kv = opts.device.no_f16;
-    let mut report = Vec::new();
-    for m in MODELS {
-        for fmt in FORMATS {
-            let name = format!("{m}-{fmt}");
-            let g = golden(&format!("{name}.json"));
-            let quantized = fmt != "F32";
-            let reference = match (f32_kv, quantized) {
-                (true, _) => "f32_kv",
-                (false, true) => "dequant_f32",
-                (false, false) => "quant",
-            };
-            let mut model = load(&fixture(&format!("{name}.gguf")), opts);
-            let d = compare(&mut model, &g, reference, TOL_SAME_WEIGHTS);
-            assert_eq!(d.steps, 72, "{name}: 3 prompts x 24 steps");
-            assert!(
-                d.max_logit <= TOL_SAME_WEIGHTS && d.argmax_mismatch.is_empty(),
-                "{path_name} {name} vs llama.cpp '{reference}': max logit diff {} (tol {TOL_SAME_WEIGHTS}), argmax mismatches {:?}",
-                d.max_logit,
-                d.argmax_mismatch
-            );
-            if quantized {
-                let spread = g["spread"]["quant_vs_dequant_f32"].as_f64().unwrap() as f32;
-                let tol = spread + TOL_SAME_WEIGHTS;
-                let q = compare(&mut model, &g, "quant", tol);
-                assert!(
-                    q.max_logit <= tol && q.argmax_mismatch.is_empty(),
-                    "{path_name} {name} vs llama.cpp 'quant': max logit diff {} (tol {tol}), argmax mismatches {:?}",
-                    q.max_logit,
-                    q.argmax_mismatch
-                );
-            }
-            report.push(format!(
-                "{name}: {:.4} ({} near-ties)",
-                d.max_logit, d.near_ties
-            ));
-        }
-    }
-    eprintln!(
-        "{path_name}: max |logit - llama.cpp| per MoE fixture:\n  {}",
-        report.join("\n  ")
-    );
+    let names: Vec<(String, bool)> = MODELS
+        .iter()
+        .flat_map(|m| FORMATS.map(|f| (format!("{m}-{f}"), f != "F32")))
+        .collect();
+    check_fixtures(&names, opts, path_name, TOL_SAME_WEIGHTS);
 }
 
 #[test]
@@ -81,17 +44,6 @@ fn moe_fixtures_match_llama_cpp_without_f16_under_downlevel_limits() {
     check_all(&opts, "no-f16 downlevel");
 }
 
-/// Prefill of the golden's 33-token prompt, then 24 greedy steps: every step's logits.
-fn trajectory(model: &mut edgeseek::Model, prompt: &[u32]) -> Vec<Vec<f32>> {
-    model.reset();
-    let mut out = vec![model.eval(prompt).expect("prefill").to_vec()];
-    for _ in 0..24 {
-        let next = edgeseek::sampler::argmax(out.last().unwrap());
-        out.push(model.eval(&[next]).expect("decode").to_vec());
-    }
-    out
-}
-
 #[test]
 fn smallest_expert_cache_gives_bitwise_the_all_resident_logits() {
     for m in MODELS {
@@ -102,7 +54,7 @@ fn smallest_expert_cache_gives_bitwise_the_all_resident_logits() {
             let path = fixture(&format!("{name}.gguf"));
 
             let mut resident = load(&path, &LoadOptions::default());
-            let all = trajectory(&mut resident, &prompt);
+            let all = greedy_logits(&mut resident, &prompt, 24);
             let st = resident
                 .expert_stats()
                 .expect("a MoE model has expert stats");
@@ -124,19 +76,14 @@ fn smallest_expert_cache_gives_bitwise_the_all_resident_logits() {
                     mem.expert_cache < resident.memory().expert_cache / 2,
                     "{name}: the minimum cache is small: {mem:?}"
                 );
-                let streamed = trajectory(&mut small, &prompt);
+                let streamed = greedy_logits(&mut small, &prompt, 24);
                 let st = small.expert_stats().unwrap();
                 assert!(
                     st.misses > 0 && st.evictions > 0 && st.bytes_read > 0,
                     "{name}: the smallest cache must miss and evict: {st:?}"
                 );
-                for (i, (a, b)) in all.iter().zip(&streamed).enumerate() {
-                    let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-                    assert!(
-                        same,
-                        "{name}: step {i} differs between budgets (prefetch {prefetch})"
-                    );
-                }
+                let what = format!("{name}: all resident vs smallest cache (prefetch {prefetch})");
+                assert_bitwise(&all, &streamed, &what);
                 if prefetch && m != "deepseek2-v3" {
                     // (v3 has a single MoE layer: nothing to predict.)
                     assert!(

@@ -19,7 +19,13 @@ pub fn generate_exe() -> PathBuf {
 /// Runs `examples/generate` with `args` and `--json`; its JSON output (panics, with
 /// stderr, if it fails).
 pub fn generate_json(args: &[&str]) -> Value {
-    let out = std::process::Command::new(generate_exe())
+    example_json("generate", args)
+}
+
+/// Runs an example with `args` and `--json`; its JSON output (panics, with stderr, if
+/// it fails).
+pub fn example_json(example: &str, args: &[&str]) -> Value {
+    let out = std::process::Command::new(example_exe(example))
         .args(args)
         .arg("--json")
         .output()
@@ -140,6 +146,75 @@ pub fn compare(model: &mut Model, golden: &Value, reference: &str, tie: f32) -> 
         }
     }
     d
+}
+
+/// Prefill of `prompt`, then `steps` greedy steps: the logits after each.
+pub fn greedy_logits(model: &mut Model, prompt: &[u32], steps: usize) -> Vec<Vec<f32>> {
+    model.reset();
+    let mut out = vec![model.eval(prompt).expect("prefill").to_vec()];
+    for _ in 0..steps {
+        let next = edgeseek::sampler::argmax(out.last().unwrap());
+        out.push(model.eval(&[next]).expect("decode").to_vec());
+    }
+    out
+}
+
+/// Asserts two runs' logits are bitwise equal at every step.
+pub fn assert_bitwise(want: &[Vec<f32>], got: &[Vec<f32>], what: &str) {
+    assert_eq!(want.len(), got.len(), "{what}: steps");
+    for (i, (a, b)) in want.iter().zip(got).enumerate() {
+        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{what}: step {i} differs");
+    }
+}
+
+/// Every fixture `{name}.gguf` against its llama.cpp golden under `opts`: within `tol`
+/// of llama.cpp run on the same weights (its f32-KV run when we have no f16), and for
+/// quantized fixtures within the golden's quant-vs-dequant spread plus `tol` of its run
+/// on the quantized file; argmax equal except at near-ties. `quantized` tells which.
+pub fn check_fixtures(names: &[(String, bool)], opts: &LoadOptions, path_name: &str, tol: f32) {
+    // Without f16 our KV cache is f32: compare with llama.cpp's f32-KV run.
+    let f32_kv = opts.device.no_f16;
+    let mut report = Vec::new();
+    for (name, quantized) in names {
+        let g = golden(&format!("{name}.json"));
+        let reference = match (f32_kv, quantized) {
+            (true, _) => "f32_kv",
+            (false, true) => "dequant_f32",
+            (false, false) => "quant",
+        };
+        let mut model = load(&fixture(&format!("{name}.gguf")), opts);
+        let d = compare(&mut model, &g, reference, tol);
+        assert_eq!(d.steps, 72, "{name}: 3 prompts x 24 steps");
+        assert!(
+            d.max_logit <= tol && d.argmax_mismatch.is_empty(),
+            "{path_name} {name} vs llama.cpp '{reference}': max logit diff {} (tol {tol}), argmax mismatches {:?}",
+            d.max_logit,
+            d.argmax_mismatch
+        );
+        // Against llama.cpp's own quantized run, which rounds activations to 8 bits
+        // inside its matmuls: we may be as far from it as its dequantized run is (the
+        // golden's measured spread), plus our own tolerance.
+        if *quantized {
+            let spread = g["spread"]["quant_vs_dequant_f32"].as_f64().unwrap() as f32;
+            let tol_q = spread + tol;
+            let q = compare(&mut model, &g, "quant", tol_q);
+            assert!(
+                q.max_logit <= tol_q && q.argmax_mismatch.is_empty(),
+                "{path_name} {name} vs llama.cpp 'quant': max logit diff {} (tol {tol_q}), argmax mismatches {:?}",
+                q.max_logit,
+                q.argmax_mismatch
+            );
+        }
+        report.push(format!(
+            "{name}: {:.4} ({} near-ties)",
+            d.max_logit, d.near_ties
+        ));
+    }
+    eprintln!(
+        "{path_name}: max |logit - llama.cpp| per fixture:\n  {}",
+        report.join("\n  ")
+    );
 }
 
 pub fn load(path: &Path, opts: &LoadOptions) -> Model {
