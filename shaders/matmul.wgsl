@@ -6,6 +6,8 @@
 // then owns one row and 8 tokens. 6 KiB of workgroup memory: fits downlevel devices.
 // Bindings and params: mat_common.wgsl.
 
+@group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;    // [n_tokens, x_stride]
+
 const TILE_ROWS: u32 = 32u;
 const TILE_TOKENS: u32 = 16u;
 

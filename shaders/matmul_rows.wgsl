@@ -9,6 +9,8 @@
 // uncoalesced; matmul.wgsl stays the choice there.
 // Bindings and params: mat_common.wgsl. Grid: (ceil(n_rows / 64), ceil(n_tokens / 8)).
 
+@group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;    // [n_tokens, x_stride]
+
 const TOKENS: u32 = 16u;
 
 @compute @workgroup_size(64)

@@ -4,6 +4,8 @@
 // groups of 8 weights (one dq8 call), lanes are reduced through workgroup memory.
 // Composed after common.wgsl, one formats/*.wgsl file and mat_common.wgsl.
 
+@group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;    // [n_tokens, x_stride]
+
 const ROWS: u32 = 4u;
 const LANES: u32 = 16u;
 

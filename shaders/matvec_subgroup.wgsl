@@ -7,6 +7,8 @@
 // invocations covers 16 rows whatever the subgroup size (4 to 128).
 // Bindings and params: mat_common.wgsl.
 
+@group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;    // [n_tokens, x_stride]
+
 const ROWS: u32 = 16u;
 
 @compute @workgroup_size(64)

@@ -22,6 +22,15 @@ fn w_word(byte_off: u32) -> u32 {
     return W[byte_off >> 2u];
 }
 
+// Word k of a run that starts at an even byte offset `start` (blocks of 18, 34 and 210
+// bytes: Q4_0, Q8_0, Q6_K), given lo = W[(start >> 2) + k] and hi = the word after it.
+// Half the runs are word aligned (lo is the word); the others take the upper half of
+// lo and the lower half of hi. Callers load each W word once and pass it twice, so a
+// run of n words costs n + 1 loads instead of w_u32's 2n.
+fn w_run_word(start: u32, lo: u32, hi: u32) -> u32 {
+    return select((lo >> 16u) | (hi << 16u), lo, (start & 2u) == 0u);
+}
+
 fn w_u8(byte_off: u32) -> u32 {
     return (W[byte_off >> 2u] >> ((byte_off & 3u) * 8u)) & 0xffu;
 }

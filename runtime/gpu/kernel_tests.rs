@@ -5,8 +5,8 @@
 use super::buffers::{self, Readback, Uploader, WeightMatrix};
 use super::context::{DeviceOptions, GpuContext};
 use super::graph::{Buffer, Graph};
-use super::kernels::{AttnOp, HeadOp, MatOp, OpBuilder, RopeOp, RowLayout, StepParams};
-use super::pipelines::{Kernel, KvType, PipelineCache};
+use super::kernels::{q8_bytes, AttnOp, HeadOp, MatOp, OpBuilder, RopeOp, RowLayout, StepParams};
+use super::pipelines::{q8dot_source, Kernel, KvType, PipelineCache};
 use crate::file::quant::{self, WeightFormat};
 
 fn gpu(opts: &DeviceOptions) -> GpuContext {
@@ -33,6 +33,7 @@ struct Harness {
     pipelines: PipelineCache,
     step: Buffer,
     dummy: Buffer,
+    q8: Buffer,
 }
 
 impl Harness {
@@ -45,11 +46,13 @@ impl Harness {
         let pipelines = PipelineCache::new(&ctx.device);
         let step = buffers::uniform(&ctx, "step", &StepParams::default());
         let dummy = buffers::storage(&ctx, "dummy", 16);
+        let q8 = buffers::storage(&ctx, "q8", q8_bytes(4096));
         Harness {
             ctx,
             pipelines,
             step,
             dummy,
+            q8,
         }
     }
 
@@ -63,14 +66,14 @@ impl Harness {
     ) -> Vec<f32> {
         let mut g = Graph::default();
         {
-            let mut ob = OpBuilder {
-                ctx: &self.ctx,
-                pipelines: &mut self.pipelines,
-                step: &self.step,
-                max_tokens: n_tokens,
-                dummy: &self.dummy,
-                stream: None,
-            };
+            let mut ob = OpBuilder::new(
+                &self.ctx,
+                &mut self.pipelines,
+                &self.step,
+                n_tokens,
+                &self.dummy,
+            );
+            ob.q8 = Some(&self.q8);
             build(&mut ob, &mut g);
         }
         let rb = Readback::new(&self.ctx, "out", (n_out * 4) as u64);
@@ -180,7 +183,9 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
     let y0 = rng.vec(tokens * rows);
     let (xb, bb, yb) = (h.f32s(&x), h.f32s(&bias), h.f32s(&y0));
     let batched = tokens > 1;
+    let q8 = !batched && h.ctx.profile.cpu_device && q8dot_source(f).is_some();
     let expected = match (batched, h.ctx.profile.subgroups) {
+        (false, _) if q8 => Kernel::MatVecQ8,
         (true, _) if h.ctx.profile.cpu_device => Kernel::MatMulRows,
         (true, _) => Kernel::MatMul,
         (false, true) => Kernel::MatVecSubgroup,
@@ -196,12 +201,16 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
             accumulate: true,
         };
         let ops = ob.mat("w", &m, batched).unwrap();
+        // MatVecQ8 comes after the op that quantizes its input.
+        let mats = if q8 { &ops[1..] } else { &ops[..] };
         assert!(
-            ops.iter().all(|op| op.key.kernel == expected),
+            mats.iter().all(|op| op.key.kernel == expected),
             "kernel choice"
         );
         g.ops(ops);
     });
+    // The integer-dot matvec multiplies by x as its 8-bit blocks hold it.
+    let x = if q8 { ref_q8(&x) } else { x };
     let (dot, mag) = ref_matmul(&w, &x, rows, cols, tokens);
     let want: Vec<f32> = (0..tokens * rows)
         .map(|i| dot[i] + bias[i % rows] + y0[i])
@@ -212,10 +221,25 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
     assert_close(&what, &got, &want, 1e-5, 1e-5, &mag);
 }
 
+/// x as quantize_q8.wgsl leaves it: per 32 values, q = round_ties_even(x * 127 / amax)
+/// and x' = q * amax / 127.
+fn ref_q8(x: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len());
+    for block in x.chunks(32) {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+        out.extend(block.iter().map(|v| (v * id).round_ties_even() * d));
+    }
+    out
+}
+
 #[test]
 fn matvec_matches_cpu_reference_for_every_format_and_split() {
     // Default options pick the subgroup matvec where the adapter has subgroups (lavapipe
-    // does); the downlevel profile keeps the workgroup-memory version.
+    // does); the downlevel profile keeps the workgroup-memory version. On a CPU-backed
+    // device the formats with a q8dot reader take the integer-dot matvec instead: each
+    // profile runs both ways.
     let default = Harness::new();
     if !default.ctx.profile.subgroups {
         eprintln!("adapter without subgroups: both runs use the workgroup-memory matvec");
@@ -226,11 +250,54 @@ fn matvec_matches_cpu_reference_for_every_format_and_split() {
     });
     assert!(!downlevel.ctx.profile.subgroups);
     for mut h in [default, downlevel] {
-        for f in WeightFormat::ALL {
-            check_mat(&mut h, f, 1, false);
-            check_mat(&mut h, f, 1, true);
+        for cpu_device in [false, true] {
+            h.ctx.profile.cpu_device = cpu_device;
+            for f in WeightFormat::ALL {
+                check_mat(&mut h, f, 1, false);
+                check_mat(&mut h, f, 1, true);
+            }
         }
     }
+}
+
+#[test]
+fn q8_matvecs_on_one_input_quantize_it_once() {
+    // q, k, v (or gate, up) read the same input: one quantize op before the first,
+    // none before the others; a new input, or any op in between, quantizes again.
+    let mut h = Harness::new();
+    h.ctx.profile.cpu_device = true;
+    let f = WeightFormat::Q4_1;
+    let (rows, cols) = (40usize, 64usize);
+    let bytes = quant::random_blocks(f, rows, cols, 3);
+    let mut up = Uploader::new(&h.ctx, u64::MAX);
+    let dims = [rows as u32, cols as u32];
+    let wm = WeightMatrix::upload(&h.ctx, &mut up, "w", f, dims, &bytes).unwrap();
+    let mut rng = Rng(5);
+    let (x1, x2) = (rng.vec(cols), rng.vec(cols));
+    let (b1, b2) = (h.f32s(&x1), h.f32s(&x2));
+    let ys: Vec<Buffer> = (0..4).map(|_| h.f32s(&vec![0.0; rows])).collect();
+    let mut kernels = Vec::new();
+    let got = h.run(1, 0, &ys[3], rows, |ob, g| {
+        for (x, y) in [(&b1, &ys[0]), (&b1, &ys[1]), (&b2, &ys[2]), (&b1, &ys[3])] {
+            let m = MatOp {
+                w: &wm,
+                x,
+                x_stride: cols as u32,
+                y,
+                bias: None,
+                accumulate: false,
+            };
+            let ops = ob.mat("w", &m, false).unwrap();
+            kernels.extend(ops.iter().map(|op| op.key.kernel));
+            g.ops(ops);
+        }
+    });
+    use Kernel::{MatVecQ8 as M, QuantizeQ8 as Q};
+    assert_eq!(kernels, [Q, M, M, Q, M, Q, M]);
+    // The last matvec read x1 again after x2 was quantized over it.
+    let w = dequant_rows(f, &bytes, rows, cols);
+    let (want, mag) = ref_matmul(&w, &ref_q8(&x1), rows, cols, 1);
+    assert_close("q8 requantized", &got, &want, 1e-5, 1e-5, &mag);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::buffers::{self, WeightMatrix};
 use super::context::GpuContext;
-use super::pipelines::{Kernel, KvType, Pipeline, PipelineCache, PipelineKey};
+use super::pipelines::{q8dot_source, Kernel, KvType, Pipeline, PipelineCache, PipelineKey};
 use crate::error::{Error, Result};
 
 /// Per-step uniform shared by all kernels (WGSL `Step` in shaders/common.wgsl).
@@ -31,6 +31,19 @@ struct MatParams {
     x_stride: u32,
     flags: u32,
     _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct QuantParams {
+    n: u32,
+    _pad: [u32; 3],
+}
+
+/// Bytes of 8-bit activation blocks (shaders/quantize_q8.wgsl) for `n` values of one
+/// token: a byte per value plus an f32 pair per 32.
+pub fn q8_bytes(n: u32) -> u64 {
+    u64::from(n) + u64::from(n / 32) * 8
 }
 
 #[repr(C)]
@@ -126,6 +139,7 @@ const ROPE_FLAG_DST_AT_POS: u32 = 4;
 /// Rows per workgroup of matvec.wgsl / matvec_subgroup.wgsl and the tile of matmul.wgsl.
 const MATVEC_ROWS: u32 = 4;
 const MATVEC_SUBGROUP_ROWS: u32 = 16;
+const MATVEC_Q8_ROWS: u32 = 64;
 const MATMUL_ROWS: u32 = 32;
 const MATMUL_TOKENS: u32 = 16;
 const MATMUL_ROWS_ROWS: u32 = 64;
@@ -192,6 +206,14 @@ pub struct OpBuilder<'a> {
     pub dummy: &'a wgpu::Buffer,
     /// Where streamed weight parts are bound: each gets the next stream unit.
     pub stream: Option<StreamTarget<'a>>,
+    /// Scratch for 8-bit activations (one token): with it, decode matvecs of the
+    /// formats in q8dot_source run on integer dot products where the device is
+    /// CPU-backed (MatVecQ8). None keeps every matvec in f32.
+    pub q8: Option<&'a wgpu::Buffer>,
+    /// The input the last op built (a mat op) left quantized in `q8`: (x, n_cols).
+    /// Consecutive mat ops on the same input (q, k, v; gate, up) quantize it once;
+    /// any other op clears it.
+    quantized: Option<(wgpu::Buffer, u32)>,
 }
 
 /// Streamed parts become units in the order ops are built (graph order); unit u is
@@ -290,7 +312,26 @@ pub struct AttnOp<'b> {
     pub scale: f32,
 }
 
-impl OpBuilder<'_> {
+impl<'a> OpBuilder<'a> {
+    pub fn new(
+        ctx: &'a GpuContext,
+        pipelines: &'a mut PipelineCache,
+        step: &'a wgpu::Buffer,
+        max_tokens: u32,
+        dummy: &'a wgpu::Buffer,
+    ) -> Self {
+        OpBuilder {
+            ctx,
+            pipelines,
+            step,
+            max_tokens,
+            dummy,
+            stream: None,
+            q8: None,
+            quantized: None,
+        }
+    }
+
     fn op<P: Pod>(
         &mut self,
         name: String,
@@ -317,6 +358,7 @@ impl OpBuilder<'_> {
         buffers: &[wgpu::BufferBinding<'_>],
         grid: Grid,
     ) -> Result<Op> {
+        self.quantized = None;
         let [x, y, z] = grid.size(self.max_tokens);
         let max = self.ctx.profile.max_workgroups_per_dim;
         if x.max(y).max(z) > max {
@@ -361,10 +403,18 @@ impl OpBuilder<'_> {
         })
     }
 
-    /// One op per part of the matrix. `batched` picks matmul (prefill) over matvec.
+    /// One op per part of the matrix (after a quantize op where the input is not
+    /// quantized yet). `batched` picks matmul (prefill) over matvec.
     pub fn mat(&mut self, name: &str, m: &MatOp<'_>, batched: bool) -> Result<Vec<Op>> {
+        let mut ops = Vec::new();
+        let q8 = if batched {
+            None
+        } else {
+            self.quantize_input(name, m, &mut ops)?
+        };
         let profile = &self.ctx.profile;
         let kernel = match (batched, profile.subgroups) {
+            (false, _) if q8.is_some() => Kernel::MatVecQ8,
             (true, _) if profile.cpu_device => Kernel::MatMulRows,
             (true, _) => Kernel::MatMul,
             (false, true) => Kernel::MatVecSubgroup,
@@ -378,7 +428,6 @@ impl OpBuilder<'_> {
         if m.accumulate {
             flags |= MAT_FLAG_ACCUMULATE;
         }
-        let mut ops = Vec::new();
         for (i, part) in m.w.parts.iter().enumerate() {
             let params = MatParams {
                 n_rows: part.n_rows,
@@ -403,6 +452,10 @@ impl OpBuilder<'_> {
             } else if kernel == Kernel::MatVecSubgroup {
                 Grid::Fixed {
                     x: part.n_rows.div_ceil(MATVEC_SUBGROUP_ROWS),
+                }
+            } else if kernel == Kernel::MatVecQ8 {
+                Grid::Fixed {
+                    x: part.n_rows.div_ceil(MATVEC_Q8_ROWS),
                 }
             } else {
                 Grid::Fixed {
@@ -431,7 +484,7 @@ impl OpBuilder<'_> {
             };
             let bufs = [
                 w,
-                m.x.as_entire_buffer_binding(),
+                q8.as_ref().unwrap_or(m.x).as_entire_buffer_binding(),
                 m.y.as_entire_buffer_binding(),
                 bias.as_entire_buffer_binding(),
             ];
@@ -439,7 +492,46 @@ impl OpBuilder<'_> {
             op.unit = unit;
             ops.push(op);
         }
+        if q8.is_some() {
+            self.quantized = Some((m.x.clone(), m.w.n_cols));
+        }
         Ok(ops)
+    }
+
+    /// The 8-bit copy of `m.x` a MatVecQ8 reads, with the op that makes it pushed onto
+    /// `ops` unless the previous mat op already quantized the same input; None where
+    /// the matvec stays in f32 (no q8 scratch, a GPU, or a format without q8dot).
+    fn quantize_input(
+        &mut self,
+        name: &str,
+        m: &MatOp<'_>,
+        ops: &mut Vec<Op>,
+    ) -> Result<Option<wgpu::Buffer>> {
+        let Some(q8) = self.q8 else {
+            return Ok(None);
+        };
+        if !self.ctx.profile.cpu_device || q8dot_source(m.w.format).is_none() {
+            return Ok(None);
+        }
+        let n = m.w.n_cols;
+        let key = (m.x.clone(), n);
+        if self.quantized.as_ref() == Some(&key) {
+            return Ok(Some(q8.clone()));
+        }
+        if q8_bytes(n) > q8.size() {
+            return Err(Error::Gpu(format!(
+                "internal: {name} needs {} bytes of 8-bit activations, the scratch has {}",
+                q8_bytes(n),
+                q8.size()
+            )));
+        }
+        let params = QuantParams { n, _pad: [0; 3] };
+        let key = PipelineKey::new(Kernel::QuantizeQ8);
+        let grid = Grid::Fixed {
+            x: (n / 32).div_ceil(64),
+        };
+        ops.push(self.op(format!("{name}.q8"), key, &params, &[m.x, q8], grid)?);
+        Ok(Some(q8.clone()))
     }
 
     /// out[t] = dequantized row tokens[t] of `table`, one op per part.

@@ -17,6 +17,11 @@ pub enum Kernel {
     MatVec,
     /// matvec with subgroup reductions, where the device has subgroups.
     MatVecSubgroup,
+    /// matvec on 8-bit activation blocks with integer dot products, for CPU-backed
+    /// devices and the formats in [`q8dot_source`].
+    MatVecQ8,
+    /// Activations to the 8-bit blocks MatVecQ8 reads.
+    QuantizeQ8,
     MatMul,
     /// matmul without workgroup memory, for CPU-backed devices.
     MatMulRows,
@@ -74,10 +79,12 @@ pub enum Binding {
 use Binding::{Read, ReadWrite, Uniform};
 
 impl Kernel {
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 16] = [
         Kernel::Embed,
         Kernel::MatVec,
         Kernel::MatVecSubgroup,
+        Kernel::MatVecQ8,
+        Kernel::QuantizeQ8,
         Kernel::MatMul,
         Kernel::MatMulRows,
         Kernel::RmsNorm,
@@ -97,6 +104,7 @@ impl Kernel {
             Kernel::Embed
                 | Kernel::MatVec
                 | Kernel::MatVecSubgroup
+                | Kernel::MatVecQ8
                 | Kernel::MatMul
                 | Kernel::MatMulRows
                 | Kernel::HeadMatVec
@@ -132,9 +140,12 @@ impl Kernel {
     pub fn bindings(self) -> &'static [Binding] {
         match self {
             Kernel::Embed => &[Uniform, Uniform, Read, Read, ReadWrite],
-            Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul | Kernel::MatMulRows => {
-                &[Uniform, Uniform, Read, Read, ReadWrite, Read]
-            }
+            Kernel::MatVec
+            | Kernel::MatVecSubgroup
+            | Kernel::MatVecQ8
+            | Kernel::MatMul
+            | Kernel::MatMulRows => &[Uniform, Uniform, Read, Read, ReadWrite, Read],
+            Kernel::QuantizeQ8 => &[Uniform, Uniform, Read, ReadWrite],
             Kernel::RmsNorm => &[Uniform, Uniform, Read, ReadWrite, Read],
             Kernel::RopeToF32 | Kernel::RopeToCache => {
                 &[Uniform, Uniform, Read, ReadWrite, Read, Read]
@@ -153,6 +164,8 @@ impl Kernel {
             Kernel::Embed => include_str!("../../shaders/embed.wgsl"),
             Kernel::MatVec => include_str!("../../shaders/matvec.wgsl"),
             Kernel::MatVecSubgroup => include_str!("../../shaders/matvec_subgroup.wgsl"),
+            Kernel::MatVecQ8 => include_str!("../../shaders/matvec_q8.wgsl"),
+            Kernel::QuantizeQ8 => include_str!("../../shaders/quantize_q8.wgsl"),
             Kernel::MatMul => include_str!("../../shaders/matmul.wgsl"),
             Kernel::MatMulRows => include_str!("../../shaders/matmul_rows.wgsl"),
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl"),
@@ -182,6 +195,20 @@ fn format_source(f: WeightFormat) -> &'static str {
         WeightFormat::Q5_K => include_str!("../../shaders/formats/q5_k.wgsl"),
         WeightFormat::Q6_K => include_str!("../../shaders/formats/q6_k.wgsl"),
     }
+}
+
+/// The integer-dot block reader of a format (shaders/q8dot/), for the formats whose
+/// matvec runs on 8-bit activations. The others keep the f32 kernels.
+pub fn q8dot_source(f: WeightFormat) -> Option<&'static str> {
+    Some(match f {
+        WeightFormat::Q4_0 => include_str!("../../shaders/q8dot/q4_0.wgsl"),
+        WeightFormat::Q4_1 => include_str!("../../shaders/q8dot/q4_1.wgsl"),
+        WeightFormat::Q8_0 => include_str!("../../shaders/q8dot/q8_0.wgsl"),
+        WeightFormat::Q4_K => include_str!("../../shaders/q8dot/q4_k.wgsl"),
+        WeightFormat::Q5_K => include_str!("../../shaders/q8dot/q5_k.wgsl"),
+        WeightFormat::Q6_K => include_str!("../../shaders/q8dot/q6_k.wgsl"),
+        _ => return None,
+    })
 }
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -218,7 +245,14 @@ impl PipelineKey {
     pub fn all() -> Vec<PipelineKey> {
         let mut keys = Vec::new();
         for kernel in Kernel::ALL {
-            if kernel.uses_format() {
+            if kernel == Kernel::MatVecQ8 {
+                keys.extend(
+                    WeightFormat::ALL
+                        .iter()
+                        .filter(|&&f| q8dot_source(f).is_some())
+                        .map(|&f| Self::with_format(kernel, f)),
+                );
+            } else if kernel.uses_format() {
                 keys.extend(
                     WeightFormat::ALL
                         .iter()
@@ -266,9 +300,17 @@ impl PipelineKey {
         }
         if matches!(
             kernel,
-            Kernel::MatVec | Kernel::MatVecSubgroup | Kernel::MatMul | Kernel::MatMulRows
+            Kernel::MatVec
+                | Kernel::MatVecSubgroup
+                | Kernel::MatVecQ8
+                | Kernel::MatMul
+                | Kernel::MatMulRows
         ) {
             src.push_str(MAT_COMMON);
+        }
+        if kernel == Kernel::MatVecQ8 {
+            let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
+            src.push_str(q8dot_source(format).ok_or_else(|| self.missing("a q8dot format"))?);
         }
         if matches!(kernel, Kernel::HeadMatVec | Kernel::HeadMatVecT) {
             src.push_str(HEAD_COMMON);

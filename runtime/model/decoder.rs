@@ -14,7 +14,9 @@ use crate::file::quant;
 use crate::gpu::buffers::{self, Readback, Uploader, WeightMatrix};
 use crate::gpu::context::GpuContext;
 use crate::gpu::graph::{Buffer, Graph, Pause};
-use crate::gpu::kernels::{AttnOp, MatOp, OpBuilder, RopeOp, RowLayout, StepParams, StreamTarget};
+use crate::gpu::kernels::{
+    q8_bytes, AttnOp, MatOp, OpBuilder, RopeOp, RowLayout, StepParams, StreamTarget,
+};
 use crate::gpu::pipelines::{KvType, PipelineCache};
 use crate::gpu::profile::{profile_step, DispatchTime};
 use crate::model::config::Config;
@@ -89,6 +91,7 @@ pub(crate) struct Scratch {
     pub up: Buffer,      // [B, n_ff]
     pub xn_last: Buffer, // [n_embd] the last token's normed state
     pub logits: Buffer,  // [n_vocab]
+    pub q8: Buffer,      // one token's matvec input as 8-bit blocks (MatVecQ8)
 }
 
 /// Called as weights are uploaded with (bytes uploaded, bytes to upload).
@@ -482,14 +485,7 @@ impl Decoder {
                     y: f("moe.y", u64::from(n_embd)),
                 };
                 let dummy = buffers::storage(&ctx, "dummy", 16);
-                let mut ob = OpBuilder {
-                    ctx: &ctx,
-                    pipelines: &mut pipelines,
-                    step: &step,
-                    max_tokens: 1,
-                    dummy: &dummy,
-                    stream: None,
-                };
+                let mut ob = OpBuilder::new(&ctx, &mut pipelines, &step, 1, &dummy);
                 let rt = MoeRuntime::new(
                     &mut ob,
                     m.clone(),
@@ -569,17 +565,13 @@ impl Decoder {
         let cfg = &self.cfg;
         let s = &self.s;
         let dummy = buffers::storage(&self.ctx, "dummy", 16);
-        let mut ob = OpBuilder {
-            ctx: &self.ctx,
-            pipelines,
-            step: &self.step,
-            max_tokens: if batched { self.max_batch } else { 1 },
-            dummy: &dummy,
-            stream: self.streamer.as_ref().map(|st| StreamTarget {
-                ring: st.ring(),
-                units: Vec::new(),
-            }),
-        };
+        let max_tokens = if batched { self.max_batch } else { 1 };
+        let mut ob = OpBuilder::new(&self.ctx, pipelines, &self.step, max_tokens, &dummy);
+        ob.stream = self.streamer.as_ref().map(|st| StreamTarget {
+            ring: st.ring(),
+            units: Vec::new(),
+        });
+        ob.q8 = Some(&s.q8);
         let n_embd = cfg.n_embd;
         let eps = cfg.rms_eps;
         let mut g = Graph::default();
@@ -1012,6 +1004,11 @@ fn make_scratch(ctx: &GpuContext, cfg: &Config, max_batch: u32) -> Scratch {
         Some(m) => cfg.n_ff.max(m.n_ff_exp * m.n_expert_shared),
         None => cfg.n_ff,
     };
+    // The widest input a decode matvec reads.
+    let matvec_input = [cfg.n_embd, attn_width, v_out, lora, n_ff]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
     Scratch {
         x: st("x", f(cfg.n_embd)),
         xn: st("xn", f(cfg.n_embd)),
@@ -1027,13 +1024,14 @@ fn make_scratch(ctx: &GpuContext, cfg: &Config, max_batch: u32) -> Scratch {
         up: st("up", f(n_ff)),
         xn_last: st("xn_last", u64::from(cfg.n_embd) * 4),
         logits: st("logits", u64::from(cfg.n_vocab) * 4),
+        q8: st("q8", q8_bytes(matvec_input)),
     }
 }
 
-fn scratch_list(s: &Scratch) -> [&Buffer; 14] {
+fn scratch_list(s: &Scratch) -> [&Buffer; 15] {
     [
         &s.x, &s.xn, &s.q_raw, &s.q, &s.k_raw, &s.v_raw, &s.attn, &s.attn_v, &s.lora, &s.lora_n,
-        &s.gate, &s.up, &s.xn_last, &s.logits,
+        &s.gate, &s.up, &s.xn_last, &s.logits, &s.q8,
     ]
 }
 
