@@ -67,3 +67,18 @@ fn fixtures_match_llama_cpp_with_matrices_split_into_tiny_bindings() {
     };
     check_all(&opts, "split");
 }
+
+#[test]
+fn fixtures_match_llama_cpp_with_f32_activations() {
+    // The dequantize-then-multiply matvecs everywhere, held to the strict tolerance
+    // against llama.cpp on the dequantized weights (on CPU-backed devices the default
+    // path quantizes decode activations to 8 bits instead).
+    let opts = LoadOptions {
+        device: DeviceOptions {
+            f32_activations: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    check_all(&opts, "f32 activations");
+}

@@ -13,6 +13,10 @@ pub struct DeviceOptions {
     /// Ask only for wgpu's downlevel limits (16 KiB workgroup storage, 256 invocations,
     /// 4 storage buffers per stage, 128 MiB bindings), as the weakest devices give.
     pub downlevel: bool,
+    /// Keep every matvec's activations in f32, even where 8-bit activations with
+    /// integer dot products are faster (CPU-backed devices): slower, and equal to
+    /// dequantize-then-multiply up to f32 rounding.
+    pub f32_activations: bool,
 }
 
 /// What the runtime may use on the chosen device: the features we requested and the
@@ -31,6 +35,10 @@ pub struct DeviceProfile {
     /// The adapter runs on the CPU (lavapipe, SwiftShader): kernels without workgroup
     /// barriers are faster there.
     pub cpu_device: bool,
+    /// Decode matvecs of the formats with an integer-dot reader quantize their input
+    /// to 8-bit blocks and use MatVecQ8: on CPU-backed devices, where we measured it
+    /// (about 1.6x decode on lavapipe), unless DeviceOptions::f32_activations.
+    pub q8_matvec: bool,
     pub max_storage_binding: u64,
     pub max_buffer_size: u64,
     pub max_workgroup_storage: u32,
@@ -62,11 +70,12 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
 impl DeviceProfile {
     fn from_granted(
         (adapter_name, backend, device_type): (String, String, String),
-        [f16, subgroups, timestamps]: [bool; 3],
+        [f16, subgroups, timestamps, f32_activations]: [bool; 4],
         limits: &wgpu::Limits,
     ) -> DeviceProfile {
         let profile = DeviceProfile {
             cpu_device: device_type == "Cpu",
+            q8_matvec: device_type == "Cpu" && !f32_activations,
             adapter_name,
             backend,
             device_type,
@@ -121,8 +130,18 @@ impl GpuContext {
         let f16 = !opts.no_f16 && features.contains(wgpu::Features::SHADER_F16);
         let subgroups = !opts.downlevel && features.contains(wgpu::Features::SUBGROUP);
         let timestamps = features.contains(wgpu::Features::TIMESTAMP_QUERY);
-        let names = ("host device".to_string(), String::new(), String::new());
-        let profile = DeviceProfile::from_granted(names, [f16, subgroups, timestamps], &limits);
+        // The adapter's type decides the CPU-device kernels, as for our own device.
+        let info = device.adapter_info();
+        let names = (
+            info.name.clone(),
+            format!("{:?}", info.backend),
+            format!("{:?}", info.device_type),
+        );
+        let profile = DeviceProfile::from_granted(
+            names,
+            [f16, subgroups, timestamps, opts.f32_activations],
+            &limits,
+        );
         Ok(GpuContext {
             device,
             queue,
@@ -227,7 +246,11 @@ impl GpuContext {
             format!("{:?}", info.backend),
             format!("{:?}", info.device_type),
         );
-        let profile = DeviceProfile::from_granted(names, [f16, subgroups, timestamps], &limits);
+        let profile = DeviceProfile::from_granted(
+            names,
+            [f16, subgroups, timestamps, opts.f32_activations],
+            &limits,
+        );
         Ok(GpuContext {
             device,
             queue,

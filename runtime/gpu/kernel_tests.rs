@@ -183,7 +183,7 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
     let y0 = rng.vec(tokens * rows);
     let (xb, bb, yb) = (h.f32s(&x), h.f32s(&bias), h.f32s(&y0));
     let batched = tokens > 1;
-    let q8 = !batched && h.ctx.profile.cpu_device && q8dot_source(f).is_some();
+    let q8 = !batched && h.ctx.profile.q8_matvec && q8dot_source(f).is_some();
     let expected = match (batched, h.ctx.profile.subgroups) {
         (false, _) if q8 => Kernel::MatVecQ8,
         (true, _) if h.ctx.profile.cpu_device => Kernel::MatMulRows,
@@ -237,9 +237,9 @@ fn ref_q8(x: &[f32]) -> Vec<f32> {
 #[test]
 fn matvec_matches_cpu_reference_for_every_format_and_split() {
     // Default options pick the subgroup matvec where the adapter has subgroups (lavapipe
-    // does); the downlevel profile keeps the workgroup-memory version. On a CPU-backed
-    // device the formats with a q8dot reader take the integer-dot matvec instead: each
-    // profile runs both ways.
+    // does); the downlevel profile keeps the workgroup-memory version. With q8_matvec
+    // (CPU-backed devices) the formats with a q8dot reader take the integer-dot matvec
+    // instead: each profile runs both ways.
     let default = Harness::new();
     if !default.ctx.profile.subgroups {
         eprintln!("adapter without subgroups: both runs use the workgroup-memory matvec");
@@ -250,8 +250,8 @@ fn matvec_matches_cpu_reference_for_every_format_and_split() {
     });
     assert!(!downlevel.ctx.profile.subgroups);
     for mut h in [default, downlevel] {
-        for cpu_device in [false, true] {
-            h.ctx.profile.cpu_device = cpu_device;
+        for q8_matvec in [false, true] {
+            h.ctx.profile.q8_matvec = q8_matvec;
             for f in WeightFormat::ALL {
                 check_mat(&mut h, f, 1, false);
                 check_mat(&mut h, f, 1, true);
@@ -265,7 +265,7 @@ fn q8_matvecs_on_one_input_quantize_it_once() {
     // q, k, v (or gate, up) read the same input: one quantize op before the first,
     // none before the others; a new input, or any op in between, quantizes again.
     let mut h = Harness::new();
-    h.ctx.profile.cpu_device = true;
+    h.ctx.profile.q8_matvec = true;
     let f = WeightFormat::Q4_1;
     let (rows, cols) = (40usize, 64usize);
     let bytes = quant::random_blocks(f, rows, cols, 3);

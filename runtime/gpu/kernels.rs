@@ -207,8 +207,8 @@ pub struct OpBuilder<'a> {
     /// Where streamed weight parts are bound: each gets the next stream unit.
     pub stream: Option<StreamTarget<'a>>,
     /// Scratch for 8-bit activations (one token): with it, decode matvecs of the
-    /// formats in q8dot_source run on integer dot products where the device is
-    /// CPU-backed (MatVecQ8). None keeps every matvec in f32.
+    /// formats in q8dot_source run on integer dot products where the profile says
+    /// q8_matvec (MatVecQ8). None keeps every matvec in f32.
     pub q8: Option<&'a wgpu::Buffer>,
     /// The input the last op built (a mat op) left quantized in `q8`: (x, n_cols).
     /// Consecutive mat ops on the same input (q, k, v; gate, up) quantize it once;
@@ -510,7 +510,7 @@ impl<'a> OpBuilder<'a> {
         let Some(q8) = self.q8 else {
             return Ok(None);
         };
-        if !self.ctx.profile.cpu_device || q8dot_source(m.w.format).is_none() {
+        if !self.ctx.profile.q8_matvec || q8dot_source(m.w.format).is_none() {
             return Ok(None);
         }
         let n = m.w.n_cols;

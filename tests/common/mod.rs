@@ -168,10 +168,10 @@ pub fn assert_bitwise(want: &[Vec<f32>], got: &[Vec<f32>], what: &str) {
     }
 }
 
-/// Every fixture `{name}.gguf` against its llama.cpp golden under `opts`: within `tol`
-/// of llama.cpp run on the same weights (its f32-KV run when we have no f16), and for
-/// quantized fixtures within the golden's quant-vs-dequant spread plus `tol` of its run
-/// on the quantized file; argmax equal except at near-ties. `quantized` tells which.
+/// Every fixture `{name}.gguf` against its llama.cpp golden under `opts`: close to
+/// llama.cpp run on the same weights (its f32-KV run when we have no f16) and, for
+/// quantized fixtures, to its run on the quantized file (tolerances below); argmax
+/// equal except at near-ties. `quantized` tells which.
 pub fn check_fixtures(names: &[(String, bool)], opts: &LoadOptions, path_name: &str, tol: f32) {
     // Without f16 our KV cache is f32: compare with llama.cpp's f32-KV run.
     let f32_kv = opts.device.no_f16;
@@ -184,20 +184,32 @@ pub fn check_fixtures(names: &[(String, bool)], opts: &LoadOptions, path_name: &
             (false, false) => "quant",
         };
         let mut model = load(&fixture(&format!("{name}.gguf")), opts);
-        let d = compare(&mut model, &g, reference, tol);
+        // llama.cpp's quantized run rounds activations to 8 bits inside its matmuls, its
+        // run on the dequantized copy does not; the golden's spread is how far apart
+        // the two are. We are held to `tol` of the dequantized run and spread + `tol` of
+        // the quantized one, except where our decode rounds activations to 8 bits too
+        // (MatVecQ8, on CPU-backed devices unless f32_activations): in its own blocks
+        // and not in prefill, so it is an approximation of the same size but not
+        // llama.cpp's: spread + `tol` of the dequantized run, and by the triangle
+        // inequality 2 * spread + `tol` of the quantized one.
+        let spread = match quantized {
+            true => g["spread"]["quant_vs_dequant_f32"].as_f64().unwrap() as f32,
+            false => 0.0,
+        };
+        let q8 = *quantized && model.device().q8_matvec;
+        let (tol_d, tol_q) = match q8 {
+            true => (spread + tol, 2.0 * spread + tol),
+            false => (tol, spread + tol),
+        };
+        let d = compare(&mut model, &g, reference, tol_d);
         assert_eq!(d.steps, 72, "{name}: 3 prompts x 24 steps");
         assert!(
-            d.max_logit <= tol && d.argmax_mismatch.is_empty(),
-            "{path_name} {name} vs llama.cpp '{reference}': max logit diff {} (tol {tol}), argmax mismatches {:?}",
+            d.max_logit <= tol_d && d.argmax_mismatch.is_empty(),
+            "{path_name} {name} vs llama.cpp '{reference}': max logit diff {} (tol {tol_d}), argmax mismatches {:?}",
             d.max_logit,
             d.argmax_mismatch
         );
-        // Against llama.cpp's own quantized run, which rounds activations to 8 bits
-        // inside its matmuls: we may be as far from it as its dequantized run is (the
-        // golden's measured spread), plus our own tolerance.
         if *quantized {
-            let spread = g["spread"]["quant_vs_dequant_f32"].as_f64().unwrap() as f32;
-            let tol_q = spread + tol;
             let q = compare(&mut model, &g, "quant", tol_q);
             assert!(
                 q.max_logit <= tol_q && q.argmax_mismatch.is_empty(),
