@@ -188,7 +188,7 @@ pub fn check_fixtures(names: &[(String, bool)], opts: &LoadOptions, path_name: &
         // run on the dequantized copy does not; the golden's spread is how far apart
         // the two are. We are held to `tol` of the dequantized run and spread + `tol` of
         // the quantized one, except where our decode rounds activations to 8 bits too
-        // (MatVecQ8, on CPU-backed devices unless f32_activations): in its own blocks
+        // (MatVecQ8, on CPU-backed devices with q8_activations): in its own blocks
         // and not in prefill, so it is an approximation of the same size but not
         // llama.cpp's: spread + `tol` of the dequantized run, and by the triangle
         // inequality 2 * spread + `tol` of the quantized one.
