@@ -70,16 +70,17 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
 
 impl DeviceProfile {
     fn from_granted(
-        (adapter_name, backend, device_type): (String, String, String),
+        info: &wgpu::AdapterInfo,
         [f16, subgroups, timestamps, q8_activations]: [bool; 4],
         limits: &wgpu::Limits,
     ) -> DeviceProfile {
+        let cpu_device = info.device_type == wgpu::DeviceType::Cpu;
         let profile = DeviceProfile {
-            cpu_device: device_type == "Cpu",
-            q8_matvec: device_type == "Cpu" && q8_activations,
-            adapter_name,
-            backend,
-            device_type,
+            cpu_device,
+            q8_matvec: cpu_device && q8_activations,
+            adapter_name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
             f16,
             subgroups,
             timestamps,
@@ -132,14 +133,8 @@ impl GpuContext {
         let subgroups = !opts.downlevel && features.contains(wgpu::Features::SUBGROUP);
         let timestamps = features.contains(wgpu::Features::TIMESTAMP_QUERY);
         // The adapter's type decides the CPU-device kernels, as for our own device.
-        let info = device.adapter_info();
-        let names = (
-            info.name.clone(),
-            format!("{:?}", info.backend),
-            format!("{:?}", info.device_type),
-        );
         let profile = DeviceProfile::from_granted(
-            names,
+            &device.adapter_info(),
             [f16, subgroups, timestamps, opts.q8_activations],
             &limits,
         );
@@ -242,13 +237,8 @@ impl GpuContext {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc))
             .map_err(|e| Error::Gpu(format!("adapter '{}': {e}", info.name)))?;
-        let names = (
-            info.name.clone(),
-            format!("{:?}", info.backend),
-            format!("{:?}", info.device_type),
-        );
         let profile = DeviceProfile::from_granted(
-            names,
+            &info,
             [f16, subgroups, timestamps, opts.q8_activations],
             &limits,
         );
