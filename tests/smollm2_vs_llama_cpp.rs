@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{compare, generate_json, golden, load, smollm2};
+use common::{compare, generate_json, golden, load, smollm2, tolerances};
 use edgeseek::{DeviceOptions, LoadOptions};
 
 /// Against llama.cpp on identical (dequantized) weights: summation order and f16
@@ -23,16 +23,8 @@ const TOL_SAME_WEIGHTS: f32 = 0.1;
 fn check(opts: &LoadOptions, reference: &str) {
     let g = golden("smollm2-135m-instruct-q4_1.json");
     let mut model = load(&smollm2(), opts);
-    // With f32 activations: TOL_SAME_WEIGHTS of the dequantized run, and against
-    // llama.cpp's quantized run no further than its own dequantized run is. With 8-bit
-    // decode activations, as far from the dequantized run as llama.cpp's 8-bit run is
-    // (spread), and by the triangle inequality 2 * spread from that run (the reasoning
-    // of common::check_fixtures).
     let spread = g["spread"]["quant_vs_dequant_f32"].as_f64().unwrap() as f32;
-    let (tol_d, tol) = match model.device().q8_matvec {
-        true => (spread + TOL_SAME_WEIGHTS, 2.0 * spread + TOL_SAME_WEIGHTS),
-        false => (TOL_SAME_WEIGHTS, spread + TOL_SAME_WEIGHTS),
-    };
+    let (tol_d, tol) = tolerances(&model, spread, TOL_SAME_WEIGHTS);
     let d = compare(&mut model, &g, reference, tol_d);
     eprintln!("SmolLM2 vs llama.cpp '{reference}': {d:?}");
     assert_eq!(d.steps, 96, "3 prompts x 32 steps");

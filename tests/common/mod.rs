@@ -168,6 +168,23 @@ pub fn assert_bitwise(want: &[Vec<f32>], got: &[Vec<f32>], what: &str) {
     }
 }
 
+/// (against llama.cpp's run on the dequantized weights, against its quantized run).
+///
+/// llama.cpp's quantized run rounds activations to 8 bits inside its matmuls, its run
+/// on the dequantized copy does not; `spread` (the golden's) is how far apart the two
+/// are. We are held to `tol` of the dequantized run and spread + `tol` of the quantized
+/// one, except where our decode rounds activations to 8 bits too (MatVecQ8, on
+/// CPU-backed devices with q8_activations): in its own blocks and not in prefill, so it
+/// is an approximation of the same size but not llama.cpp's: spread + `tol` of the
+/// dequantized run, and by the triangle inequality 2 * spread + `tol` of the quantized
+/// one.
+pub fn tolerances(model: &Model, spread: f32, tol: f32) -> (f32, f32) {
+    match model.device().q8_matvec {
+        true => (spread + tol, 2.0 * spread + tol),
+        false => (tol, spread + tol),
+    }
+}
+
 /// Every fixture `{name}.gguf` against its llama.cpp golden under `opts`: close to
 /// llama.cpp run on the same weights (its f32-KV run when we have no f16) and, for
 /// quantized fixtures, to its run on the quantized file (tolerances below); argmax
@@ -184,23 +201,11 @@ pub fn check_fixtures(names: &[(String, bool)], opts: &LoadOptions, path_name: &
             (false, false) => "quant",
         };
         let mut model = load(&fixture(&format!("{name}.gguf")), opts);
-        // llama.cpp's quantized run rounds activations to 8 bits inside its matmuls, its
-        // run on the dequantized copy does not; the golden's spread is how far apart
-        // the two are. We are held to `tol` of the dequantized run and spread + `tol` of
-        // the quantized one, except where our decode rounds activations to 8 bits too
-        // (MatVecQ8, on CPU-backed devices with q8_activations): in its own blocks
-        // and not in prefill, so it is an approximation of the same size but not
-        // llama.cpp's: spread + `tol` of the dequantized run, and by the triangle
-        // inequality 2 * spread + `tol` of the quantized one.
         let spread = match quantized {
             true => g["spread"]["quant_vs_dequant_f32"].as_f64().unwrap() as f32,
             false => 0.0,
         };
-        let q8 = *quantized && model.device().q8_matvec;
-        let (tol_d, tol_q) = match q8 {
-            true => (spread + tol, 2.0 * spread + tol),
-            false => (tol, spread + tol),
-        };
+        let (tol_d, tol_q) = tolerances(&model, spread, tol);
         let d = compare(&mut model, &g, reference, tol_d);
         assert_eq!(d.steps, 72, "{name}: 3 prompts x 24 steps");
         assert!(
