@@ -4,7 +4,7 @@
 //!
 //! cargo run --release --example bench -- --model M.gguf [--prompt-tokens 64]
 //!     [--gen-tokens 32] [--repeat 3] [--json] [--profile]
-//!     [--adapter NAME] [--no-f16] [--downlevel] [--q8-activations] [--ctx N] [--max-batch N]
+//!     [--adapter NAME] [--no-f16] [--downlevel] [--f32-activations] [--ctx N] [--max-batch N]
 //!     [--expert-cache-mb N|min] [--eviction lru|frequency] [--prefetch]
 //!     [--max-resident-mb N]
 //!

@@ -4,7 +4,7 @@
 //!     (--prompt TEXT | --prompt - | --prompt-ids 1,2,3) [--raw] [--system TEXT]
 //!     [--template deepseek-r1|chatml|llama3] [--max-tokens N] [--temperature T --top-k K
 //!     --top-p P --min-p P --repeat-penalty R --seed S] [--top-logprobs K] [--json]
-//!     [--adapter NAME] [--no-f16] [--downlevel] [--q8-activations] [--ctx N] [--max-batch N]
+//!     [--adapter NAME] [--no-f16] [--downlevel] [--f32-activations] [--ctx N] [--max-batch N]
 //!     [--expert-cache-mb N|min] [--eviction lru|frequency] [--prefetch] [--max-resident-mb N]
 //!
 //! --prompt applies the model's chat template (--raw: the text as is); --prompt-ids

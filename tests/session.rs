@@ -7,7 +7,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use edgeseek::sampler::SamplerOptions;
-use edgeseek::{Error, Event, GenerateOptions, LoadOptions, Model, Prompt, StopReason, Summary};
+use edgeseek::{
+    DeviceOptions, Error, Event, GenerateOptions, LoadOptions, Message, Model, Prompt, StopReason,
+    Summary,
+};
 
 fn model() -> Model {
     common::load(
@@ -86,6 +89,38 @@ fn chat_prompt_ends_at_the_end_of_turn_token() {
         "{text:?}"
     );
     assert_eq!(sum.stop, StopReason::EndOfGeneration);
+}
+
+/// The README's question. llama.cpp (CPU, greedy, same chat prompt) answers exactly this,
+/// and its smallest top-2 logit margin over the answer is 0.89, so both our activation
+/// paths must give the same words. The bare "What is the capital of France?" is a
+/// near-tie at the first token (0.08 on the dequantized weights) that llama.cpp's 8-bit
+/// matmuls tip to "L'Étoile, la Marseilla": a bad README prompt, not a kernel bug.
+#[test]
+fn readme_question_gets_llama_cpps_answer_with_either_activation_path() {
+    let question = [Message::user(
+        "What is the capital of France? Answer in one sentence.",
+    )];
+    for f32_activations in [false, true] {
+        let opts = LoadOptions {
+            n_ctx: Some(128),
+            device: DeviceOptions {
+                f32_activations,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut m = common::load(&common::smollm2(), &opts);
+        let (text, sum) = run(&mut m, Prompt::Chat(&question), greedy(24));
+        assert_eq!(
+            (text.as_str(), sum.stop),
+            (
+                "The capital of France is Paris.",
+                StopReason::EndOfGeneration
+            ),
+            "f32_activations: {f32_activations}"
+        );
+    }
 }
 
 #[test]

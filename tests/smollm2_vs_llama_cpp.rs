@@ -6,8 +6,8 @@
 //! logits by up to 0.69 (1.15 with f32 KV) from the same model with exactly dequantized
 //! F32 weights, while KV precision alone moves the dequantized run by only 0.023. Our
 //! shaders dequantize exactly, so the dequantized runs are the reference to match
-//! with f32 activations; our opt-in 8-bit decode activations (MatVecQ8) are an
-//! approximation of the same kind as llama.cpp's.
+//! with f32 activations; our 8-bit decode activations (MatVecQ8, the default on
+//! CPU-backed devices) are an approximation of the same kind as llama.cpp's.
 
 mod common;
 
@@ -56,9 +56,9 @@ fn smollm2_matches_llama_cpp_with_f16_kv() {
 }
 
 #[test]
-fn smollm2_matches_llama_cpp_with_q8_activations() {
+fn smollm2_matches_llama_cpp_with_f32_activations() {
     let device = DeviceOptions {
-        q8_activations: true,
+        f32_activations: true,
         ..Default::default()
     };
     check(

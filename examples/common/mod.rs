@@ -42,7 +42,7 @@ impl Args {
         }
     }
 
-    /// Device and load flags: --adapter NAME, --no-f16, --downlevel, --q8-activations, --ctx N,
+    /// Device and load flags: --adapter NAME, --no-f16, --downlevel, --f32-activations, --ctx N,
     /// --max-batch N, --expert-cache-mb N|min (decimals allowed), --eviction lru|frequency, --prefetch,
     /// --max-resident-mb N (decimals allowed).
     pub fn load_options(&mut self) -> LoadOptions {
@@ -51,7 +51,7 @@ impl Args {
                 adapter: self.value("--adapter"),
                 no_f16: self.flag("--no-f16"),
                 downlevel: self.flag("--downlevel"),
-                q8_activations: self.flag("--q8-activations"),
+                f32_activations: self.flag("--f32-activations"),
             },
             ..LoadOptions::default()
         };

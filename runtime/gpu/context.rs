@@ -13,11 +13,10 @@ pub struct DeviceOptions {
     /// Ask only for wgpu's downlevel limits (16 KiB workgroup storage, 256 invocations,
     /// 4 storage buffers per stage, 128 MiB bindings), as the weakest devices give.
     pub downlevel: bool,
-    /// On CPU-backed devices, round decode matvec inputs to 8-bit blocks and use
-    /// integer dot products (MatVecQ8): ~1.6x decode on lavapipe, but SmolLM2's chat
-    /// answer goes wrong with it (not yet understood), so it is opt-in. Off: every
-    /// matvec dequantizes exactly and multiplies in f32.
-    pub q8_activations: bool,
+    /// Keep every matvec's activations in f32, even where 8-bit activations with
+    /// integer dot products are faster (CPU-backed devices): slower, and equal to
+    /// dequantize-then-multiply up to f32 rounding.
+    pub f32_activations: bool,
 }
 
 /// What the runtime may use on the chosen device: the features we requested and the
@@ -38,7 +37,7 @@ pub struct DeviceProfile {
     pub cpu_device: bool,
     /// Decode matvecs of the formats with an integer-dot reader quantize their input
     /// to 8-bit blocks and use MatVecQ8: on CPU-backed devices, where we measured it
-    /// (about 1.6x decode on lavapipe), with DeviceOptions::q8_activations.
+    /// (about 1.6x decode on lavapipe), unless DeviceOptions::f32_activations.
     pub q8_matvec: bool,
     pub max_storage_binding: u64,
     pub max_buffer_size: u64,
@@ -71,13 +70,13 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
 impl DeviceProfile {
     fn from_granted(
         info: &wgpu::AdapterInfo,
-        [f16, subgroups, timestamps, q8_activations]: [bool; 4],
+        [f16, subgroups, timestamps, f32_activations]: [bool; 4],
         limits: &wgpu::Limits,
     ) -> DeviceProfile {
         let cpu_device = info.device_type == wgpu::DeviceType::Cpu;
         let profile = DeviceProfile {
             cpu_device,
-            q8_matvec: cpu_device && q8_activations,
+            q8_matvec: cpu_device && !f32_activations,
             adapter_name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
@@ -135,7 +134,7 @@ impl GpuContext {
         // The adapter's type decides the CPU-device kernels, as for our own device.
         let profile = DeviceProfile::from_granted(
             &device.adapter_info(),
-            [f16, subgroups, timestamps, opts.q8_activations],
+            [f16, subgroups, timestamps, opts.f32_activations],
             &limits,
         );
         Ok(GpuContext {
@@ -239,7 +238,7 @@ impl GpuContext {
             .map_err(|e| Error::Gpu(format!("adapter '{}': {e}", info.name)))?;
         let profile = DeviceProfile::from_granted(
             &info,
-            [f16, subgroups, timestamps, opts.q8_activations],
+            [f16, subgroups, timestamps, opts.f32_activations],
             &limits,
         );
         Ok(GpuContext {

@@ -174,7 +174,7 @@ pub fn assert_bitwise(want: &[Vec<f32>], got: &[Vec<f32>], what: &str) {
 /// on the dequantized copy does not; `spread` (the golden's) is how far apart the two
 /// are. We are held to `tol` of the dequantized run and spread + `tol` of the quantized
 /// one, except where our decode rounds activations to 8 bits too (MatVecQ8, on
-/// CPU-backed devices with q8_activations): in its own blocks and not in prefill, so it
+/// CPU-backed devices unless f32_activations): in its own blocks and not in prefill, so it
 /// is an approximation of the same size but not llama.cpp's: spread + `tol` of the
 /// dequantized run, and by the triangle inequality 2 * spread + `tol` of the quantized
 /// one.
