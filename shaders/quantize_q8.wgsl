@@ -3,14 +3,15 @@
 // Each run of 32 values becomes 32 int8 q = round(x * 127 / amax) and a scale
 // d = amax / 127, as llama.cpp's quantize_row_q8_1 does on AVX2 (round to nearest
 // even), plus s = d * sum(q), which formats with an offset (Q4_1, Q4_K, ...) need.
-// Layout (one token, as the matvec it feeds): n/4 words of packed q, then n/32 pairs
-// (d, s) as f32 bits. One invocation per block; grid ceil(n / 32 / 64).
+// Layout per token: n/4 words of packed q, then n/32 pairs (d, s) as f32 bits; tokens
+// one after another (n/4 + n/16 words each). One invocation per block.
+// Grid: (ceil(n / 32 / 64), tokens): n_tokens for a matmul, 1 for a matvec.
 
 struct QuantParams {
     n: u32,        // values per token, a multiple of 32
+    x_stride: u32, // input floats per token
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: QuantParams;
@@ -24,7 +25,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (b >= P.n / 32u) {
         return;
     }
-    let x0 = 32u * b;
+    let t = wid.y;
+    let x0 = t * P.x_stride + 32u * b;
+    let q0 = t * (P.n / 4u + P.n / 16u);
     var amax = 0.0;
     for (var i = 0u; i < 32u; i = i + 1u) {
         amax = max(amax, abs(X[x0 + i]));
@@ -35,9 +38,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var w = 0u; w < 8u; w = w + 1u) {
         let q = vec4<i32>(round(vec4<f32>(X[x0 + 4u * w], X[x0 + 4u * w + 1u], X[x0 + 4u * w + 2u], X[x0 + 4u * w + 3u]) * id));
         sum = sum + q.x + q.y + q.z + q.w;
-        XQ[8u * b + w] = pack4xI8(q);
+        XQ[q0 + 8u * b + w] = pack4xI8(q);
     }
-    let sd = P.n / 4u + 2u * b;
+    let sd = q0 + P.n / 4u + 2u * b;
     XQ[sd] = bitcast<u32>(d);
     XQ[sd + 1u] = bitcast<u32>(d * f32(sum));
 }

@@ -9,9 +9,9 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 #[test]
 fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
     let keys = PipelineKey::all();
-    // 7 format kernels x 11 formats + the integer-dot matvec x 6 formats + 3 cache
-    // kernels x 2 KV types + 5 others.
-    assert_eq!(keys.len(), 7 * 11 + 6 + 3 * 2 + 5);
+    // 7 format kernels x 11 formats + the integer-dot matvec and matmul x 6 formats +
+    // 4 cache kernels x 2 KV types + 5 others.
+    assert_eq!(keys.len(), 7 * 11 + 2 * 6 + 4 * 2 + 5);
     for key in keys {
         let src = key.source().unwrap();
         let module = naga::front::wgsl::parse_str(&src)

@@ -23,8 +23,17 @@ const TOL_SAME_WEIGHTS: f32 = 0.1;
 fn check(opts: &LoadOptions, reference: &str) {
     let g = golden("smollm2-135m-instruct-q4_1.json");
     let mut model = load(&smollm2(), opts);
-    let spread = g["spread"]["quant_vs_dequant_f32"].as_f64().unwrap() as f32;
-    let (tol_d, tol) = tolerances(&model, spread, TOL_SAME_WEIGHTS);
+    let spread = |k: &str| g["spread"][k].as_f64().unwrap() as f32;
+    // With 8-bit activations (prefill and decode) we are one more 8-bit run, and on this
+    // model such runs scatter more widely than quant vs dequant (0.69): llama.cpp's
+    // quantized run alone moves 1.15 between f16 and f32 KV, where its dequantized
+    // run moves 0.023. Ours measured 0.82 from both. So the 8-bit noise here is the
+    // larger of the two spreads; with f32 activations it does not apply.
+    let noise = match model.device().q8_matvec {
+        true => spread("quant_vs_dequant_f32").max(spread("f16kv_vs_f32kv")),
+        false => spread("quant_vs_dequant_f32"),
+    };
+    let (tol_d, tol) = tolerances(&model, noise, TOL_SAME_WEIGHTS);
     let d = compare(&mut model, &g, reference, tol_d);
     eprintln!("SmolLM2 vs llama.cpp '{reference}': {d:?}");
     assert_eq!(d.steps, 96, "3 prompts x 32 steps");
@@ -89,10 +98,11 @@ fn smollm2_matches_llama_cpp_with_f32_kv_and_downlevel_limits() {
 }
 
 /// Bytes the runtime holds beyond what it uploaded: wgpu, the driver, compiled
-/// pipelines. Measured here at about 45 MiB on lavapipe (42 MiB with a 1 MB model);
+/// pipelines. Measured here at about 66 MiB on lavapipe (45 MiB before the 8-bit
+/// kernels; MatMulQ8 and AttentionRows added about 2 MiB each);
 /// on lavapipe "GPU memory" is itself anonymous host memory, so the weights, KV cache
 /// and scratch buffers count in the process's anonymous RSS once each.
-const FIXED_OVERHEAD: u64 = 64 << 20;
+const FIXED_OVERHEAD: u64 = 80 << 20;
 
 #[test]
 fn smollm2_weights_are_resident_once_and_the_file_is_released() {

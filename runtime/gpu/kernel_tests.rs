@@ -46,7 +46,7 @@ impl Harness {
         let pipelines = PipelineCache::new(&ctx.device);
         let step = buffers::uniform(&ctx, "step", &StepParams::default());
         let dummy = buffers::storage(&ctx, "dummy", 16);
-        let q8 = buffers::storage(&ctx, "q8", q8_bytes(4096));
+        let q8 = buffers::storage(&ctx, "q8", 64 * q8_bytes(4096));
         Harness {
             ctx,
             pipelines,
@@ -178,14 +178,21 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
     let wm = WeightMatrix::upload(&h.ctx, &mut up, "w", f, dims, &bytes).unwrap();
     assert_eq!(wm.parts.len(), if split { 8 } else { 1 });
     let mut rng = Rng(99);
-    let x = rng.vec(tokens * cols);
+    let batched = tokens > 1;
+    // Batched inputs are rows of a wider buffer (x_stride > cols), as in a model.
+    let x_stride = if batched { cols + 32 } else { cols };
+    let x_wide = rng.vec(tokens * x_stride);
+    let x: Vec<f32> = x_wide
+        .chunks(x_stride)
+        .flat_map(|row| row[..cols].to_vec())
+        .collect();
     let bias = rng.vec(rows);
     let y0 = rng.vec(tokens * rows);
-    let (xb, bb, yb) = (h.f32s(&x), h.f32s(&bias), h.f32s(&y0));
-    let batched = tokens > 1;
-    let q8 = !batched && h.ctx.profile.q8_matvec && q8dot_source(f).is_some();
+    let (xb, bb, yb) = (h.f32s(&x_wide), h.f32s(&bias), h.f32s(&y0));
+    let q8 = h.ctx.profile.q8_matvec && q8dot_source(f).is_some();
     let expected = match (batched, h.ctx.profile.subgroups) {
         (false, _) if q8 => Kernel::MatVecQ8,
+        (true, _) if q8 => Kernel::MatMulQ8,
         (true, _) if h.ctx.profile.cpu_device => Kernel::MatMulRows,
         (true, _) => Kernel::MatMul,
         (false, true) => Kernel::MatVecSubgroup,
@@ -195,13 +202,13 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
         let m = MatOp {
             w: &wm,
             x: &xb,
-            x_stride: cols as u32,
+            x_stride: x_stride as u32,
             y: &yb,
             bias: Some(&bb),
             accumulate: true,
         };
         let ops = ob.mat("w", &m, batched).unwrap();
-        // MatVecQ8 comes after the op that quantizes its input.
+        // MatVecQ8 and MatMulQ8 come after the op that quantizes their input.
         let mats = if q8 { &ops[1..] } else { &ops[..] };
         assert!(
             mats.iter().all(|op| op.key.kernel == expected),
@@ -209,7 +216,7 @@ fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
         );
         g.ops(ops);
     });
-    // The integer-dot matvec multiplies by x as its 8-bit blocks hold it.
+    // The integer-dot kernels multiply by x as its 8-bit blocks hold it.
     let x = if q8 { ref_q8(&x) } else { x };
     let (dot, mag) = ref_matmul(&w, &x, rows, cols, tokens);
     let want: Vec<f32> = (0..tokens * rows)
@@ -302,13 +309,16 @@ fn q8_matvecs_on_one_input_quantize_it_once() {
 
 #[test]
 fn matmul_matches_cpu_reference_for_every_format_and_split() {
-    // Both prefill kernels, whatever the adapter: the tiled one real GPUs get and the
-    // barrier-free one CPU-backed devices get (chosen by the profile's cpu_device).
+    // Every prefill kernel, whatever the adapter: the tiled one real GPUs get, the
+    // barrier-free one CPU-backed devices get (the profile's cpu_device) and, for the
+    // formats with a q8dot reader, its integer-dot twin (q8_matvec).
     let mut h = Harness::new();
-    for cpu_device in [false, true] {
+    for (cpu_device, q8_matvec) in [(false, false), (true, false), (true, true)] {
         h.ctx.profile.cpu_device = cpu_device;
+        h.ctx.profile.q8_matvec = q8_matvec;
         for f in WeightFormat::ALL {
-            // 19 tokens: one full 16-token tile and a partial one.
+            // 19 tokens: partial last tiles (16 tokens per tile in MatMulRows, 8 in
+            // MatMulQ8).
             check_mat(&mut h, f, 19, false);
             check_mat(&mut h, f, 19, true);
         }
@@ -610,9 +620,24 @@ fn ref_attention_dims(
 
 #[test]
 fn attention_matches_reference_causal_gqa_across_tiles() {
+    // 70 + 5 keys: more than one 64-key tile; 6 heads over 2 KV heads. On a CPU-backed
+    // device (lavapipe) this takes the barrier-free prefill kernel; the other cases
+    // check both kernels whatever the adapter.
     let mut h = Harness::new();
-    // 70 + 5 keys: more than one 64-key tile; 6 heads over 2 KV heads.
-    let (tokens, pos0, heads, kv_heads, hd) = (5usize, 70usize, 6usize, 2usize, 80usize);
+    let cpu_device = h.ctx.profile.cpu_device;
+    check_attention(&mut h, 5, 70);
+    // 37 queries: two full 16-query workgroups of AttentionRows and a partial one,
+    // with causal limits inside each; and one query (decode).
+    for rows in [false, true] {
+        h.ctx.profile.cpu_device = rows;
+        check_attention(&mut h, 37, 3);
+        check_attention(&mut h, 1, 100);
+    }
+    h.ctx.profile.cpu_device = cpu_device;
+}
+
+fn check_attention(h: &mut Harness, tokens: usize, pos0: usize) {
+    let (heads, kv_heads, hd) = (6usize, 2usize, 80usize);
     let n_keys = pos0 + tokens;
     let mut rng = Rng(23);
     let q: Vec<f32> = rng
@@ -645,6 +670,7 @@ fn attention_matches_reference_causal_gqa_across_tiles() {
         };
         let (qb, kb, vb) = (h.f32s(&q), upload(&kr), upload(&vr));
         let out = buffers::storage(&h.ctx, "out", (tokens * heads * hd * 4) as u64);
+        let mut kernel = Kernel::Attention;
         let got = h.run(
             tokens as u32,
             pos0 as u32,
@@ -665,13 +691,24 @@ fn attention_matches_reference_causal_gqa_across_tiles() {
                     v_stride: (kv_heads * hd) as u32,
                     scale: 1.0 / (hd as f32).sqrt(),
                 };
-                g.op(ob.attention("attn", &a).unwrap());
+                let op = ob.attention("attn", &a).unwrap();
+                kernel = op.key.kernel;
+                g.op(op);
             },
         );
+        let rows = h.ctx.profile.cpu_device && tokens > 1;
+        let expected = if rows {
+            Kernel::AttentionRows
+        } else {
+            Kernel::Attention
+        };
+        assert_eq!(kernel, expected, "{tokens} queries");
         let want = ref_attention(&q, &kr, &vr, [tokens, pos0, heads, kv_heads, hd]);
-        // Online softmax in f32 over 75 keys: 1e-5 absolute on outputs of magnitude < 1.
+        // Online softmax in f32 over up to 101 keys: 1e-5 absolute on outputs of
+        // magnitude < 1.
         let scale = vec![1.0; want.len()];
-        assert_close(&format!("attention {kv:?}"), &got, &want, 0.0, 1e-5, &scale);
+        let what = format!("{expected:?} {kv:?} {tokens} queries at {pos0}");
+        assert_close(&what, &got, &want, 0.0, 1e-5, &scale);
     }
 }
 

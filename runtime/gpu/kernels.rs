@@ -37,11 +37,12 @@ struct MatParams {
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct QuantParams {
     n: u32,
-    _pad: [u32; 3],
+    x_stride: u32,
+    _pad: [u32; 2],
 }
 
 /// Bytes of 8-bit activation blocks (shaders/quantize_q8.wgsl) for `n` values of one
-/// token: a byte per value plus an f32 pair per 32.
+/// token: a byte per value plus an f32 pair per 32. Tokens follow one another.
 pub fn q8_bytes(n: u32) -> u64 {
     u64::from(n) + u64::from(n / 32) * 8
 }
@@ -144,6 +145,9 @@ const MATMUL_ROWS: u32 = 32;
 const MATMUL_TOKENS: u32 = 16;
 const MATMUL_ROWS_ROWS: u32 = 64;
 const MATMUL_ROWS_TOKENS: u32 = 16;
+const MATMUL_Q8_ROWS: u32 = 64;
+const MATMUL_Q8_TOKENS: u32 = 8;
+const ATTENTION_ROWS_QUERIES: u32 = 16;
 /// Largest head the rope and attention kernels hold in workgroup memory.
 pub const MAX_HEAD_DIM: u32 = 256;
 /// Largest MLA cache row (latent + rope key) of rope.wgsl and the wide attention.
@@ -206,14 +210,14 @@ pub struct OpBuilder<'a> {
     pub dummy: &'a wgpu::Buffer,
     /// Where streamed weight parts are bound: each gets the next stream unit.
     pub stream: Option<StreamTarget<'a>>,
-    /// Scratch for 8-bit activations (one token): with it, decode matvecs of the
-    /// formats in q8dot_source run on integer dot products where the profile says
-    /// q8_matvec (MatVecQ8). None keeps every matvec in f32.
+    /// Scratch for 8-bit activations (max_tokens tokens): with it, matvecs and matmuls
+    /// of the formats in q8dot_source run on integer dot products where the profile
+    /// says q8_matvec (MatVecQ8, MatMulQ8). None keeps every mat op in f32.
     pub q8: Option<&'a wgpu::Buffer>,
-    /// The input the last op built (a mat op) left quantized in `q8`: (x, n_cols).
-    /// Consecutive mat ops on the same input (q, k, v; gate, up) quantize it once;
-    /// any other op clears it.
-    quantized: Option<(wgpu::Buffer, u32)>,
+    /// The input the last op built (a mat op) left quantized in `q8`: (x, n_cols,
+    /// batched). Consecutive mat ops on the same input (q, k, v; gate, up) quantize it
+    /// once; any other op clears it.
+    quantized: Option<(wgpu::Buffer, u32, bool)>,
 }
 
 /// Streamed parts become units in the order ops are built (graph order); unit u is
@@ -407,14 +411,11 @@ impl<'a> OpBuilder<'a> {
     /// quantized yet). `batched` picks matmul (prefill) over matvec.
     pub fn mat(&mut self, name: &str, m: &MatOp<'_>, batched: bool) -> Result<Vec<Op>> {
         let mut ops = Vec::new();
-        let q8 = if batched {
-            None
-        } else {
-            self.quantize_input(name, m, &mut ops)?
-        };
+        let q8 = self.quantize_input(name, m, batched, &mut ops)?;
         let profile = &self.ctx.profile;
         let kernel = match (batched, profile.subgroups) {
             (false, _) if q8.is_some() => Kernel::MatVecQ8,
+            (true, _) if q8.is_some() => Kernel::MatMulQ8,
             (true, _) if profile.cpu_device => Kernel::MatMulRows,
             (true, _) => Kernel::MatMul,
             (false, true) => Kernel::MatVecSubgroup,
@@ -443,6 +444,11 @@ impl<'a> OpBuilder<'a> {
                 Grid::TokenTiles {
                     x: part.n_rows.div_ceil(MATMUL_ROWS_ROWS),
                     tokens_per_y: MATMUL_ROWS_TOKENS,
+                }
+            } else if kernel == Kernel::MatMulQ8 {
+                Grid::TokenTiles {
+                    x: part.n_rows.div_ceil(MATMUL_Q8_ROWS),
+                    tokens_per_y: MATMUL_Q8_TOKENS,
                 }
             } else if batched {
                 Grid::TokenTiles {
@@ -493,18 +499,21 @@ impl<'a> OpBuilder<'a> {
             ops.push(op);
         }
         if q8.is_some() {
-            self.quantized = Some((m.x.clone(), m.w.n_cols));
+            self.quantized = Some((m.x.clone(), m.w.n_cols, batched));
         }
         Ok(ops)
     }
 
-    /// The 8-bit copy of `m.x` a MatVecQ8 reads, with the op that makes it pushed onto
-    /// `ops` unless the previous mat op already quantized the same input; None where
-    /// the matvec stays in f32 (no q8 scratch, a GPU, or a format without q8dot).
+    /// The 8-bit copy of `m.x` a MatVecQ8 or MatMulQ8 reads, with the op that makes it
+    /// pushed onto `ops` unless the previous mat op already quantized the same input;
+    /// None where the op stays in f32 (no q8 scratch, a GPU, or a format without
+    /// q8dot). A matvec's input is one token even inside a prefill step (the output
+    /// head reads xn_last), so only batched inputs are quantized for every token.
     fn quantize_input(
         &mut self,
         name: &str,
         m: &MatOp<'_>,
+        batched: bool,
         ops: &mut Vec<Op>,
     ) -> Result<Option<wgpu::Buffer>> {
         let Some(q8) = self.q8 else {
@@ -514,21 +523,28 @@ impl<'a> OpBuilder<'a> {
             return Ok(None);
         }
         let n = m.w.n_cols;
-        let key = (m.x.clone(), n);
+        let key = (m.x.clone(), n, batched);
         if self.quantized.as_ref() == Some(&key) {
             return Ok(Some(q8.clone()));
         }
-        if q8_bytes(n) > q8.size() {
+        let tokens = if batched { self.max_tokens } else { 1 };
+        let bytes = u64::from(tokens) * q8_bytes(n);
+        if bytes > q8.size() {
             return Err(Error::Gpu(format!(
-                "internal: {name} needs {} bytes of 8-bit activations, the scratch has {}",
-                q8_bytes(n),
+                "internal: {name} needs {bytes} bytes of 8-bit activations, the scratch has {}",
                 q8.size()
             )));
         }
-        let params = QuantParams { n, _pad: [0; 3] };
+        let params = QuantParams {
+            n,
+            x_stride: m.x_stride,
+            _pad: [0; 2],
+        };
         let key = PipelineKey::new(Kernel::QuantizeQ8);
-        let grid = Grid::Fixed {
-            x: (n / 32).div_ceil(64),
+        let x = (n / 32).div_ceil(64);
+        let grid = match batched {
+            true => Grid::PerToken { x },
+            false => Grid::Fixed { x },
         };
         ops.push(self.op(format!("{name}.q8"), key, &params, &[m.x, q8], grid)?);
         Ok(Some(q8.clone()))
@@ -668,15 +684,32 @@ impl<'a> OpBuilder<'a> {
             scale: a.scale,
             _pad: [0; 3],
         };
-        let kernel = if wide {
-            Kernel::AttentionWide
-        } else {
-            Kernel::Attention
+        // Prefill graphs on CPU-backed devices take the barrier-free kernel (one query
+        // per invocation); decode keeps a workgroup per query, whose 64 lanes share
+        // the keys (one query per invocation would leave 63 of them idle).
+        let rows = !wide && self.ctx.profile.cpu_device && self.max_tokens > 1;
+        let (kernel, grid) = match (wide, rows) {
+            (true, _) => (
+                Kernel::AttentionWide,
+                Grid::TokenRows {
+                    per_token: a.n_heads,
+                },
+            ),
+            (false, true) => (
+                Kernel::AttentionRows,
+                Grid::TokenTiles {
+                    x: a.n_heads,
+                    tokens_per_y: ATTENTION_ROWS_QUERIES,
+                },
+            ),
+            (false, false) => (
+                Kernel::Attention,
+                Grid::TokenRows {
+                    per_token: a.n_heads,
+                },
+            ),
         };
         let key = PipelineKey::with_kv(kernel, a.kv);
-        let grid = Grid::TokenRows {
-            per_token: a.n_heads,
-        };
         self.op(
             name.to_string(),
             key,

@@ -20,11 +20,14 @@ pub enum Kernel {
     /// matvec on 8-bit activation blocks with integer dot products, for CPU-backed
     /// devices and the formats in [`q8dot_source`].
     MatVecQ8,
-    /// Activations to the 8-bit blocks MatVecQ8 reads.
+    /// Activations to the 8-bit blocks MatVecQ8 and MatMulQ8 read.
     QuantizeQ8,
     MatMul,
     /// matmul without workgroup memory, for CPU-backed devices.
     MatMulRows,
+    /// MatMulRows on 8-bit activation blocks with integer dot products (the prefill
+    /// twin of MatVecQ8).
+    MatMulQ8,
     RmsNorm,
     /// rope.wgsl writing f32 rows (queries).
     RopeToF32,
@@ -33,6 +36,8 @@ pub enum Kernel {
     Attention,
     /// attention.wgsl sized for MLA's latent heads (576 wide).
     AttentionWide,
+    /// Barrier-free attention, one query per invocation: prefill on CPU-backed devices.
+    AttentionRows,
     SiluMul,
     /// A matrix per attention head (MLA's k_b absorption and v_b expansion).
     HeadMatVec,
@@ -79,7 +84,7 @@ pub enum Binding {
 use Binding::{Read, ReadWrite, Uniform};
 
 impl Kernel {
-    pub const ALL: [Kernel; 16] = [
+    pub const ALL: [Kernel; 18] = [
         Kernel::Embed,
         Kernel::MatVec,
         Kernel::MatVecSubgroup,
@@ -87,11 +92,13 @@ impl Kernel {
         Kernel::QuantizeQ8,
         Kernel::MatMul,
         Kernel::MatMulRows,
+        Kernel::MatMulQ8,
         Kernel::RmsNorm,
         Kernel::RopeToF32,
         Kernel::RopeToCache,
         Kernel::Attention,
         Kernel::AttentionWide,
+        Kernel::AttentionRows,
         Kernel::SiluMul,
         Kernel::HeadMatVec,
         Kernel::HeadMatVecT,
@@ -107,6 +114,7 @@ impl Kernel {
                 | Kernel::MatVecQ8
                 | Kernel::MatMul
                 | Kernel::MatMulRows
+                | Kernel::MatMulQ8
                 | Kernel::HeadMatVec
                 | Kernel::HeadMatVecT
         )
@@ -124,6 +132,11 @@ impl Kernel {
         )
     }
 
+    /// Reads 8-bit activation blocks through the format's q8dot reader.
+    pub fn uses_q8dot(self) -> bool {
+        matches!(self, Kernel::MatVecQ8 | Kernel::MatMulQ8)
+    }
+
     /// Needs the SUBGROUP feature.
     pub fn uses_subgroups(self) -> bool {
         matches!(self, Kernel::MatVecSubgroup)
@@ -132,7 +145,7 @@ impl Kernel {
     fn uses_kv(self) -> bool {
         matches!(
             self,
-            Kernel::RopeToCache | Kernel::Attention | Kernel::AttentionWide
+            Kernel::RopeToCache | Kernel::Attention | Kernel::AttentionWide | Kernel::AttentionRows
         )
     }
 
@@ -144,13 +157,14 @@ impl Kernel {
             | Kernel::MatVecSubgroup
             | Kernel::MatVecQ8
             | Kernel::MatMul
-            | Kernel::MatMulRows => &[Uniform, Uniform, Read, Read, ReadWrite, Read],
+            | Kernel::MatMulRows
+            | Kernel::MatMulQ8 => &[Uniform, Uniform, Read, Read, ReadWrite, Read],
             Kernel::QuantizeQ8 => &[Uniform, Uniform, Read, ReadWrite],
             Kernel::RmsNorm => &[Uniform, Uniform, Read, ReadWrite, Read],
             Kernel::RopeToF32 | Kernel::RopeToCache => {
                 &[Uniform, Uniform, Read, ReadWrite, Read, Read]
             }
-            Kernel::Attention | Kernel::AttentionWide => {
+            Kernel::Attention | Kernel::AttentionWide | Kernel::AttentionRows => {
                 &[Uniform, Uniform, Read, Read, Read, ReadWrite]
             }
             Kernel::SiluMul => &[Uniform, Uniform, ReadWrite, Read],
@@ -168,11 +182,13 @@ impl Kernel {
             Kernel::QuantizeQ8 => include_str!("../../shaders/quantize_q8.wgsl"),
             Kernel::MatMul => include_str!("../../shaders/matmul.wgsl"),
             Kernel::MatMulRows => include_str!("../../shaders/matmul_rows.wgsl"),
+            Kernel::MatMulQ8 => include_str!("../../shaders/matmul_q8.wgsl"),
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl"),
             Kernel::RopeToF32 | Kernel::RopeToCache => include_str!("../../shaders/rope.wgsl"),
             Kernel::Attention | Kernel::AttentionWide => {
                 include_str!("../../shaders/attention.wgsl")
             }
+            Kernel::AttentionRows => include_str!("../../shaders/attention_rows.wgsl"),
             Kernel::SiluMul => include_str!("../../shaders/silu_mul.wgsl"),
             Kernel::HeadMatVec => include_str!("../../shaders/head_matvec.wgsl"),
             Kernel::HeadMatVecT => include_str!("../../shaders/head_matvec_t.wgsl"),
@@ -245,7 +261,7 @@ impl PipelineKey {
     pub fn all() -> Vec<PipelineKey> {
         let mut keys = Vec::new();
         for kernel in Kernel::ALL {
-            if kernel == Kernel::MatVecQ8 {
+            if kernel.uses_q8dot() {
                 keys.extend(
                     WeightFormat::ALL
                         .iter()
@@ -287,6 +303,7 @@ impl PipelineKey {
             Kernel::AttentionWide => {
                 src.push_str("const HD_MAX: u32 = 576u;\nconst V_PER_LANE: u32 = 9u;\n")
             }
+            Kernel::AttentionRows => src.push_str("const HD_MAX: u32 = 256u;\n"),
             _ => {}
         }
         src.push_str(COMMON);
@@ -305,10 +322,11 @@ impl PipelineKey {
                 | Kernel::MatVecQ8
                 | Kernel::MatMul
                 | Kernel::MatMulRows
+                | Kernel::MatMulQ8
         ) {
             src.push_str(MAT_COMMON);
         }
-        if kernel == Kernel::MatVecQ8 {
+        if kernel.uses_q8dot() {
             let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
             src.push_str(q8dot_source(format).ok_or_else(|| self.missing("a q8dot format"))?);
         }

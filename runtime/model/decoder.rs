@@ -91,7 +91,7 @@ pub(crate) struct Scratch {
     pub up: Buffer,      // [B, n_ff]
     pub xn_last: Buffer, // [n_embd] the last token's normed state
     pub logits: Buffer,  // [n_vocab]
-    pub q8: Buffer,      // one token's matvec input as 8-bit blocks (MatVecQ8)
+    pub q8: Buffer,      // a step's mat op input as 8-bit blocks (MatVecQ8, MatMulQ8)
 }
 
 /// Called as weights are uploaded with (bytes uploaded, bytes to upload).
@@ -1004,7 +1004,7 @@ fn make_scratch(ctx: &GpuContext, cfg: &Config, max_batch: u32) -> Scratch {
         Some(m) => cfg.n_ff.max(m.n_ff_exp * m.n_expert_shared),
         None => cfg.n_ff,
     };
-    // The widest input a decode matvec reads.
+    // The widest input a matvec or matmul reads.
     let matvec_input = [cfg.n_embd, attn_width, v_out, lora, n_ff]
         .into_iter()
         .max()
@@ -1024,7 +1024,14 @@ fn make_scratch(ctx: &GpuContext, cfg: &Config, max_batch: u32) -> Scratch {
         up: st("up", f(n_ff)),
         xn_last: st("xn_last", u64::from(cfg.n_embd) * 4),
         logits: st("logits", u64::from(cfg.n_vocab) * 4),
-        q8: st("q8", q8_bytes(matvec_input)),
+        // Only where mat ops take 8-bit activations (OpBuilder::quantize_input).
+        q8: st(
+            "q8",
+            match ctx.profile.q8_matvec {
+                true => b * q8_bytes(matvec_input),
+                false => 16,
+            },
+        ),
     }
 }
 

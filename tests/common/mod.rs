@@ -173,11 +173,11 @@ pub fn assert_bitwise(want: &[Vec<f32>], got: &[Vec<f32>], what: &str) {
 /// llama.cpp's quantized run rounds activations to 8 bits inside its matmuls, its run
 /// on the dequantized copy does not; `spread` (the golden's) is how far apart the two
 /// are. We are held to `tol` of the dequantized run and spread + `tol` of the quantized
-/// one, except where our decode rounds activations to 8 bits too (MatVecQ8, on
-/// CPU-backed devices unless f32_activations): in its own blocks and not in prefill, so it
-/// is an approximation of the same size but not llama.cpp's: spread + `tol` of the
-/// dequantized run, and by the triangle inequality 2 * spread + `tol` of the quantized
-/// one.
+/// one, except where we round activations to 8 bits too (MatVecQ8 and MatMulQ8, on
+/// CPU-backed devices unless f32_activations): in 32-blocks for every format (llama.cpp
+/// uses 256-blocks for K-quants), so it is an approximation of the same size but not
+/// llama.cpp's: spread + `tol` of the dequantized run, and by the triangle inequality
+/// 2 * spread + `tol` of the quantized one.
 pub fn tolerances(model: &Model, spread: f32, tol: f32) -> (f32, f32) {
     match model.device().q8_matvec {
         true => (spread + tol, 2.0 * spread + tol),
