@@ -1,9 +1,9 @@
 // Y[t, r] = W[r, :] . X[t, :] (+ bias[r]) (+ Y[t, r]): many tokens, with X as 8-bit
 // blocks (quantize_q8.wgsl, one token after another). Prefill's twin of matvec_q8.wgsl.
 //
-// For CPU-backed devices (lavapipe): each invocation owns one row and 8 tokens, unpacks
-// each 32-weight block once (the format's q8w) and takes its integer dot product with
-// the 8 tokens' blocks. All invocations read the same activation words (one scalar
+// For CPU-backed devices (lavapipe): each invocation owns one row and 8 tokens, and
+// takes each 32-weight block's integer dot product with the 8 tokens' blocks
+// (the format's qdot32). All invocations read the same activation words (one scalar
 // load per SIMD group) and there are no barriers. On lavapipe this is 1.6-1.8x
 // matmul_rows.wgsl on SmolLM2's FFN shapes (GMAC/s, 64 tokens).
 //
@@ -54,15 +54,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var a6 = 0.0;
     var a7 = 0.0;
     for (var b = 0u; b < P.n_cols / 32u; b = b + 1u) {
-        let w = q8w(row, b);
-        a0 = a0 + q8w_dot(w, x0 + 8u * b, x_scale(x0, b));
-        a1 = a1 + q8w_dot(w, x1 + 8u * b, x_scale(x1, b));
-        a2 = a2 + q8w_dot(w, x2 + 8u * b, x_scale(x2, b));
-        a3 = a3 + q8w_dot(w, x3 + 8u * b, x_scale(x3, b));
-        a4 = a4 + q8w_dot(w, x4 + 8u * b, x_scale(x4, b));
-        a5 = a5 + q8w_dot(w, x5 + 8u * b, x_scale(x5, b));
-        a6 = a6 + q8w_dot(w, x6 + 8u * b, x_scale(x6, b));
-        a7 = a7 + q8w_dot(w, x7 + 8u * b, x_scale(x7, b));
+        a0 = a0 + qdot32(row, b, x0 + 8u * b, x_scale(x0, b));
+        a1 = a1 + qdot32(row, b, x1 + 8u * b, x_scale(x1, b));
+        a2 = a2 + qdot32(row, b, x2 + 8u * b, x_scale(x2, b));
+        a3 = a3 + qdot32(row, b, x3 + 8u * b, x_scale(x3, b));
+        a4 = a4 + qdot32(row, b, x4 + 8u * b, x_scale(x4, b));
+        a5 = a5 + qdot32(row, b, x5 + 8u * b, x_scale(x5, b));
+        a6 = a6 + qdot32(row, b, x6 + 8u * b, x_scale(x6, b));
+        a7 = a7 + qdot32(row, b, x7 + 8u * b, x_scale(x7, b));
     }
     store(tok0 + 0u, r_local, a0);
     store(tok0 + 1u, r_local, a1);

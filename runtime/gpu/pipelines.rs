@@ -228,7 +228,6 @@ pub fn q8dot_source(f: WeightFormat) -> Option<&'static str> {
 }
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
-const Q8DOT_COMMON: &str = include_str!("../../shaders/q8dot/common.wgsl");
 const WEIGHTS: &str = include_str!("../../shaders/weights.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const MAT_COMMON: &str = include_str!("../../shaders/mat_common.wgsl");
@@ -329,7 +328,6 @@ impl PipelineKey {
         }
         if kernel.uses_q8dot() {
             let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
-            src.push_str(Q8DOT_COMMON);
             src.push_str(q8dot_source(format).ok_or_else(|| self.missing("a q8dot format"))?);
         }
         if matches!(kernel, Kernel::HeadMatVec | Kernel::HeadMatVecT) {

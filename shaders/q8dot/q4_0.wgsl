@@ -1,9 +1,21 @@
-// Integer-dot reader (interface: common.wgsl).
-// Q4_0: x = (q - 8) * d, so the block is d * dx * sum(q * qx) - 8 * d * s. 18-byte
+// Integer-dot interface (every file in shaders/q8dot/ has the same function):
+//   qdot32(row, b, xq, xs): weights 32b..32b+31 of the row whose bytes start at byte
+//   `row`, dotted with the activation block whose packed int8 words start at XQ[xq]
+//   and whose (d, d * sum q) is xs. Follows llama.cpp's ggml_vec_dot_<format>_q8.
+// Q4_0: x = (q - 8) * d, so the block is d * (dx * sum(q * qx)) - 8 * d * s. 18-byte
 // blocks: the quants are a run at an even offset (w_run_word).
-fn q8w(row: u32, b: u32) -> Q8W {
+fn qdot32(row: u32, b: u32, xq: u32, xs: vec2<f32>) -> f32 {
     let base = row + b * 18u;
-    let r = run4(base + 2u, (base + 2u) >> 2u);
+    let start = base + 2u;
+    let a = start >> 2u;
+    var lo = W[a];
+    var q = 0;
+    for (var k = 0u; k < 4u; k = k + 1u) {
+        let hi = W[a + 1u + k];
+        let w = w_run_word(start, lo, hi);
+        q = q + dot4I8Packed(w & 0x0f0f0f0fu, XQ[xq + k]) + dot4I8Packed((w >> 4u) & 0x0f0f0f0fu, XQ[xq + 4u + k]);
+        lo = hi;
+    }
     let d = w_f16(base);
-    return Q8W(r & vec4<u32>(NIB), (r >> vec4<u32>(4u)) & vec4<u32>(NIB), vec2<f32>(d, d), -8.0 * d);
+    return d * (xs.x * f32(q) - 8.0 * xs.y);
 }

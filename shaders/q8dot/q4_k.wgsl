@@ -1,15 +1,16 @@
-// Integer-dot reader (interface: common.wgsl).
+// Integer-dot interface: see q4_0.wgsl.
 // Q4_K: block b is sub-block b % 8 of super-block b / 8, x = (d * sc) * q - dmin * m;
 // sub-blocks 2j and 2j + 1 are the low and high nibbles of the same 32 bytes.
-fn q8w(row: u32, b: u32) -> Q8W {
+fn qdot32(row: u32, b: u32, xq: u32, xs: vec2<f32>) -> f32 {
     let base = row + (b / 8u) * 144u;
     let j = b % 8u;
-    let sh = vec4<u32>(4u * (j % 2u));
+    let sh = 4u * (j % 2u);
     let qs = (base + 16u + 32u * (j / 2u)) >> 2u;
-    let r0 = vec4<u32>(W[qs], W[qs + 1u], W[qs + 2u], W[qs + 3u]);
-    let r1 = vec4<u32>(W[qs + 4u], W[qs + 5u], W[qs + 6u], W[qs + 7u]);
+    var q = 0;
+    for (var k = 0u; k < 8u; k = k + 1u) {
+        q = q + dot4I8Packed((W[qs + k] >> sh) & 0x0f0f0f0fu, XQ[xq + k]);
+    }
     let dd = unpack2x16float(W[base >> 2u]);
     let sm = scale_min_k4(base + 4u, j);
-    let a = dd.x * sm.x;
-    return Q8W((r0 >> sh) & vec4<u32>(NIB), (r1 >> sh) & vec4<u32>(NIB), vec2<f32>(a, a), -dd.y * sm.y);
+    return dd.x * sm.x * xs.x * f32(q) - dd.y * sm.y * xs.y;
 }
