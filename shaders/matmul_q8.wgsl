@@ -3,9 +3,10 @@
 //
 // For CPU-backed devices (lavapipe): each invocation owns one row and 8 tokens, and
 // takes each 32-weight block's integer dot product with the 8 tokens' blocks
-// (the format's qdot32). All invocations read the same activation words (one scalar
-// load per SIMD group) and there are no barriers. On lavapipe this is 1.6-1.8x
-// matmul_rows.wgsl on SmolLM2's FFN shapes (GMAC/s, 64 tokens).
+// (the format's qdot32), with no barriers. The activation loads, not the integer dots,
+// set the speed on lavapipe (kbench: without them 5x faster), hence vec4 loads. On
+// lavapipe this was 1.6-1.8x matmul_rows.wgsl on SmolLM2's FFN shapes with scalar
+// loads, and vec4 loads gave another 1.7-1.9x (GMAC/s, 64 tokens).
 //
 // The 8 accumulators are written out one by one on purpose: an array indexed in a
 // constant-bound loop stayed in memory and ran 1.5x slower on lavapipe. Tokens past the
@@ -13,12 +14,13 @@
 // Bindings and params: mat_common.wgsl, with the quantized X at binding 3.
 // Grid: (ceil(n_rows / 64), ceil(n_tokens / 8)).
 
-@group(0) @binding(3) var<storage, read> XQ: array<u32>;
+// As vec4, for the reason in matvec_q8.wgsl.
+@group(0) @binding(3) var<storage, read> XQ: array<vec4<u32>>;
 
-// The (d, d * sum q) pair of block b of the token whose words start at XQ[x].
+// The (d, d * sum q) pair of block b of the token whose vec4s start at XQ[x].
 fn x_scale(x: u32, b: u32) -> vec2<f32> {
-    let i = x + P.n_cols / 4u + 2u * b;
-    return vec2<f32>(bitcast<f32>(XQ[i]), bitcast<f32>(XQ[i + 1u]));
+    let v = bitcast<vec4<f32>>(XQ[x + P.n_cols / 16u + b / 2u]);
+    return select(v.zw, v.xy, b % 2u == 0u);
 }
 
 fn store(t: u32, r_local: u32, acc: f32) {
@@ -35,8 +37,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let row = min(r_local, P.n_rows - 1u) * P.row_bytes;
     let tok0 = wid.y * 8u;
     let last = S.n_tokens - 1u;
-    // Words per token: n_cols / 4 of quants, then a (d, s) pair per 32 values.
-    let tw = P.n_cols / 4u + P.n_cols / 16u;
+    // vec4s per token: n_cols / 16 of quants, then a (d, s) pair per 32 values, padded
+    // to whole vec4s (quantize_q8.wgsl).
+    let tw = (P.n_cols / 4u + P.n_cols / 16u + 3u) / 4u;
     let x0 = min(tok0 + 0u, last) * tw;
     let x1 = min(tok0 + 1u, last) * tw;
     let x2 = min(tok0 + 2u, last) * tw;
@@ -54,14 +57,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var a6 = 0.0;
     var a7 = 0.0;
     for (var b = 0u; b < P.n_cols / 32u; b = b + 1u) {
-        a0 = a0 + qdot32(row, b, x0 + 8u * b, x_scale(x0, b));
-        a1 = a1 + qdot32(row, b, x1 + 8u * b, x_scale(x1, b));
-        a2 = a2 + qdot32(row, b, x2 + 8u * b, x_scale(x2, b));
-        a3 = a3 + qdot32(row, b, x3 + 8u * b, x_scale(x3, b));
-        a4 = a4 + qdot32(row, b, x4 + 8u * b, x_scale(x4, b));
-        a5 = a5 + qdot32(row, b, x5 + 8u * b, x_scale(x5, b));
-        a6 = a6 + qdot32(row, b, x6 + 8u * b, x_scale(x6, b));
-        a7 = a7 + qdot32(row, b, x7 + 8u * b, x_scale(x7, b));
+        a0 = a0 + qdot32(row, b, XQ[x0 + 2u * b], XQ[x0 + 2u * b + 1u], x_scale(x0, b));
+        a1 = a1 + qdot32(row, b, XQ[x1 + 2u * b], XQ[x1 + 2u * b + 1u], x_scale(x1, b));
+        a2 = a2 + qdot32(row, b, XQ[x2 + 2u * b], XQ[x2 + 2u * b + 1u], x_scale(x2, b));
+        a3 = a3 + qdot32(row, b, XQ[x3 + 2u * b], XQ[x3 + 2u * b + 1u], x_scale(x3, b));
+        a4 = a4 + qdot32(row, b, XQ[x4 + 2u * b], XQ[x4 + 2u * b + 1u], x_scale(x4, b));
+        a5 = a5 + qdot32(row, b, XQ[x5 + 2u * b], XQ[x5 + 2u * b + 1u], x_scale(x5, b));
+        a6 = a6 + qdot32(row, b, XQ[x6 + 2u * b], XQ[x6 + 2u * b + 1u], x_scale(x6, b));
+        a7 = a7 + qdot32(row, b, XQ[x7 + 2u * b], XQ[x7 + 2u * b + 1u], x_scale(x7, b));
     }
     store(tok0 + 0u, r_local, a0);
     store(tok0 + 1u, r_local, a1);

@@ -3,8 +3,9 @@
 // Each run of 32 values becomes 32 int8 q = round(x * 127 / amax) and a scale
 // d = amax / 127, as llama.cpp's quantize_row_q8_1 does on AVX2 (round to nearest
 // even), plus s = d * sum(q), which formats with an offset (Q4_1, Q4_K, ...) need.
-// Layout per token: n/4 words of packed q, then n/32 pairs (d, s) as f32 bits; tokens
-// one after another (n/4 + n/16 words each). One invocation per block.
+// Layout per token: n/4 words of packed q, then n/32 pairs (d, s) as f32 bits, padded
+// to a multiple of 4 words (the readers load vec4s); tokens one after another. One
+// invocation per block.
 // Grid: (ceil(n / 32 / 64), tokens): n_tokens for a matmul, 1 for a matvec.
 
 struct QuantParams {
@@ -27,7 +28,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let t = wid.y;
     let x0 = t * P.x_stride + 32u * b;
-    let q0 = t * (P.n / 4u + P.n / 16u);
+    let q0 = t * ((P.n / 4u + P.n / 16u + 3u) & ~3u);
     var amax = 0.0;
     for (var i = 0u; i < 32u; i = i + 1u) {
         amax = max(amax, abs(X[x0 + i]));

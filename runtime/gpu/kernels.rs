@@ -42,9 +42,10 @@ struct QuantParams {
 }
 
 /// Bytes of 8-bit activation blocks (shaders/quantize_q8.wgsl) for `n` values of one
-/// token: a byte per value plus an f32 pair per 32. Tokens follow one another.
+/// token: a byte per value plus an f32 pair per 32, padded to 16 bytes (the readers
+/// load vec4s). Tokens follow one another.
 pub fn q8_bytes(n: u32) -> u64 {
-    u64::from(n) + u64::from(n / 32) * 8
+    (u64::from(n) + u64::from(n / 32) * 8).next_multiple_of(16)
 }
 
 #[repr(C)]

@@ -1,6 +1,6 @@
 // Integer-dot interface: see q4_0.wgsl.
 // Q5_K: as Q4_K with a fifth bit per weight: sub-block j takes bit j of byte l of qh.
-fn qdot32(row: u32, b: u32, xq: u32, xs: vec2<f32>) -> f32 {
+fn qdot32(row: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>, xs: vec2<f32>) -> f32 {
     let base = row + (b / 8u) * 176u;
     let j = b % 8u;
     let sh = 4u * (j % 2u);
@@ -10,7 +10,7 @@ fn qdot32(row: u32, b: u32, xq: u32, xs: vec2<f32>) -> f32 {
     for (var k = 0u; k < 8u; k = k + 1u) {
         let lo = (W[qs + k] >> sh) & 0x0f0f0f0fu;
         let hi = ((W[qh + k] >> j) & 0x01010101u) << 4u;
-        q = q + dot4I8Packed(lo | hi, XQ[xq + k]);
+        q = q + dot4I8Packed(lo | hi, xq_word(x0, x1, k));
     }
     let dd = unpack2x16float(W[base >> 2u]);
     let sm = scale_min_k4(base + 4u, j);

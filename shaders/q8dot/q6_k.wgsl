@@ -10,7 +10,7 @@ fn q6_signed(q: u32) -> u32 {
     return u | (s << 1u) | (s << 2u);
 }
 
-fn qdot32(row: u32, b: u32, xq: u32, xs: vec2<f32>) -> f32 {
+fn qdot32(row: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>, xs: vec2<f32>) -> f32 {
     let base = row + (b / 8u) * 210u;
     let n = (b % 8u) / 4u;
     let k = b % 4u;
@@ -30,7 +30,7 @@ fn qdot32(row: u32, b: u32, xq: u32, xs: vec2<f32>) -> f32 {
         let h1 = W[ah + 1u + m];
         let lo = (w_run_word(ql, l0, l1) >> shl) & 0x0f0f0f0fu;
         let hi = ((w_run_word(qh, h0, h1) >> shh) & 0x03030303u) << 4u;
-        let p = dot4I8Packed(q6_signed(lo | hi), XQ[xq + m]);
+        let p = dot4I8Packed(q6_signed(lo | hi), xq_word(x0, x1, m));
         q0 = q0 + select(0, p, m < 4u);
         q1 = q1 + select(p, 0, m < 4u);
         l0 = l1;
