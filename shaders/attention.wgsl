@@ -5,32 +5,10 @@
 // the cached latent: one KV head whose key is the latent plus the rope key and whose
 // value is the latent alone (V binds the same buffer as K, head_dim_v < head_dim).
 // The composer defines kv_t, HD_MAX (longest key) and V_PER_LANE (HD_MAX / 64 rounded
-// up). Grid: n_tokens * n_heads workgroups. Composed after reduce.wgsl.
-
-struct AttnParams {
-    head_dim: u32,    // key (and query) width of a head
-    head_dim_v: u32,  // value (and output) width of a head
-    n_heads: u32,
-    n_kv_heads: u32,
-    q_stride: u32,    // floats per token in Q
-    k_stride: u32,    // elements per position in K
-    v_stride: u32,    // elements per position in V
-    o_stride: u32,    // floats per token in O
-    scale: f32,       // multiplier of q·k
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> P: AttnParams;
-@group(0) @binding(1) var<uniform> S: Step;
-@group(0) @binding(2) var<storage, read> Q: array<f32>;          // [n_tokens, q_stride]
-@group(0) @binding(3) var<storage, read> K: array<kv_t>;         // [ctx, k_stride]
-@group(0) @binding(4) var<storage, read> V: array<kv_t>;         // [ctx, v_stride]
-@group(0) @binding(5) var<storage, read_write> O: array<f32>;    // [n_tokens, o_stride]
+// up). Grid: n_tokens * n_heads workgroups. Composed after reduce.wgsl and
+// attn_common.wgsl (params, bindings).
 
 const TILE: u32 = 64u;
-const NEG_BIG: f32 = -1.0e30;  // not -inf: exp(NEG_BIG - m) is 0 without inf - inf = NaN
 
 var<workgroup> q: array<f32, HD_MAX>;
 var<workgroup> p: array<f32, 64>;

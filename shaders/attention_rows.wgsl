@@ -9,33 +9,10 @@
 // query and output row in private arrays and runs an online softmax over the keys one
 // at a time. Every invocation walks the keys of the workgroup's last query (a uniform
 // trip count) and skips the ones after its own position.
-// Same params and bindings as attention.wgsl; the composer defines kv_t and HD_MAX.
+// Params and bindings: attn_common.wgsl; the composer defines kv_t and HD_MAX.
 // Grid: (n_heads, ceil(n_tokens / 16)).
 
-struct AttnParams {
-    head_dim: u32,
-    head_dim_v: u32,
-    n_heads: u32,
-    n_kv_heads: u32,
-    q_stride: u32,
-    k_stride: u32,
-    v_stride: u32,
-    o_stride: u32,
-    scale: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> P: AttnParams;
-@group(0) @binding(1) var<uniform> S: Step;
-@group(0) @binding(2) var<storage, read> Q: array<f32>;          // [n_tokens, q_stride]
-@group(0) @binding(3) var<storage, read> K: array<kv_t>;         // [ctx, k_stride]
-@group(0) @binding(4) var<storage, read> V: array<kv_t>;         // [ctx, v_stride]
-@group(0) @binding(5) var<storage, read_write> O: array<f32>;    // [n_tokens, o_stride]
-
 const QUERIES: u32 = 16u;
-const NEG_BIG: f32 = -1.0e30;  // not -inf: exp(NEG_BIG - m) is 0 without inf - inf = NaN
 
 @compute @workgroup_size(16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {

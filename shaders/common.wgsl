@@ -29,8 +29,3 @@ fn nib4(v: u32, sh: u32) -> vec4<f32> {
 fn bits4(m: u32, b0: u32) -> vec4<f32> {
     return vec4<f32>(vec4<u32>((m >> b0) & 1u, (m >> (b0 + 1u)) & 1u, (m >> (b0 + 2u)) & 1u, (m >> (b0 + 3u)) & 1u));
 }
-
-// Word k (0..7) of an 8-bit activation block held as two vec4 (q8dot readers).
-fn xq_word(x0: vec4<u32>, x1: vec4<u32>, k: u32) -> u32 {
-    return select(x1[k & 3u], x0[k & 3u], k < 4u);
-}

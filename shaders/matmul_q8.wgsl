@@ -11,17 +11,8 @@
 // The 8 accumulators are written out one by one on purpose: an array indexed in a
 // constant-bound loop stayed in memory and ran 1.5x slower on lavapipe. Tokens past the
 // end repeat the last one and are not stored, so no lane leaves the loop early.
-// Bindings and params: mat_common.wgsl, with the quantized X at binding 3.
+// Bindings and params: mat_common.wgsl, with the quantized X of q8_input.wgsl.
 // Grid: (ceil(n_rows / 64), ceil(n_tokens / 8)).
-
-// As vec4, for the reason in matvec_q8.wgsl.
-@group(0) @binding(3) var<storage, read> XQ: array<vec4<u32>>;
-
-// The (d, d * sum q) pair of block b of the token whose vec4s start at XQ[x].
-fn x_scale(x: u32, b: u32) -> vec2<f32> {
-    let v = bitcast<vec4<f32>>(XQ[x + P.n_cols / 16u + b / 2u]);
-    return select(v.zw, v.xy, b % 2u == 0u);
-}
 
 fn store(t: u32, r_local: u32, acc: f32) {
     if (t < S.n_tokens && r_local < P.n_rows) {

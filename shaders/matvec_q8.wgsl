@@ -6,20 +6,8 @@
 // barriers are needed. Measured on lavapipe
 // (SmolLM2's 49152 x 576 Q4_1 output matrix): about 2x the weight bandwidth of the
 // f32 subgroup matvec. The format's q8dot/*.wgsl supplies qdot32.
-// Bindings and params: mat_common.wgsl, with the quantized x at binding 3.
+// Bindings and params: mat_common.wgsl, with the quantized x of q8_input.wgsl.
 // Grid: ceil(n_rows / 64).
-
-// Read as vec4: lavapipe (Mesa 22.3) turns every storage load into a per-lane load even
-// at a uniform address, and a vec4 load costs about what a scalar one does: the vec4
-// form made the 8-bit matmul 1.7-1.9x faster (kbench, 1536 x 1536 Q4_1).
-@group(0) @binding(3) var<storage, read> XQ: array<vec4<u32>>;
-
-// The (d, d * sum q) pair of block b of the token whose vec4s start at XQ[x]: after
-// the n_cols / 16 vec4s of quants, two blocks per vec4.
-fn x_scale(x: u32, b: u32) -> vec2<f32> {
-    let v = bitcast<vec4<f32>>(XQ[x + P.n_cols / 16u + b / 2u]);
-    return select(v.zw, v.xy, b % 2u == 0u);
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {

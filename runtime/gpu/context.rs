@@ -13,7 +13,7 @@ pub struct DeviceOptions {
     /// Ask only for wgpu's downlevel limits (16 KiB workgroup storage, 256 invocations,
     /// 4 storage buffers per stage, 128 MiB bindings), as the weakest devices give.
     pub downlevel: bool,
-    /// Keep every matvec's activations in f32, even where 8-bit activations with
+    /// Keep every matvec's and matmul's activations in f32, even where 8-bit activations with
     /// integer dot products are faster (CPU-backed devices): slower, and equal to
     /// dequantize-then-multiply up to f32 rounding.
     pub f32_activations: bool,
@@ -35,9 +35,10 @@ pub struct DeviceProfile {
     /// The adapter runs on the CPU (lavapipe, SwiftShader): kernels without workgroup
     /// barriers are faster there.
     pub cpu_device: bool,
-    /// Decode matvecs of the formats with an integer-dot reader quantize their input
-    /// to 8-bit blocks and use MatVecQ8: on CPU-backed devices, where we measured it
-    /// (about 1.6x decode on lavapipe), unless DeviceOptions::f32_activations.
+    /// Matvecs and matmuls of the formats with an integer-dot reader quantize their
+    /// input to 8-bit blocks and use MatVecQ8 / MatMulQ8: on CPU-backed devices, where
+    /// we measured it (faster decode and prefill on lavapipe), unless
+    /// DeviceOptions::f32_activations.
     pub q8_matvec: bool,
     pub max_storage_binding: u64,
     pub max_buffer_size: u64,

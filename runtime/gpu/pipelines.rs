@@ -232,6 +232,8 @@ const WEIGHTS: &str = include_str!("../../shaders/weights.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const MAT_COMMON: &str = include_str!("../../shaders/mat_common.wgsl");
 const HEAD_COMMON: &str = include_str!("../../shaders/head_common.wgsl");
+const ATTN_COMMON: &str = include_str!("../../shaders/attn_common.wgsl");
+const Q8_INPUT: &str = include_str!("../../shaders/q8_input.wgsl");
 
 impl PipelineKey {
     pub fn new(kernel: Kernel) -> Self {
@@ -328,10 +330,17 @@ impl PipelineKey {
         }
         if kernel.uses_q8dot() {
             let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
+            src.push_str(Q8_INPUT);
             src.push_str(q8dot_source(format).ok_or_else(|| self.missing("a q8dot format"))?);
         }
         if matches!(kernel, Kernel::HeadMatVec | Kernel::HeadMatVecT) {
             src.push_str(HEAD_COMMON);
+        }
+        if matches!(
+            kernel,
+            Kernel::Attention | Kernel::AttentionWide | Kernel::AttentionRows
+        ) {
+            src.push_str(ATTN_COMMON);
         }
         src.push_str(kernel.body());
         Ok(src)
