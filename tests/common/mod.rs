@@ -101,11 +101,39 @@ pub fn ids(v: &Value) -> Vec<u32> {
 pub struct Diff {
     /// Largest |ours - llama.cpp| over the reference's top logits.
     pub max_logit: f32,
+    /// Sum and count of |ours - llama.cpp| over the same logits (for the mean).
+    pub sum_logit: f64,
+    pub n_logits: usize,
     /// Steps where our argmax differs from llama.cpp's while its margin was clear.
     pub argmax_mismatch: Vec<String>,
     /// Steps where the argmax differs at a near-tie (allowed).
     pub near_ties: usize,
     pub steps: usize,
+}
+
+impl Diff {
+    /// Mean |ours - llama.cpp| over the reference's top logits of every step.
+    pub fn mean_logit(&self) -> f32 {
+        (self.sum_logit / self.n_logits.max(1) as f64) as f32
+    }
+}
+
+/// Mean |a - b| between two of the golden's llama.cpp runs over the top logits both
+/// report, every step of every prompt (all runs of a prompt were fed the same tokens).
+pub fn golden_mean_diff(golden: &Value, a: &str, b: &str) -> f32 {
+    let (mut sum, mut n) = (0f64, 0usize);
+    for p in golden["prompts"].as_array().unwrap() {
+        for (sa, sb) in steps(&p["runs"][a]).iter().zip(steps(&p["runs"][b])) {
+            for &(id, la) in &sa.top {
+                if let Some(&(_, lb)) = sb.top.iter().find(|&&(i, _)| i == id) {
+                    sum += f64::from((la - lb).abs());
+                    n += 1;
+                }
+            }
+        }
+    }
+    assert!(n > 0, "golden runs '{a}' and '{b}' share no top logits");
+    (sum / n as f64) as f32
 }
 
 /// Runs every prompt of `golden` through the model with llama.cpp's token sequence
@@ -126,7 +154,10 @@ pub fn compare(model: &mut Model, golden: &Value, reference: &str, tie: f32) -> 
         let mut logits = model.eval(&prompt).expect("prefill").to_vec();
         for (i, s) in rsteps.iter().enumerate() {
             for &(id, l) in &s.top {
-                d.max_logit = d.max_logit.max((logits[id as usize] - l).abs());
+                let e = (logits[id as usize] - l).abs();
+                d.max_logit = d.max_logit.max(e);
+                d.sum_logit += f64::from(e);
+                d.n_logits += 1;
             }
             let ours = edgeseek::sampler::argmax(&logits);
             if ours != s.id {
