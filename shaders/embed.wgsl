@@ -11,7 +11,7 @@ struct EmbedParams {
 
 @group(0) @binding(0) var<uniform> P: EmbedParams;
 @group(0) @binding(1) var<uniform> S: Step;
-@group(0) @binding(2) var<storage, read> W: array<u32>;                 // [n_rows, row_bytes]
+// binding 2: the weights W (weights.wgsl).
 @group(0) @binding(3) var<storage, read> tokens: array<u32>;            // [n_tokens]
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;   // [n_tokens, n_cols]
 

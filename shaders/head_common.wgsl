@@ -21,7 +21,7 @@ struct HeadParams {
 
 @group(0) @binding(0) var<uniform> P: HeadParams;
 @group(0) @binding(1) var<uniform> S: Step;
-@group(0) @binding(2) var<storage, read> W: array<u32>;          // raw GGUF blocks
+// binding 2: the weights W (weights.wgsl).
 @group(0) @binding(3) var<storage, read> X: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
 

@@ -19,7 +19,7 @@ const FLAG_ACCUMULATE: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> P: MatParams;
 @group(0) @binding(1) var<uniform> S: Step;
-@group(0) @binding(2) var<storage, read> W: array<u32>;          // [n_rows, row_bytes] raw GGUF blocks
+// binding 2, the weights, is declared by weights.wgsl (W) or q8dot/common.wgsl (W4).
 // binding 3, the input, is declared by each kernel: f32 rows (X) or 8-bit blocks (XQ).
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;    // [n_tokens, y_stride]
 @group(0) @binding(5) var<storage, read> B: array<f32>;          // [y_stride] bias (or a dummy)

@@ -1,31 +1,70 @@
 // Y[t, r] = W[r, :] . X[t, :] (+ bias[r]) (+ Y[t, r]): many tokens, with X as 8-bit
 // blocks (quantize_q8.wgsl, one token after another). Prefill's twin of matvec_q8.wgsl.
 //
-// For CPU-backed devices (lavapipe): each invocation owns one row and 8 tokens, and
-// takes each 32-weight block's integer dot product with the 8 tokens' blocks
-// (the format's qdot32), with no barriers. The activation loads, not the integer dots,
-// set the speed on lavapipe (kbench: without them 5x faster), hence vec4 loads. On
-// lavapipe this was 1.6-1.8x matmul_rows.wgsl on SmolLM2's FFN shapes with scalar
-// loads, and vec4 loads gave another 1.7-1.9x (GMAC/s, 64 tokens).
+// For CPU-backed devices (lavapipe): each invocation owns 8 rows and 8 tokens (a
+// register tile), with no barriers. Per 32-weight block it unpacks each row's weights
+// once (the format's q8w) and loads each token's activations once, then takes the 64
+// integer dot products. Loads, not the integer dots, set the speed on lavapipe (Mesa
+// 22.3 issues a per-lane load even at a uniform address; kbench: without the
+// activation loads 5x faster, with a plain multiply for dot4I8Packed no faster), so
+// the tile is sized to amortise them: on 1536 x 1536 Q4_1, 64 tokens, kbench measured
+// (rows x tokens per invocation) 1 x 8: 5.6-7.3 GMAC/s, 4 x 8: 12.4-13.8, 8 x 8:
+// 16.3-16.7, 16 x 8 and 8 x 16: 14-19.6 (register spills make it erratic). Staging the
+// activations in workgroup memory instead was slower than no tile at all (3.4 vs 6.1).
 //
-// The 8 accumulators are written out one by one on purpose: an array indexed in a
-// constant-bound loop stayed in memory and ran 1.5x slower on lavapipe. Tokens past the
-// end repeat the last one and are not stored, so no lane leaves the loop early.
-// Bindings and params: mat_common.wgsl, with the quantized X of q8_input.wgsl.
+// Lane li of workgroup g owns rows 64g + 8k + li (k = 0..7): 8 lanes, one SIMD group
+// on lavapipe, so a workgroup covers 64 rows and every matrix of the models we run has
+// a multiple of 64 rows. Rows and tokens past the end repeat the last one and are not
+// stored, so no lane leaves the loop early.
+// Bindings and params: mat_common.wgsl, with the quantized X of q8_input.wgsl and the
+// format's q8w / q8w_dot (q8dot/).
 // Grid: (ceil(n_rows / 64), ceil(n_tokens / 8)).
 
-fn store(t: u32, r_local: u32, acc: f32) {
-    if (t < S.n_tokens && r_local < P.n_rows) {
-        let r = P.out_row0 + r_local;
-        let yi = t * P.y_stride + r;
-        Y[yi] = finish(r, yi, acc);
+// The block b dot products of one token (its vec4s start at XQ[x]) with 8 rows'
+// unpacked weights: column 0 holds rows 0..3, column 1 rows 4..7.
+fn rows8(w0: Q8W, w1: Q8W, w2: Q8W, w3: Q8W, w4: Q8W, w5: Q8W, w6: Q8W, w7: Q8W,
+         x: u32, b: u32) -> mat2x4<f32> {
+    let x0 = XQ[x + 2u * b];
+    let x1 = XQ[x + 2u * b + 1u];
+    let xs = x_scale(x, b);
+    return mat2x4<f32>(
+        vec4<f32>(q8w_dot(w0, x0, x1, xs), q8w_dot(w1, x0, x1, xs),
+                  q8w_dot(w2, x0, x1, xs), q8w_dot(w3, x0, x1, xs)),
+        vec4<f32>(q8w_dot(w4, x0, x1, xs), q8w_dot(w5, x0, x1, xs),
+                  q8w_dot(w6, x0, x1, xs), q8w_dot(w7, x0, x1, xs)));
+}
+
+// Token t's results for this lane's 8 rows, rows 64g + 8k + li.
+fn store8(t: u32, r0: u32, acc: mat2x4<f32>) {
+    if (t >= S.n_tokens) {
+        return;
+    }
+    for (var k = 0u; k < 8u; k = k + 1u) {
+        let r_local = r0 + 8u * k;
+        if (r_local < P.n_rows) {
+            let r = P.out_row0 + r_local;
+            let yi = t * P.y_stride + r;
+            Y[yi] = finish(r, yi, acc[k / 4u][k % 4u]);
+        }
     }
 }
 
-@compute @workgroup_size(64)
+// Byte offset of row r0 + 8k, clamped to the last row.
+fn row_at(r0: u32, k: u32) -> u32 {
+    return min(r0 + 8u * k, P.n_rows - 1u) * P.row_bytes;
+}
+
+@compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let r_local = wid.x * 64u + li;
-    let row = min(r_local, P.n_rows - 1u) * P.row_bytes;
+    let r0 = wid.x * 64u + li;
+    let row0 = row_at(r0, 0u);
+    let row1 = row_at(r0, 1u);
+    let row2 = row_at(r0, 2u);
+    let row3 = row_at(r0, 3u);
+    let row4 = row_at(r0, 4u);
+    let row5 = row_at(r0, 5u);
+    let row6 = row_at(r0, 6u);
+    let row7 = row_at(r0, 7u);
     let tok0 = wid.y * 8u;
     let last = S.n_tokens - 1u;
     // vec4s per token: n_cols / 16 of quants, then a (d, s) pair per 32 values, padded
@@ -39,30 +78,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let x5 = min(tok0 + 5u, last) * tw;
     let x6 = min(tok0 + 6u, last) * tw;
     let x7 = min(tok0 + 7u, last) * tw;
-    var a0 = 0.0;
-    var a1 = 0.0;
-    var a2 = 0.0;
-    var a3 = 0.0;
-    var a4 = 0.0;
-    var a5 = 0.0;
-    var a6 = 0.0;
-    var a7 = 0.0;
+    // One accumulator per token, written out: an array indexed in a loop stayed in
+    // memory on lavapipe and ran 1.5x slower.
+    var a0 = mat2x4<f32>();
+    var a1 = mat2x4<f32>();
+    var a2 = mat2x4<f32>();
+    var a3 = mat2x4<f32>();
+    var a4 = mat2x4<f32>();
+    var a5 = mat2x4<f32>();
+    var a6 = mat2x4<f32>();
+    var a7 = mat2x4<f32>();
     for (var b = 0u; b < P.n_cols / 32u; b = b + 1u) {
-        a0 = a0 + qdot32(row, b, XQ[x0 + 2u * b], XQ[x0 + 2u * b + 1u], x_scale(x0, b));
-        a1 = a1 + qdot32(row, b, XQ[x1 + 2u * b], XQ[x1 + 2u * b + 1u], x_scale(x1, b));
-        a2 = a2 + qdot32(row, b, XQ[x2 + 2u * b], XQ[x2 + 2u * b + 1u], x_scale(x2, b));
-        a3 = a3 + qdot32(row, b, XQ[x3 + 2u * b], XQ[x3 + 2u * b + 1u], x_scale(x3, b));
-        a4 = a4 + qdot32(row, b, XQ[x4 + 2u * b], XQ[x4 + 2u * b + 1u], x_scale(x4, b));
-        a5 = a5 + qdot32(row, b, XQ[x5 + 2u * b], XQ[x5 + 2u * b + 1u], x_scale(x5, b));
-        a6 = a6 + qdot32(row, b, XQ[x6 + 2u * b], XQ[x6 + 2u * b + 1u], x_scale(x6, b));
-        a7 = a7 + qdot32(row, b, XQ[x7 + 2u * b], XQ[x7 + 2u * b + 1u], x_scale(x7, b));
+        let w0 = q8w(row0, b);
+        let w1 = q8w(row1, b);
+        let w2 = q8w(row2, b);
+        let w3 = q8w(row3, b);
+        let w4 = q8w(row4, b);
+        let w5 = q8w(row5, b);
+        let w6 = q8w(row6, b);
+        let w7 = q8w(row7, b);
+        a0 = a0 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x0, b);
+        a1 = a1 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x1, b);
+        a2 = a2 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x2, b);
+        a3 = a3 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x3, b);
+        a4 = a4 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x4, b);
+        a5 = a5 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x5, b);
+        a6 = a6 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x6, b);
+        a7 = a7 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x7, b);
     }
-    store(tok0 + 0u, r_local, a0);
-    store(tok0 + 1u, r_local, a1);
-    store(tok0 + 2u, r_local, a2);
-    store(tok0 + 3u, r_local, a3);
-    store(tok0 + 4u, r_local, a4);
-    store(tok0 + 5u, r_local, a5);
-    store(tok0 + 6u, r_local, a6);
-    store(tok0 + 7u, r_local, a7);
+    store8(tok0 + 0u, r0, a0);
+    store8(tok0 + 1u, r0, a1);
+    store8(tok0 + 2u, r0, a2);
+    store8(tok0 + 3u, r0, a3);
+    store8(tok0 + 4u, r0, a4);
+    store8(tok0 + 5u, r0, a5);
+    store8(tok0 + 6u, r0, a6);
+    store8(tok0 + 7u, r0, a7);
 }

@@ -14,7 +14,3 @@ fn x_scale(x: u32, b: u32) -> vec2<f32> {
     return select(v.zw, v.xy, b % 2u == 0u);
 }
 
-// Word k (0..7) of an activation block held as two vec4 (q8dot readers).
-fn xq_word(x0: vec4<u32>, x1: vec4<u32>, k: u32) -> u32 {
-    return select(x1[k & 3u], x0[k & 3u], k < 4u);
-}

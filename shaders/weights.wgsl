@@ -1,9 +1,12 @@
 // Byte access to raw GGUF weights, for kernels that read a weight matrix.
 //
-// Weights are the file's bytes, unchanged, viewed as u32 words (`W`, declared by the
-// kernel). GGUF blocks are not word aligned (a Q4_0 block is 18 bytes), so reads go
-// through w_u32, which stitches two words together. Weight buffers carry 4 bytes of
-// padding so the second word of the last read is always inside the buffer.
+// Weights are the file's bytes, unchanged, viewed as u32 words (`W`, binding 2 of
+// every kernel that composes this file). GGUF blocks are not word aligned (a Q4_0
+// block is 18 bytes), so reads go through w_u32, which stitches two words together.
+// Weight buffers carry padding (buffers.rs WEIGHT_PAD) so the second word of the last
+// read is always inside the buffer.
+
+@group(0) @binding(2) var<storage, read> W: array<u32>;  // raw GGUF blocks
 
 fn w_u32(byte_off: u32) -> u32 {
     let i = byte_off >> 2u;

@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 use crate::file::quant::WeightFormat;
 
 /// Weight buffers carry this many bytes past the last row: the WGSL `w_u32` reads the
-/// word after an unaligned offset (see shaders/common.wgsl).
-pub const WEIGHT_PAD: u64 = 4;
+/// word after an unaligned offset (shaders/weights.wgsl), and the 8-bit kernels read
+/// whole 16-byte vec4s that may end up to 16 bytes past a run (shaders/q8dot/common.wgsl).
+pub const WEIGHT_PAD: u64 = 16;
 
 /// Shader byte offsets are u32: no part may exceed this, whatever the device allows.
 const MAX_PART_BYTES: u64 = 1 << 31;

@@ -105,16 +105,16 @@ impl Kernel {
         Kernel::Axpy,
     ];
 
+    /// Reads weights through the format's dequantizing reader (weights.wgsl and
+    /// shaders/formats/). The q8dot kernels have their own readers instead.
     fn uses_format(self) -> bool {
         matches!(
             self,
             Kernel::Embed
                 | Kernel::MatVec
                 | Kernel::MatVecSubgroup
-                | Kernel::MatVecQ8
                 | Kernel::MatMul
                 | Kernel::MatMulRows
-                | Kernel::MatMulQ8
                 | Kernel::HeadMatVec
                 | Kernel::HeadMatVecT
         )
@@ -228,6 +228,7 @@ pub fn q8dot_source(f: WeightFormat) -> Option<&'static str> {
 }
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const Q8DOT_COMMON: &str = include_str!("../../shaders/q8dot/common.wgsl");
 const WEIGHTS: &str = include_str!("../../shaders/weights.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const MAT_COMMON: &str = include_str!("../../shaders/mat_common.wgsl");
@@ -331,6 +332,7 @@ impl PipelineKey {
         if kernel.uses_q8dot() {
             let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
             src.push_str(Q8_INPUT);
+            src.push_str(Q8DOT_COMMON);
             src.push_str(q8dot_source(format).ok_or_else(|| self.missing("a q8dot format"))?);
         }
         if matches!(kernel, Kernel::HeadMatVec | Kernel::HeadMatVecT) {

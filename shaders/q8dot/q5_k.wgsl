@@ -1,18 +1,22 @@
-// Integer-dot interface: see q4_0.wgsl.
-// Q5_K: as Q4_K with a fifth bit per weight: sub-block j takes bit j of byte l of qh.
-fn qdot32(row: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>, xs: vec2<f32>) -> f32 {
-    let base = row + (b / 8u) * 176u;
+// Integer-dot reader (interface: common.wgsl).
+// Q5_K: as Q4_K with a fifth bit per weight: 176-byte super-blocks (16-byte aligned:
+// f16 d, f16 dmin, 12 scale bytes, qh[32], qs[128]); sub-block j takes bit j of
+// byte l of qh.
+fn q8w(row: u32, b: u32) -> Q8W {
+    let v = (row + (b / 8u) * 176u) >> 4u;
     let j = b % 8u;
-    let sh = 4u * (j % 2u);
-    let qs = (base + 48u + 32u * (j / 2u)) >> 2u;
-    let qh = (base + 16u) >> 2u;
-    var q = 0;
-    for (var k = 0u; k < 8u; k = k + 1u) {
-        let lo = (W[qs + k] >> sh) & 0x0f0f0f0fu;
-        let hi = ((W[qh + k] >> j) & 0x01010101u) << 4u;
-        q = q + dot4I8Packed(lo | hi, xq_word(x0, x1, k));
-    }
-    let dd = unpack2x16float(W[base >> 2u]);
-    let sm = scale_min_k4(base + 4u, j);
-    return dd.x * sm.x * xs.x * f32(q) - dd.y * sm.y * xs.y;
+    let sh = vec4<u32>(4u * (j % 2u));
+    let head = W4[v];
+    let h0 = W4[v + 1u];
+    let h1 = W4[v + 2u];
+    let l0 = W4[v + 3u + 2u * (j / 2u)];
+    let l1 = W4[v + 4u + 2u * (j / 2u)];
+    let hb = vec4<u32>(j);
+    let one = vec4<u32>(0x01010101u);
+    let q0 = ((l0 >> sh) & vec4<u32>(NIB)) | (((h0 >> hb) & one) << vec4<u32>(4u));
+    let q1 = ((l1 >> sh) & vec4<u32>(NIB)) | (((h1 >> hb) & one) << vec4<u32>(4u));
+    let dd = unpack2x16float(head.x);
+    let sm = scale_min_k4v(head, j);
+    let a = dd.x * sm.x;
+    return Q8W(q0, q1, vec2<f32>(a, a), -dd.y * sm.y);
 }

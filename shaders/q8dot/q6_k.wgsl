@@ -1,43 +1,31 @@
-// Integer-dot interface: see q4_0.wgsl.
+// Integer-dot reader (interface: common.wgsl).
 // Q6_K: 210-byte super-blocks (not word aligned) of 256: ql[128], qh[64], int8
 // scales[16], f16 d; x = d * scale * (q - 32), one scale per 16 weights. Block b is
 // quarter k = b % 4 of half n = (b % 8) / 4: low 4 bits from ql (nibble k / 2), high
 // 2 bits from qh (bits 2k). q - 32 is made a signed byte by flipping bit 5 and
 // sign-extending from it, so dot4I8Packed takes it directly.
-fn q6_signed(q: u32) -> u32 {
-    let u = q ^ 0x20202020u;
-    let s = u & 0x20202020u;
-    return u | (s << 1u) | (s << 2u);
+fn q6_signed(q: vec4<u32>) -> vec4<u32> {
+    let u = q ^ vec4<u32>(0x20202020u);
+    let s = u & vec4<u32>(0x20202020u);
+    return u | (s << vec4<u32>(1u)) | (s << vec4<u32>(2u));
 }
 
-fn qdot32(row: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>, xs: vec2<f32>) -> f32 {
+fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + (b / 8u) * 210u;
     let n = (b % 8u) / 4u;
     let k = b % 4u;
-    let ql = base + 64u * n + 32u * (k % 2u);
-    let qh = base + 128u + 32u * n;
-    let shl = 4u * (k / 2u);
-    let shh = 2u * k;
-    // ql and qh are runs at even offsets (w_run_word): one load per word.
-    let al = ql >> 2u;
-    let ah = qh >> 2u;
-    var l0 = W[al];
-    var h0 = W[ah];
-    var q0 = 0; // weights 0..15 (first scale)
-    var q1 = 0; // weights 16..31
-    for (var m = 0u; m < 8u; m = m + 1u) {
-        let l1 = W[al + 1u + m];
-        let h1 = W[ah + 1u + m];
-        let lo = (w_run_word(ql, l0, l1) >> shl) & 0x0f0f0f0fu;
-        let hi = ((w_run_word(qh, h0, h1) >> shh) & 0x03030303u) << 4u;
-        let p = dot4I8Packed(q6_signed(lo | hi), xq_word(x0, x1, m));
-        q0 = q0 + select(0, p, m < 4u);
-        q1 = q1 + select(p, 0, m < 4u);
-        l0 = l1;
-        h0 = h1;
-    }
+    // ql and qh are 32-byte runs at even offsets.
+    let ql = run8(base + 64u * n + 32u * (k % 2u));
+    let qh = run8(base + 128u + 32u * n);
+    let shl = vec4<u32>(4u * (k / 2u));
+    let shh = vec4<u32>(2u * k);
+    let three = vec4<u32>(0x03030303u);
+    let q0 = ((ql.lo >> shl) & vec4<u32>(NIB)) | (((qh.lo >> shh) & three) << vec4<u32>(4u));
+    let q1 = ((ql.hi >> shl) & vec4<u32>(NIB)) | (((qh.hi >> shh) & three) << vec4<u32>(4u));
     let sc = base + 192u + 8u * n + 2u * k;
-    let s0 = f32((bitcast<i32>(w_u8(sc) << 24u)) >> 24u);
-    let s1 = f32((bitcast<i32>(w_u8(sc + 1u) << 24u)) >> 24u);
-    return w_f16(base + 208u) * xs.x * (s0 * f32(q0) + s1 * f32(q1));
+    let d = w4_f16(base + 208u);
+    let scales = w4_u16(sc);
+    let s0 = f32((bitcast<i32>(scales << 24u)) >> 24u);
+    let s1 = f32((bitcast<i32>(scales << 16u)) >> 24u);
+    return Q8W(q6_signed(q0), q6_signed(q1), vec2<f32>(d * s0, d * s1), 0.0);
 }

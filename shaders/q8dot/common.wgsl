@@ -1,0 +1,104 @@
+// Integer-dot interface, shared by every format in shaders/q8dot/ (composed before it):
+//   q8w(row, b): weights 32b..32b+31 of the row whose bytes start at byte `row`, as
+//   int8 words (q0: weights 0..15, q1: 16..31) with the factors that turn integer dot
+//   products into values: a.x for q0, a.y for q1 (two scales: Q6_K's 16-weight
+//   sub-blocks), and m, the coefficient of the activation block's d * sum(q) (formats
+//   with an offset). Follows llama.cpp's ggml_vec_dot_<format>_q8.
+//   qdot32(row, b, x0, x1, xs): that block dotted with the activation block whose 8
+//   packed int8 words are x0, x1 (words 0..3, 4..7, loaded as two vec4: see
+//   q8_input.wgsl) and whose (d, d * sum q) is xs.
+// A matmul unpacks each weight block once (q8w) for all its tokens (q8w_dot).
+//
+// The weights are read 16 bytes at a time (W4): lavapipe (Mesa 22.3) issues a per-lane
+// load for every storage read, and a vec4 costs about what a word does, so loads, not
+// arithmetic, set these kernels' speed. A block is 3 to 8 loads this way (Q4_K 3,
+// Q8_0 4, Q6_K 8) where word reads took 5 to 24. Blocks are not 16-byte aligned in
+// most formats: run8 / run4 load the vec4s that cover a run and shift it into place
+// (ALU work, cheap here). Weight buffers carry 16 bytes of padding past the last row
+// (buffers.rs WEIGHT_PAD) so the last vec4 of a run is inside the buffer.
+@group(0) @binding(2) var<storage, read> W4: array<vec4<u32>>;  // raw GGUF blocks
+
+struct Q8W {
+    q0: vec4<u32>,
+    q1: vec4<u32>,
+    a: vec2<f32>,
+    m: f32,
+}
+
+fn q8w_dot(w: Q8W, x0: vec4<u32>, x1: vec4<u32>, xs: vec2<f32>) -> f32 {
+    let s0 = dot4I8Packed(w.q0.x, x0.x) + dot4I8Packed(w.q0.y, x0.y)
+        + dot4I8Packed(w.q0.z, x0.z) + dot4I8Packed(w.q0.w, x0.w);
+    let s1 = dot4I8Packed(w.q1.x, x1.x) + dot4I8Packed(w.q1.y, x1.y)
+        + dot4I8Packed(w.q1.z, x1.z) + dot4I8Packed(w.q1.w, x1.w);
+    return xs.x * (w.a.x * f32(s0) + w.a.y * f32(s1)) + w.m * xs.y;
+}
+
+fn qdot32(row: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>, xs: vec2<f32>) -> f32 {
+    return q8w_dot(q8w(row, b), x0, x1, xs);
+}
+
+// Words o..o+3 of the 8 words p, q (o = 0..3).
+fn words4(p: vec4<u32>, q: vec4<u32>, o: u32) -> vec4<u32> {
+    let s1 = vec4<u32>(p.yzw, q.x);
+    let s2 = vec4<u32>(p.zw, q.xy);
+    let s3 = vec4<u32>(p.w, q.xyz);
+    return select(select(p, s1, o == 1u), select(s2, s3, o == 3u), o >= 2u);
+}
+
+// The run of words w (4 words) and the word after it, n, moved down by h bits (0 or
+// 16): the 4 words that start half a word into w when h is 16.
+fn half_shift(w: vec4<u32>, n: u32, h: u32) -> vec4<u32> {
+    let next = vec4<u32>(w.yzw, n);
+    return select((w >> vec4<u32>(16u)) | (next << vec4<u32>(16u)), w, h == 0u);
+}
+
+// 16 bytes at an even byte offset `start`: two loads.
+fn run4(start: u32) -> vec4<u32> {
+    let v = start >> 4u;
+    let a = W4[v];
+    let b = W4[v + 1u];
+    let o = (start >> 2u) & 3u;
+    return half_shift(words4(a, b, o), b[o], start & 2u);
+}
+
+struct Run8 {
+    lo: vec4<u32>,
+    hi: vec4<u32>,
+}
+
+// 32 bytes at an even byte offset `start`: three loads.
+fn run8(start: u32) -> Run8 {
+    let v = start >> 4u;
+    let a = W4[v];
+    let b = W4[v + 1u];
+    let c = W4[v + 2u];
+    let o = (start >> 2u) & 3u;
+    let h = start & 2u;
+    return Run8(half_shift(words4(a, b, o), b[o], h), half_shift(words4(b, c, o), c[o], h));
+}
+
+// The 16-bit value at an even byte offset: one load.
+fn w4_u16(byte_off: u32) -> u32 {
+    let w = W4[byte_off >> 4u][(byte_off >> 2u) & 3u];
+    return (w >> ((byte_off & 2u) * 8u)) & 0xffffu;
+}
+
+fn w4_f16(byte_off: u32) -> f32 {
+    return unpack2x16float(w4_u16(byte_off)).x;
+}
+
+// K-quant 6-bit scale and min of sub-block j (0..7), as llama.cpp's get_scale_min_k4
+// unpacks them, from a super-block's first 16 bytes (f16 d and dmin, then the 12
+// scale bytes q[0..11], so q[i] is byte 4 + i). Returns (scale, min).
+fn scale_min_k4v(h: vec4<u32>, j: u32) -> vec2<f32> {
+    let s = 8u * (j % 4u);
+    let a = (h.y >> s) & 0xffu; // q[j % 4]
+    let b = (h.z >> s) & 0xffu; // q[j % 4 + 4]
+    if (j < 4u) {
+        return vec2<f32>(f32(a & 63u), f32(b & 63u));
+    }
+    let c = (h.w >> s) & 0xffu; // q[j + 4]
+    return vec2<f32>(f32((c & 0xfu) | ((a >> 6u) << 4u)), f32((c >> 4u) | ((b >> 6u) << 4u)));
+}
+
+const NIB: u32 = 0x0f0f0f0fu;
