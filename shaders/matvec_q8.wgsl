@@ -1,15 +1,15 @@
 // y[r] = W[r, :] . x (+ bias[r]) (+ y[r]): one token, with x as 8-bit blocks.
 //
-// For CPU-backed devices (lavapipe): each invocation owns 4 rows and walks them a
-// 32-weight block at a time, unpacking each row's block (the format's q8w) and taking
-// its integer dot product with the activations quantize_q8.wgsl wrote. Every
-// invocation reads the same activation words and no barriers are needed. Loads set
-// the speed on lavapipe (matmul_q8.wgsl), and 4 rows share each activation load:
-// kbench (8960 x 1536 and 1536 x 8960 Q4_1) 1.3-1.6x one row per invocation. 8 rows
-// per invocation tied on the tall matrix and lost on the wide one (fewer workgroups
-// for 2 cores). Lane li of workgroup g owns rows 64g + 16k + li (k = 0..3).
+// For CPU-backed devices (lavapipe): each invocation owns 4 rows and walks them four
+// 32-weight blocks at a time, unpacking each row's blocks (the format's q8w4: Q4_K and
+// Q6_K share loads between neighbouring blocks) and taking their integer dot products
+// with the activations quantize_q8.wgsl wrote. Every invocation reads the same
+// activation words and no barriers are needed. Loads set the speed on lavapipe
+// (matmul_q8.wgsl): 4 rows share each activation load (1.2x decode over one row, 1.5B
+// Q4_K_M, interleaved runs); 8 rows were no faster (fewer workgroups for 2 cores).
+// Lane li of workgroup g owns rows 64g + 16k + li (k = 0..3).
 // Bindings and params: mat_common.wgsl, with the quantized x of q8_input.wgsl and the
-// format's q8w / q8w_dot (q8dot/).
+// format's reader (q8dot/).
 // Grid: ceil(n_rows / 64).
 
 fn store(r_local: u32, acc: f32) {
@@ -17,6 +17,15 @@ fn store(r_local: u32, acc: f32) {
         let r = P.out_row0 + r_local;
         Y[r] = finish(r, r, acc);
     }
+}
+
+// Blocks b..b+3 of one row (w) against the activations: quants q0..q7 (two vec4 per
+// block) and the (d, d * sum q) pairs of blocks b, b + 1 (s01) and b + 2, b + 3 (s23).
+fn dot4blocks(w: Q8W4, q0: vec4<u32>, q1: vec4<u32>, q2: vec4<u32>, q3: vec4<u32>,
+              q4: vec4<u32>, q5: vec4<u32>, q6: vec4<u32>, q7: vec4<u32>,
+              s01: vec4<f32>, s23: vec4<f32>) -> f32 {
+    return q8w_dot(w.w0, q0, q1, s01.xy) + q8w_dot(w.w1, q2, q3, s01.zw)
+        + q8w_dot(w.w2, q4, q5, s23.xy) + q8w_dot(w.w3, q6, q7, s23.zw);
 }
 
 @compute @workgroup_size(16)
@@ -27,16 +36,36 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let row1 = min(r0 + 16u, P.n_rows - 1u) * P.row_bytes;
     let row2 = min(r0 + 32u, P.n_rows - 1u) * P.row_bytes;
     let row3 = min(r0 + 48u, P.n_rows - 1u) * P.row_bytes;
+    let nb = P.n_cols / 32u;
+    let scales = P.n_cols / 16u; // first vec4 of the (d, d * sum q) pairs
     var acc = vec4<f32>();
-    for (var b = 0u; b < P.n_cols / 32u; b = b + 1u) {
+    for (var b = 0u; b + 4u <= nb; b = b + 4u) {
+        let q0 = XQ[2u * b];
+        let q1 = XQ[2u * b + 1u];
+        let q2 = XQ[2u * b + 2u];
+        let q3 = XQ[2u * b + 3u];
+        let q4 = XQ[2u * b + 4u];
+        let q5 = XQ[2u * b + 5u];
+        let q6 = XQ[2u * b + 6u];
+        let q7 = XQ[2u * b + 7u];
+        let s01 = bitcast<vec4<f32>>(XQ[scales + b / 2u]);
+        let s23 = bitcast<vec4<f32>>(XQ[scales + b / 2u + 1u]);
+        acc = acc + vec4<f32>(
+            dot4blocks(q8w4(row0, b), q0, q1, q2, q3, q4, q5, q6, q7, s01, s23),
+            dot4blocks(q8w4(row1, b), q0, q1, q2, q3, q4, q5, q6, q7, s01, s23),
+            dot4blocks(q8w4(row2, b), q0, q1, q2, q3, q4, q5, q6, q7, s01, s23),
+            dot4blocks(q8w4(row3, b), q0, q1, q2, q3, q4, q5, q6, q7, s01, s23));
+    }
+    // The last nb % 4 blocks (formats with 32-weight blocks).
+    for (var b = nb & ~3u; b < nb; b = b + 1u) {
         let x0 = XQ[2u * b];
         let x1 = XQ[2u * b + 1u];
         let xs = x_scale(0u, b);
         acc = acc + vec4<f32>(
-            q8w_dot(q8w(row0, b), x0, x1, xs),
-            q8w_dot(q8w(row1, b), x0, x1, xs),
-            q8w_dot(q8w(row2, b), x0, x1, xs),
-            q8w_dot(q8w(row3, b), x0, x1, xs));
+            qdot32(row0, b, x0, x1, xs),
+            qdot32(row1, b, x0, x1, xs),
+            qdot32(row2, b, x0, x1, xs),
+            qdot32(row3, b, x0, x1, xs));
     }
     store(r0, acc.x);
     store(r0 + 16u, acc.y);

@@ -229,6 +229,8 @@ pub fn q8dot_source(f: WeightFormat) -> Option<&'static str> {
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const Q8DOT_COMMON: &str = include_str!("../../shaders/q8dot/common.wgsl");
+/// q8w4 as four q8w, for the q8dot formats that do not define their own.
+const Q8DOT_GROUP: &str = include_str!("../../shaders/q8dot/group.wgsl");
 const WEIGHTS: &str = include_str!("../../shaders/weights.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const MAT_COMMON: &str = include_str!("../../shaders/mat_common.wgsl");
@@ -334,6 +336,9 @@ impl PipelineKey {
             src.push_str(Q8_INPUT);
             src.push_str(Q8DOT_COMMON);
             src.push_str(q8dot_source(format).ok_or_else(|| self.missing("a q8dot format"))?);
+            if !matches!(format, WeightFormat::Q4_K | WeightFormat::Q6_K) {
+                src.push_str(Q8DOT_GROUP);
+            }
         }
         if matches!(kernel, Kernel::HeadMatVec | Kernel::HeadMatVecT) {
             src.push_str(HEAD_COMMON);

@@ -7,7 +7,11 @@
 //   qdot32(row, b, x0, x1, xs): that block dotted with the activation block whose 8
 //   packed int8 words are x0, x1 (words 0..3, 4..7, loaded as two vec4: see
 //   q8_input.wgsl) and whose (d, d * sum q) is xs.
-// A matmul unpacks each weight block once (q8w) for all its tokens (q8w_dot).
+//   q8w4(row, b), b a multiple of 4: blocks b..b+3 at once, for formats whose
+//   neighbouring blocks share loads (Q4_K's pairs of nibbles, Q6_K's shared high
+//   bits); the others compose q8dot/group.wgsl, four q8w.
+// A matmul unpacks each weight block once (q8w) for all its tokens (q8w_dot); a
+// matvec takes four blocks at a time (q8w4).
 //
 // The weights are read 16 bytes at a time (W4): lavapipe (Mesa 22.3) issues a per-lane
 // load for every storage read, and a vec4 costs about what a word does, so loads, not
@@ -31,6 +35,13 @@ fn q8w_dot(w: Q8W, x0: vec4<u32>, x1: vec4<u32>, xs: vec2<f32>) -> f32 {
     let s1 = dot4I8Packed(w.q1.x, x1.x) + dot4I8Packed(w.q1.y, x1.y)
         + dot4I8Packed(w.q1.z, x1.z) + dot4I8Packed(w.q1.w, x1.w);
     return xs.x * (w.a.x * f32(s0) + w.a.y * f32(s1)) + w.m * xs.y;
+}
+
+struct Q8W4 {
+    w0: Q8W,
+    w1: Q8W,
+    w2: Q8W,
+    w3: Q8W,
 }
 
 fn qdot32(row: u32, b: u32, x0: vec4<u32>, x1: vec4<u32>, xs: vec2<f32>) -> f32 {

@@ -29,3 +29,33 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let s1 = f32((bitcast<i32>(scales << 16u)) >> 24u);
     return Q8W(q6_signed(q0), q6_signed(q1), vec2<f32>(d * s0, d * s1), 0.0);
 }
+
+// Blocks b..b+3 (b % 4 == 0): the four quarters of one half, which share the qh run and
+// pairwise the ql runs (quarters 0 and 2 are the two nibbles of one): 12 loads for 4 blocks where q8w takes 8 each.
+fn q8w4(row: u32, b: u32) -> Q8W4 {
+    let base = row + (b / 8u) * 210u;
+    let n = (b % 8u) / 4u;
+    let l02 = run8(base + 64u * n);
+    let l13 = run8(base + 64u * n + 32u);
+    let qh = run8(base + 128u + 32u * n);
+    let sc = run4(base + 192u + 8u * n); // scales of quarters 0, 1 in .x; 2, 3 in .y
+    let d = w4_f16(base + 208u);
+    return Q8W4(
+        q6k_w(l02, qh, 0u, sc.x, d),
+        q6k_w(l13, qh, 1u, sc.x >> 16u, d),
+        q6k_w(l02, qh, 2u, sc.y, d),
+        q6k_w(l13, qh, 3u, sc.y >> 16u, d));
+}
+
+// Quarter k from its ql run l, the half's qh run h and its two scale bytes (low 16
+// bits of `scales`).
+fn q6k_w(l: Run8, h: Run8, k: u32, scales: u32, d: f32) -> Q8W {
+    let shl = vec4<u32>(4u * (k / 2u));
+    let shh = vec4<u32>(2u * k);
+    let three = vec4<u32>(0x03030303u);
+    let q0 = ((l.lo >> shl) & vec4<u32>(NIB)) | (((h.lo >> shh) & three) << vec4<u32>(4u));
+    let q1 = ((l.hi >> shl) & vec4<u32>(NIB)) | (((h.hi >> shh) & three) << vec4<u32>(4u));
+    let s0 = f32((bitcast<i32>(scales << 24u)) >> 24u);
+    let s1 = f32((bitcast<i32>(scales << 16u)) >> 24u);
+    return Q8W(q6_signed(q0), q6_signed(q1), vec2<f32>(d * s0, d * s1), 0.0);
+}
