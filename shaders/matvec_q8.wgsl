@@ -39,7 +39,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let nb = P.n_cols / 32u;
     let scales = P.n_cols / 16u; // first vec4 of the (d, d * sum q) pairs
     var acc = vec4<f32>();
-    for (var b = 0u; b + 4u <= nb; b = b + 4u) {
+    // Four blocks at a time where the format's q8w4 shares loads between them.
+    let nb4 = select(0u, nb & ~3u, Q8W4_SHARES_LOADS);
+    for (var b = 0u; b < nb4; b = b + 4u) {
         let q0 = XQ[2u * b];
         let q1 = XQ[2u * b + 1u];
         let q2 = XQ[2u * b + 2u];
@@ -56,8 +58,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             dot4blocks(q8w4(row2, b), q0, q1, q2, q3, q4, q5, q6, q7, s01, s23),
             dot4blocks(q8w4(row3, b), q0, q1, q2, q3, q4, q5, q6, q7, s01, s23));
     }
-    // The last nb % 4 blocks (formats with 32-weight blocks).
-    for (var b = nb & ~3u; b < nb; b = b + 1u) {
+    // The rest one by one: the last nb % 4 blocks, or all of them.
+    for (var b = nb4; b < nb; b = b + 1u) {
         let x0 = XQ[2u * b];
         let x1 = XQ[2u * b + 1u];
         let xs = x_scale(0u, b);
