@@ -1,9 +1,10 @@
 // y[r] = W[r, :] . x (+ bias[r]) (+ y[r]): one token, with x as 8-bit blocks.
 //
-// For CPU-backed devices (lavapipe): each invocation owns 4 rows and walks them four
-// 32-weight blocks at a time, unpacking each row's blocks (the format's q8w4: Q4_K and
-// Q6_K share loads between neighbouring blocks) and taking their integer dot products
-// with the activations quantize_q8.wgsl wrote. Every invocation reads the same
+// For CPU-backed devices (lavapipe): each invocation owns 4 rows and walks them a
+// 32-weight block at a time, or four at a time where the format's q8w4 shares loads
+// between neighbouring blocks (Q4_K, Q6_K; for the others four blocks of four rows
+// held unpacked only cost registers: Q8_0 decode 1.2x block by block), taking their
+// integer dot products with the activations quantize_q8.wgsl wrote. Every invocation reads the same
 // activation words and no barriers are needed. Loads set the speed on lavapipe
 // (matmul_q8.wgsl): 4 rows share each activation load (1.2x decode over one row, 1.5B
 // Q4_K_M, interleaved runs); 8 rows were no faster (fewer workgroups for 2 cores).
