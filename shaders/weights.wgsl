@@ -45,11 +45,6 @@ fn w_f16(byte_off: u32) -> f32 {
 // K-quant 6-bit scale and min of sub-block `j` (0..7) from the 12 packed bytes at
 // `sb`, as llama.cpp's get_scale_min_k4 unpacks them. Returns (scale, min).
 fn scale_min_k4(sb: u32, j: u32) -> vec2<f32> {
-    if (j < 4u) {
-        return vec2<f32>(f32(w_u8(sb + j) & 63u), f32(w_u8(sb + j + 4u) & 63u));
-    }
-    let hi = w_u8(sb + j + 4u);
-    let sc = (hi & 0xfu) | ((w_u8(sb + j - 4u) >> 6u) << 4u);
-    let m = (hi >> 4u) | ((w_u8(sb + j) >> 6u) << 4u);
-    return vec2<f32>(f32(sc), f32(m));
+    let i = j % 4u;
+    return scale_min_k4_bytes(j, w_u8(sb + i), w_u8(sb + i + 4u), w_u8(sb + i + 8u));
 }

@@ -11,7 +11,8 @@
 //   neighbouring blocks share loads (Q4_K's pairs of nibbles, Q6_K's shared high
 //   bits); the others compose q8dot/group.wgsl, four q8w.
 // A matmul unpacks each weight block once (q8w) for all its tokens (q8w_dot); a
-// matvec takes four blocks at a time (q8w4).
+// matvec takes four blocks at a time (q8w4) where Q8W4_SHARES_LOADS says that saves
+// loads, and one at a time otherwise (four unpacked blocks per row only cost registers).
 //
 // The weights are read 16 bytes at a time (W4): lavapipe (Mesa 22.3) issues a per-lane
 // load for every storage read, and a vec4 costs about what a word does, so loads, not
@@ -103,13 +104,7 @@ fn w4_f16(byte_off: u32) -> f32 {
 // scale bytes q[0..11], so q[i] is byte 4 + i). Returns (scale, min).
 fn scale_min_k4v(h: vec4<u32>, j: u32) -> vec2<f32> {
     let s = 8u * (j % 4u);
-    let a = (h.y >> s) & 0xffu; // q[j % 4]
-    let b = (h.z >> s) & 0xffu; // q[j % 4 + 4]
-    if (j < 4u) {
-        return vec2<f32>(f32(a & 63u), f32(b & 63u));
-    }
-    let c = (h.w >> s) & 0xffu; // q[j + 4]
-    return vec2<f32>(f32((c & 0xfu) | ((a >> 6u) << 4u)), f32((c >> 4u) | ((b >> 6u) << 4u)));
+    return scale_min_k4_bytes(j, (h.y >> s) & 0xffu, (h.z >> s) & 0xffu, (h.w >> s) & 0xffu);
 }
 
 const NIB: u32 = 0x0f0f0f0fu;

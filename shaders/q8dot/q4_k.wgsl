@@ -9,10 +9,8 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let head = W4[v];
     let r0 = W4[v + 1u + 2u * (j / 2u)];
     let r1 = W4[v + 2u + 2u * (j / 2u)];
-    let dd = unpack2x16float(head.x);
-    let sm = scale_min_k4v(head, j);
-    let a = dd.x * sm.x;
-    return Q8W((r0 >> sh) & vec4<u32>(NIB), (r1 >> sh) & vec4<u32>(NIB), vec2<f32>(a, a), -dd.y * sm.y);
+    let nib = vec4<u32>(NIB);
+    return q4k_w((r0 >> sh) & nib, (r1 >> sh) & nib, unpack2x16float(head.x), scale_min_k4v(head, j));
 }
 
 // Blocks b..b+3 (b % 4 == 0): sub-blocks j0..j0+3 of one super-block, two pairs of

@@ -17,21 +17,12 @@ fn q8w(row: u32, b: u32) -> Q8W {
     // ql and qh are 32-byte runs at even offsets.
     let ql = run8(base + 64u * n + 32u * (k % 2u));
     let qh = run8(base + 128u + 32u * n);
-    let shl = vec4<u32>(4u * (k / 2u));
-    let shh = vec4<u32>(2u * k);
-    let three = vec4<u32>(0x03030303u);
-    let q0 = ((ql.lo >> shl) & vec4<u32>(NIB)) | (((qh.lo >> shh) & three) << vec4<u32>(4u));
-    let q1 = ((ql.hi >> shl) & vec4<u32>(NIB)) | (((qh.hi >> shh) & three) << vec4<u32>(4u));
-    let sc = base + 192u + 8u * n + 2u * k;
-    let d = w4_f16(base + 208u);
-    let scales = w4_u16(sc);
-    let s0 = f32((bitcast<i32>(scales << 24u)) >> 24u);
-    let s1 = f32((bitcast<i32>(scales << 16u)) >> 24u);
-    return Q8W(q6_signed(q0), q6_signed(q1), vec2<f32>(d * s0, d * s1), 0.0);
+    return q6k_w(ql, qh, k, w4_u16(base + 192u + 8u * n + 2u * k), w4_f16(base + 208u));
 }
 
 // Blocks b..b+3 (b % 4 == 0): the four quarters of one half, which share the qh run and
-// pairwise the ql runs (quarters 0 and 2 are the two nibbles of one): 12 loads for 4 blocks where q8w takes 8 each.
+// pairwise the ql runs (quarters 0 and 2 are the two nibbles of one): 12 loads for 4
+// blocks where q8w takes 8 each.
 const Q8W4_SHARES_LOADS: bool = true;
 
 fn q8w4(row: u32, b: u32) -> Q8W4 {
