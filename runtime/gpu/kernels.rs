@@ -687,7 +687,8 @@ impl<'a> OpBuilder<'a> {
         };
         // Prefill graphs on CPU-backed devices take the barrier-free kernel (one query
         // per invocation); decode keeps a workgroup per query, whose 64 lanes share
-        // the keys (one query per invocation would leave 63 of them idle).
+        // the keys: one query per invocation leaves the other lanes idle, and SmolLM2's
+        // decode attention took 12 ms per token that way against 6 ms (lavapipe).
         let rows = !wide && self.ctx.profile.cpu_device && self.max_tokens > 1;
         let (kernel, grid) = match (wide, rows) {
             (true, _) => (

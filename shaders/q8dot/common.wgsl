@@ -16,11 +16,13 @@
 //
 // The weights are read 16 bytes at a time (W4): lavapipe (Mesa 22.3) issues a per-lane
 // load for every storage read, and a vec4 costs about what a word does, so loads, not
-// arithmetic, set these kernels' speed. A block is 3 to 8 loads this way (Q4_K 3,
-// Q8_0 4, Q6_K 8) where word reads took 5 to 24. Blocks are not 16-byte aligned in
-// most formats: run8 / run4 load the vec4s that cover a run and shift it into place
-// (ALU work, cheap here). Weight buffers carry 16 bytes of padding past the last row
-// (buffers.rs WEIGHT_PAD) so the last vec4 of a run is inside the buffer.
+// arithmetic, set these kernels' speed. A block is 2 to 8 loads this way (Q4_0 and
+// Q4_1 2, Q4_K and Q8_0 3, Q6_K 8) where word reads took 5 to 24. Blocks are not
+// 16-byte aligned in most formats: the readers load the vec4s that cover a block (or a
+// run of it: run8, run4) and shift it into place (ALU work, cheap here), taking the
+// scales from the same vec4s where the block fits in as few as its quants alone need.
+// Weight buffers carry 16 bytes of padding past the last row (buffers.rs WEIGHT_PAD)
+// so the last vec4 of a run is inside the buffer.
 @group(0) @binding(2) var<storage, read> W4: array<vec4<u32>>;  // raw GGUF blocks
 
 struct Q8W {

@@ -1,9 +1,15 @@
 // Integer-dot reader (interface: common.wgsl).
 // Q4_1: x = q * d + m, so the block is d * dx * sum(q * qx) + m * s. 20-byte blocks:
-// f16 d and m, then 16 bytes of nibbles.
+// f16 d and m, then 16 bytes of nibbles. A block starts at a multiple of 4, so it
+// always lies within the 2 vec4s from the one holding its first byte: 2 loads.
 fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + b * 20u;
-    let r = run4(base + 4u);
-    let dm = unpack2x16float(W4[base >> 4u][(base >> 2u) & 3u]);
+    let v = base >> 4u;
+    let a = W4[v];
+    let n = W4[v + 1u];
+    let dm = unpack2x16float(a[(base >> 2u) & 3u]);
+    let s = base + 4u;
+    // base % 16 == 12: the nibbles are exactly the next vec4.
+    let r = select(words4(a, n, (s >> 2u) & 3u), n, (s & 15u) == 0u);
     return Q8W(r & vec4<u32>(NIB), (r >> vec4<u32>(4u)) & vec4<u32>(NIB), vec2<f32>(dm.x, dm.x), dm.y);
 }
