@@ -7,6 +7,12 @@
 // The composer defines kv_t, HD_MAX (longest key) and V_PER_LANE (HD_MAX / 64 rounded
 // up). Grid: n_tokens * n_heads workgroups. Composed after reduce.wgsl and
 // attn_common.wgsl (params, bindings).
+// The key loop is left as it is on purpose: on lavapipe, taking 4 elements per
+// iteration (as a vec4 load or as four scalar loads, the same sum) made SmolLM2's
+// decode attention 15-20x slower (about 300 against 15-20 ms per token), and so did
+// running the unchanged loop over half or a quarter of the dims (for that one, perf put
+// 66% of the samples in libvulkan_lvp itself, not in shader code). Not understood yet
+// (issue note of 2026-11-29).
 
 const TILE: u32 = 64u;
 
