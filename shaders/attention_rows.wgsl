@@ -14,6 +14,9 @@
 
 const QUERIES: u32 = 16u;
 
+@group(0) @binding(3) var<storage, read> K: array<kv_t>;         // [ctx, k_stride]
+@group(0) @binding(4) var<storage, read> V: array<kv_t>;         // [ctx, v_stride]
+
 @compute @workgroup_size(16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let h = wid.x;

@@ -19,8 +19,8 @@ struct AttnParams {
 @group(0) @binding(0) var<uniform> P: AttnParams;
 @group(0) @binding(1) var<uniform> S: Step;
 @group(0) @binding(2) var<storage, read> Q: array<f32>;          // [n_tokens, q_stride]
-@group(0) @binding(3) var<storage, read> K: array<kv_t>;         // [ctx, k_stride]
-@group(0) @binding(4) var<storage, read> V: array<kv_t>;         // [ctx, v_stride]
+// Bindings 3 and 4, K [ctx, k_stride] and V [ctx, v_stride], are declared by each
+// kernel: as kv_t elements (attention_rows.wgsl) or as vec4s of them (attention.wgsl).
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;    // [n_tokens, o_stride]
 
 const NEG_BIG: f32 = -1.0e30;  // not -inf: exp(NEG_BIG - m) is 0 without inf - inf = NaN

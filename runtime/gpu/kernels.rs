@@ -673,6 +673,16 @@ impl<'a> OpBuilder<'a> {
                 a.n_heads, a.n_kv_heads, a.head_dim, a.head_dim_v
             )));
         }
+        // attention.wgsl reads keys and values as vec4s.
+        if [a.head_dim, a.head_dim_v, a.k_stride, a.v_stride]
+            .iter()
+            .any(|n| n % 4 != 0)
+        {
+            return Err(Error::Invalid(format!(
+                "{name}: head widths {}/{} and KV strides {}/{} must be multiples of 4",
+                a.head_dim, a.head_dim_v, a.k_stride, a.v_stride
+            )));
+        }
         let params = AttnParams {
             head_dim: a.head_dim,
             head_dim_v: a.head_dim_v,

@@ -303,10 +303,10 @@ impl PipelineKey {
             Kernel::RopeToCache => src.push_str("alias dst_t = kv_t;\n"),
             // Dense heads up to 256 wide; MLA's latent heads 576 (512 + 64 rope).
             Kernel::Attention => {
-                src.push_str("const HD_MAX: u32 = 256u;\nconst V_PER_LANE: u32 = 4u;\n")
+                src.push_str("const HD_MAX: u32 = 256u;\nconst V_PER_LANE: u32 = 1u;\n")
             }
             Kernel::AttentionWide => {
-                src.push_str("const HD_MAX: u32 = 576u;\nconst V_PER_LANE: u32 = 9u;\n")
+                src.push_str("const HD_MAX: u32 = 576u;\nconst V_PER_LANE: u32 = 3u;\n")
             }
             Kernel::AttentionRows => src.push_str("const HD_MAX: u32 = 256u;\n"),
             _ => {}
