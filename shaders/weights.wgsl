@@ -46,5 +46,10 @@ fn w_f16(byte_off: u32) -> f32 {
 // `sb`, as llama.cpp's get_scale_min_k4 unpacks them. Returns (scale, min).
 fn scale_min_k4(sb: u32, j: u32) -> vec2<f32> {
     let i = j % 4u;
-    return scale_min_k4_bytes(j, w_u8(sb + i), w_u8(sb + i + 4u), w_u8(sb + i + 8u));
+    let a = w_u8(sb + i);
+    let b = w_u8(sb + i + 4u);
+    if (j < 4u) {
+        return scale_min_k4_bytes(j, a, b, 0u); // the third byte only matters for j >= 4
+    }
+    return scale_min_k4_bytes(j, a, b, w_u8(sb + i + 8u));
 }

@@ -91,10 +91,21 @@ fn run8(start: u32) -> Run8 {
     return Run8(half_shift(words4(a, b, o), b[o], h), half_shift(words4(b, c, o), c[o], h));
 }
 
+// The 16-bit value at an even byte offset of the vec4 w that holds it.
+fn vec4_u16(w: vec4<u32>, byte_off: u32) -> u32 {
+    return (w[(byte_off >> 2u) & 3u] >> ((byte_off & 2u) * 8u)) & 0xffffu;
+}
+
 // The 16-bit value at an even byte offset: one load.
 fn w4_u16(byte_off: u32) -> u32 {
-    let w = W4[byte_off >> 4u][(byte_off >> 2u) & 3u];
-    return (w >> ((byte_off & 2u) * 8u)) & 0xffffu;
+    return vec4_u16(W4[byte_off >> 4u], byte_off);
+}
+
+// The 4 words that start at byte `rel` (even, 0..16) of the 32 bytes a, n: how the
+// readers take a block's quants from the vec4s they loaded for the whole block.
+fn words_at(a: vec4<u32>, n: vec4<u32>, rel: u32) -> vec4<u32> {
+    let o = (rel >> 2u) & 3u;
+    return select(half_shift(words4(a, n, o), n[o], rel & 2u), n, rel == 16u);
 }
 
 fn w4_f16(byte_off: u32) -> f32 {

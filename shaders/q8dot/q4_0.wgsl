@@ -7,10 +7,7 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let v = base >> 4u;
     let a = W4[v];
     let n = W4[v + 1u];
-    let d = unpack2x16float(a[(base >> 2u) & 3u] >> ((base & 2u) * 8u)).x;
-    let s = base + 2u;
-    let o = (s >> 2u) & 3u;
-    // base % 16 == 14: the nibbles are exactly the next vec4.
-    let r = select(half_shift(words4(a, n, o), n[o], s & 2u), n, (s & 15u) == 0u);
+    let d = unpack2x16float(vec4_u16(a, base)).x;
+    let r = words_at(a, n, (base & 15u) + 2u);
     return Q8W(r & vec4<u32>(NIB), (r >> vec4<u32>(4u)) & vec4<u32>(NIB), vec2<f32>(d, d), -8.0 * d);
 }

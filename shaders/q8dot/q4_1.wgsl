@@ -8,8 +8,6 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let a = W4[v];
     let n = W4[v + 1u];
     let dm = unpack2x16float(a[(base >> 2u) & 3u]);
-    let s = base + 4u;
-    // base % 16 == 12: the nibbles are exactly the next vec4.
-    let r = select(words4(a, n, (s >> 2u) & 3u), n, (s & 15u) == 0u);
+    let r = words_at(a, n, (base & 15u) + 4u);
     return Q8W(r & vec4<u32>(NIB), (r >> vec4<u32>(4u)) & vec4<u32>(NIB), vec2<f32>(dm.x, dm.x), dm.y);
 }

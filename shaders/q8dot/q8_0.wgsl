@@ -9,13 +9,7 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let a = W4[v];
     let n = W4[v + 1u];
     let c = W4[v + 2u];
-    let d = unpack2x16float(a[(base >> 2u) & 3u] >> ((base & 2u) * 8u)).x;
-    let s = base + 2u;
-    let o = (s >> 2u) & 3u;
-    let h = s & 2u;
-    // base % 16 == 14: the quants are exactly the next two vec4s.
-    let wrap = (s & 15u) == 0u;
-    let lo = select(half_shift(words4(a, n, o), n[o], h), n, wrap);
-    let hi = select(half_shift(words4(n, c, o), c[o], h), c, wrap);
-    return Q8W(lo, hi, vec2<f32>(d, d), 0.0);
+    let d = unpack2x16float(vec4_u16(a, base)).x;
+    let rel = (base & 15u) + 2u;
+    return Q8W(words_at(a, n, rel), words_at(n, c, rel), vec2<f32>(d, d), 0.0);
 }
