@@ -27,6 +27,9 @@ pub enum Error {
     },
     /// A caller-supplied option or input is invalid.
     Invalid(String),
+    /// A fault inside edgeseek: something its own code should have ruled out. Please
+    /// report it with the message.
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -74,6 +77,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Invalid(msg) => write!(f, "invalid input: {msg}"),
+            Error::Internal(msg) => write!(f, "internal error (a bug in edgeseek): {msg}"),
         }
     }
 }

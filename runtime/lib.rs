@@ -25,8 +25,8 @@ pub use error::{Error, Result};
 pub use experts::cache::{Eviction, ExpertStats};
 pub use gpu::context::{DeviceOptions, DeviceProfile};
 pub use model::config::{Arch, Config};
-pub use model::decoder::{ExpertBudget, MemoryReport};
-pub use model::stream::MemoryPlan;
+pub use model::decoder::MemoryReport;
+pub use model::plan::{ExpertBudget, MemoryPlan};
 pub use sampler::SamplerOptions;
 pub use session::{Event, GenerateOptions, Generation, Prompt, Session, StopReason, Summary};
 pub use tokenizer::Tokenizer;
@@ -121,6 +121,7 @@ impl Model {
     ) -> Result<Model> {
         let file = file::gguf::GgufFile::open(path)?;
         let cfg = Config::from_gguf(&file)?;
+        model::load::check_kernel_limits(&cfg, file.path())?;
         if opts.max_batch == 0 || opts.max_batch > 4096 {
             return Err(Error::Invalid(format!(
                 "max_batch {} (1..=4096)",
@@ -180,7 +181,7 @@ impl Model {
     }
 
     /// How the memory budget was divided at load (resident, streamed, KV, scratch).
-    pub fn plan(&self) -> &model::stream::MemoryPlan {
+    pub fn plan(&self) -> &MemoryPlan {
         self.inner.plan()
     }
 

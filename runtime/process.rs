@@ -58,10 +58,10 @@ pub fn file_rss(path: &std::path::Path) -> Option<u64> {
     Some(total)
 }
 
-/// Memory a GPU that shares the host's memory can use: the machine's RAM (MemTotal in
-/// /proc/meminfo; None elsewhere). On single-board computers, laptops with integrated
-/// GPUs and CPU devices this is the device memory.
-pub fn device_memory() -> Option<u64> {
+/// The machine's RAM (MemTotal in /proc/meminfo; None elsewhere). On single-board
+/// computers, laptops with integrated GPUs and CPU devices this is the device memory
+/// too (see `model::plan::device_memory`).
+pub fn host_memory() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u64 = line["MemTotal:".len()..]

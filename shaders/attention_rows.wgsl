@@ -12,12 +12,12 @@
 // Params and bindings: attn_common.wgsl; the composer defines kv_t and HD_MAX.
 // Grid: (n_heads, ceil(n_tokens / 16)).
 
-const QUERIES: u32 = 16u;
+// QUERIES (per workgroup, one per invocation): written by the composer from runtime/gpu/kernels/attention.rs.
 
 @group(0) @binding(3) var<storage, read> K: array<kv_t>;         // [ctx, k_stride]
 @group(0) @binding(4) var<storage, read> V: array<kv_t>;         // [ctx, v_stride]
 
-@compute @workgroup_size(16)
+@compute @workgroup_size(QUERIES)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let h = wid.x;
     let t_first = wid.y * QUERIES;

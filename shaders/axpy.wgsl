@@ -15,7 +15,8 @@ struct AxpyParams {
 @group(0) @binding(3) var<storage, read> y: array<f32>;           // [n]
 @group(0) @binding(4) var<storage, read> w: array<f32>;           // [k + 1..]
 
-@compute @workgroup_size(256)
+// WG (invocations per workgroup, one value each): written by the composer from runtime/gpu/kernels/axpy.rs.
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (gid.x >= P.n) {
         return;

@@ -1,7 +1,8 @@
 // y[t, h, o] = W_h[o, :] . x[t, h, :] for every head h: one invocation per output row,
 // walking the row in groups of 8 weights. Bindings: head_common.wgsl.
 
-@compute @workgroup_size(64)
+// WG (invocations per workgroup, one output each): written by the composer from runtime/gpu/kernels/head_matvec.rs.
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let o = gid.x;
     let h = gid.y;

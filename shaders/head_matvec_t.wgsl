@@ -3,7 +3,8 @@
 // while absorbing it into the queries needs latent outputs). One invocation per group
 // of 8 output columns, walking the head's rows. Bindings: head_common.wgsl.
 
-@compute @workgroup_size(64)
+// WG (invocations per workgroup, one output each): written by the composer from runtime/gpu/kernels/head_matvec.rs.
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let g = gid.x;
     let h = gid.y;

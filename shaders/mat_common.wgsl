@@ -14,8 +14,7 @@ struct MatParams {
     _pad: u32,
 }
 
-const FLAG_BIAS: u32 = 1u;
-const FLAG_ACCUMULATE: u32 = 2u;
+// FLAG_BIAS, FLAG_ACCUMULATE: written by the composer from runtime/gpu/kernels/mat.rs.
 
 @group(0) @binding(0) var<uniform> P: MatParams;
 @group(0) @binding(1) var<uniform> S: Step;

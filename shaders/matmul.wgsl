@@ -8,8 +8,7 @@
 
 @group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;    // [n_tokens, x_stride]
 
-const TILE_ROWS: u32 = 32u;
-const TILE_TOKENS: u32 = 16u;
+// TILE_ROWS, TILE_TOKENS (the workgroup's tile): written by the composer from runtime/gpu/kernels/mat.rs.
 
 var<workgroup> w_tile: array<vec4<f32>, 256>;  // [32 rows][8 vec4] = 32 columns
 var<workgroup> x_tile: array<vec4<f32>, 128>;  // [16 tokens][8 vec4]

@@ -54,9 +54,11 @@ fn row_at(r0: u32, k: u32) -> u32 {
     return min(r0 + 8u * k, P.n_rows - 1u) * P.row_bytes;
 }
 
+// ROWS (64: 8 lanes x 8 rows), TOKENS (8): written by the composer from runtime/gpu/kernels/mat_q8.rs.
+// The tile below is written out for exactly those sizes (mat_q8.rs asserts them).
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let r0 = wid.x * 64u + li;
+    let r0 = wid.x * ROWS + li;
     let row0 = row_at(r0, 0u);
     let row1 = row_at(r0, 1u);
     let row2 = row_at(r0, 2u);
@@ -65,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let row5 = row_at(r0, 5u);
     let row6 = row_at(r0, 6u);
     let row7 = row_at(r0, 7u);
-    let tok0 = wid.y * 8u;
+    let tok0 = wid.y * TOKENS;
     let last = S.n_tokens - 1u;
     // vec4s per token: n_cols / 16 of quants, then a (d, s) pair per 32 values, padded
     // to whole vec4s (quantize_q8.wgsl).

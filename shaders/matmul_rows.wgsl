@@ -11,11 +11,11 @@
 
 @group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;    // [n_tokens, x_stride]
 
-const TOKENS: u32 = 16u;
+// ROWS (one per invocation), TOKENS (per workgroup): written by the composer from runtime/gpu/kernels/mat.rs.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let r_local = wid.x * 64u + li;
+    let r_local = wid.x * ROWS + li;
     let tok0 = wid.y * TOKENS;
     if (r_local >= P.n_rows) {
         return;

@@ -6,8 +6,8 @@
 
 @group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;    // [n_tokens, x_stride]
 
-const ROWS: u32 = 4u;
-const LANES: u32 = 16u;
+// ROWS (rows per workgroup): written by the composer from runtime/gpu/kernels/mat.rs.
+const LANES: u32 = 64u / ROWS;
 
 var<workgroup> partial: array<f32, 64>;
 

@@ -29,14 +29,17 @@ fn dot4blocks(w: Q8W4, q0: vec4<u32>, q1: vec4<u32>, q2: vec4<u32>, q3: vec4<u32
         + q8w_dot(w.w2, q4, q5, s23.xy) + q8w_dot(w.w3, q6, q7, s23.zw);
 }
 
-@compute @workgroup_size(16)
+// ROWS (rows per workgroup; 4 per invocation): written by the composer from runtime/gpu/kernels/mat_q8.rs.
+const LANES: u32 = ROWS / 4u;
+
+@compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let r0 = wid.x * 64u + li;
+    let r0 = wid.x * ROWS + li;
     // Rows past the end recompute the last row and are not stored (no divergent exit).
     let row0 = min(r0, P.n_rows - 1u) * P.row_bytes;
-    let row1 = min(r0 + 16u, P.n_rows - 1u) * P.row_bytes;
-    let row2 = min(r0 + 32u, P.n_rows - 1u) * P.row_bytes;
-    let row3 = min(r0 + 48u, P.n_rows - 1u) * P.row_bytes;
+    let row1 = min(r0 + LANES, P.n_rows - 1u) * P.row_bytes;
+    let row2 = min(r0 + 2u * LANES, P.n_rows - 1u) * P.row_bytes;
+    let row3 = min(r0 + 3u * LANES, P.n_rows - 1u) * P.row_bytes;
     let nb = P.n_cols / 32u;
     let scales = P.n_cols / 16u; // first vec4 of the (d, d * sum q) pairs
     var acc = vec4<f32>();
@@ -71,7 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             qdot32(row3, b, x0, x1, xs));
     }
     store(r0, acc.x);
-    store(r0 + 16u, acc.y);
-    store(r0 + 32u, acc.z);
-    store(r0 + 48u, acc.w);
+    store(r0 + LANES, acc.y);
+    store(r0 + 2u * LANES, acc.z);
+    store(r0 + 3u * LANES, acc.w);
 }

@@ -9,7 +9,7 @@
 
 @group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;    // [n_tokens, x_stride]
 
-const ROWS: u32 = 16u;
+// ROWS (rows per workgroup): written by the composer from runtime/gpu/kernels/mat.rs.
 
 @compute @workgroup_size(64)
 fn main(

@@ -20,9 +20,10 @@ struct QuantParams {
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read_write> XQ: array<u32>;
 
-@compute @workgroup_size(64)
+// BLOCKS (blocks per workgroup, one per invocation): written by the composer from runtime/gpu/kernels/mat_q8.rs.
+@compute @workgroup_size(BLOCKS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let b = wid.x * 64u + li;
+    let b = wid.x * BLOCKS + li;
     if (b >= P.n / 32u) {
         return;
     }

@@ -35,11 +35,9 @@ struct RopeParams {
     _pad1: u32,
 }
 
-const FLAG_NEOX: u32 = 1u;
-const FLAG_NORM: u32 = 2u;
-const FLAG_DST_AT_POS: u32 = 4u;
-// Longest row: deepseek's cached latent (512) plus its rope key (64).
-const MAX_ROW: u32 = 576u;
+// FLAG_NEOX, FLAG_NORM, FLAG_DST_AT_POS and MAX_ROW (the longest row: deepseek's cached
+// latent, 512, plus its rope key, 64): written by the composer from
+// runtime/gpu/kernels/rope.rs.
 
 @group(0) @binding(0) var<uniform> P: RopeParams;
 @group(0) @binding(1) var<uniform> S: Step;

@@ -12,7 +12,8 @@ struct GluParams {
 @group(0) @binding(2) var<storage, read_write> gate: array<f32>;   // [n_tokens, n]
 @group(0) @binding(3) var<storage, read> up: array<f32>;           // [n_tokens, n]
 
-@compute @workgroup_size(256)
+// WG (invocations per workgroup, one value each): written by the composer from runtime/gpu/kernels/silu_mul.rs.
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (gid.x >= P.n || gid.y >= S.n_tokens) {
         return;

@@ -1,17 +1,11 @@
-//! GPU slots for routed experts under a byte budget shared by all layers.
+//! Which routed experts occupy the GPU's expert slots: a fixed number of slots shared by
+//! all MoE layers, an eviction policy for when a new expert must come in, and the
+//! counters the benchmarks report. Pure bookkeeping — the slots' GPU memory is
+//! [`crate::gpu::slabs`], and [`crate::model::moe`] moves the bytes.
 //!
-//! A slot holds one expert's three projections (gate, up, down), each at an offset
-//! aligned for binding, in their GGUF format. Slots live in a few large buffers
-//! ("slabs"). Which slot to give up when a new expert must come in is the eviction
-//! policy; slots used by work not yet submitted ("pinned" in the current wave) are
-//! never given up.
-
-use std::time::Instant;
-
-use super::store::ExpertStore;
-use crate::error::{Error, Result};
-use crate::gpu::buffers::{self, Uploader, WeightMatrix};
-use crate::gpu::context::GpuContext;
+//! Slots used by work not yet submitted are pinned in the current "wave" and never
+//! given up; when every slot is pinned, the caller submits its work and starts a new
+//! wave ([`ExpertCache::next_wave`]).
 
 /// Counters since load (or the last [`ExpertCache::reset_stats`]).
 #[derive(Clone, Copy, Debug, Default)]
@@ -87,18 +81,13 @@ pub enum Eviction {
     Frequency,
 }
 
-/// Byte offsets and sizes of the three projections inside a slot.
-#[derive(Clone, Copy, Debug)]
-pub struct SlotLayout {
-    pub offsets: [u64; 3],
-    pub sizes: [u64; 3],
-    pub slot_bytes: u64,
-}
-
 /// The outcome of asking for an expert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Acquire {
+    /// Already in this slot.
     Hit(u32),
-    /// Loaded into this slot (the caller's upload is already queued).
+    /// Assigned this slot (its previous expert, if any, evicted): the caller must copy
+    /// the expert's bytes in before the work that uses it.
     Miss(u32),
     /// Every slot is pinned by the current wave: submit it and start a new wave.
     Full,
@@ -106,11 +95,9 @@ pub enum Acquire {
 
 const NONE: u32 = u32::MAX;
 
+/// Slot assignment for the experts of every MoE layer.
 pub struct ExpertCache {
-    slabs: Vec<wgpu::Buffer>,
-    slots_per_slab: u32,
     n_slots: u32,
-    layout: SlotLayout,
     policy: Eviction,
     /// [layer][expert] -> slot or NONE.
     slot_of: Vec<Vec<u32>>,
@@ -127,63 +114,14 @@ pub struct ExpertCache {
 }
 
 impl ExpertCache {
-    /// Slot geometry for every MoE layer of `store`: each projection gets the largest
-    /// size any layer needs, aligned to the device's storage offset alignment.
-    pub fn slot_layout(ctx: &GpuContext, store: &ExpertStore) -> Result<SlotLayout> {
-        let align = u64::from(ctx.device.limits().min_storage_buffer_offset_alignment).max(4);
-        let mut sizes = [0u64; 3];
-        for (_, l) in store.layers() {
-            for (p, info) in l.projs.iter().enumerate() {
-                let bytes = WeightMatrix::bytes_with_pad(info.format, info.n_rows, info.n_cols)
-                    .ok_or_else(|| Error::Invalid("expert row size".into()))?;
-                sizes[p] = sizes[p].max(bytes.next_multiple_of(align));
-            }
-        }
-        let limit = ctx.profile.max_storage_binding;
-        if let Some(&big) = sizes.iter().find(|&&s| s > limit) {
-            return Err(Error::Limit {
-                what: "one expert projection in a single GPU binding".into(),
-                needed: big,
-                limit,
-            });
-        }
-        let offsets = [0, sizes[0], sizes[0] + sizes[1]];
-        Ok(SlotLayout {
-            offsets,
-            sizes,
-            slot_bytes: sizes.iter().sum(),
-        })
-    }
-
-    pub fn new(
-        ctx: &GpuContext,
-        store: &ExpertStore,
-        layout: SlotLayout,
-        n_slots: u32,
-        policy: Eviction,
-    ) -> Result<ExpertCache> {
-        let slab_limit = ctx.profile.max_buffer_size.min(1 << 30);
-        let slots_per_slab = (slab_limit / layout.slot_bytes).clamp(1, u64::from(n_slots)) as u32;
-        let n_slabs = n_slots.div_ceil(slots_per_slab);
-        let slabs = (0..n_slabs)
-            .map(|i| {
-                let slots = slots_per_slab.min(n_slots - i * slots_per_slab);
-                buffers::storage(
-                    ctx,
-                    &format!("expert slab {i}"),
-                    u64::from(slots) * layout.slot_bytes,
-                )
-            })
-            .collect();
-        let n_layers = store.layers().map(|(i, _)| i + 1).max().unwrap_or(0);
+    /// `n_slots` empty slots for `n_layers` layers (dense ones included) of `n_expert`
+    /// experts each.
+    pub fn new(n_layers: usize, n_expert: u32, n_slots: u32, policy: Eviction) -> ExpertCache {
         let n = n_slots as usize;
-        Ok(ExpertCache {
-            slabs,
-            slots_per_slab,
+        ExpertCache {
             n_slots,
-            layout,
             policy,
-            slot_of: vec![vec![NONE; store.n_expert() as usize]; n_layers],
+            slot_of: vec![vec![NONE; n_expert as usize]; n_layers],
             owner: vec![None; n],
             last_use: vec![0; n],
             uses: vec![0; n],
@@ -193,27 +131,11 @@ impl ExpertCache {
             wave: 0,
             misses_since_decay: 0,
             stats: ExpertStats::default(),
-        })
+        }
     }
 
     pub fn n_slots(&self) -> u32 {
         self.n_slots
-    }
-
-    pub fn layout(&self) -> SlotLayout {
-        self.layout
-    }
-
-    pub fn gpu_bytes(&self) -> u64 {
-        self.slabs.iter().map(|b| b.size()).sum()
-    }
-
-    /// The buffer and byte offset of projection `proj` of `slot`.
-    pub fn slot_range(&self, slot: u32, proj: usize) -> (&wgpu::Buffer, u64) {
-        let slab = &self.slabs[(slot / self.slots_per_slab) as usize];
-        let offset = u64::from(slot % self.slots_per_slab) * self.layout.slot_bytes
-            + self.layout.offsets[proj];
-        (slab, offset)
     }
 
     /// Work recorded so far has been submitted: its slots may be reused.
@@ -221,15 +143,9 @@ impl ExpertCache {
         self.wave += 1;
     }
 
-    /// The slot of `expert` of `layer`, loading it (through `queue.write_buffer`, from
-    /// the mapped file) on a miss. The slot is pinned until the next wave.
-    pub fn acquire(
-        &mut self,
-        ctx: &GpuContext,
-        store: &ExpertStore,
-        layer: usize,
-        expert: u32,
-    ) -> Acquire {
+    /// The slot of `expert` of `layer`: a hit, or a slot assigned to it by the policy
+    /// (a miss: the caller loads it). The slot is pinned until the next wave.
+    pub fn acquire(&mut self, layer: usize, expert: u32) -> Acquire {
         self.tick += 1;
         let cached = self.slot_of[layer][expert as usize];
         if cached != NONE {
@@ -240,65 +156,33 @@ impl ExpertCache {
             }
             return Acquire::Hit(cached);
         }
-        let t = Instant::now();
-        let Some(slot) = self.load(ctx, store, layer, expert) else {
+        let Some(slot) = self.assign(layer, expert) else {
             return Acquire::Full;
         };
         self.stats.misses += 1;
-        self.stats.stall_ns += t.elapsed().as_nanos() as u64;
         Acquire::Miss(slot)
     }
 
-    /// Loads `expert` of `layer` ahead of its use unless it is cached; false when no
-    /// slot could be given up.
-    pub fn prefetch(
-        &mut self,
-        ctx: &GpuContext,
-        store: &ExpertStore,
-        layer: usize,
-        expert: u32,
-    ) -> bool {
+    /// A slot for `expert` of `layer` ahead of its use: None when it is cached already
+    /// or no slot can be given up, else the slot the caller must load it into.
+    pub fn prefetch(&mut self, layer: usize, expert: u32) -> Option<u32> {
         if self.slot_of[layer][expert as usize] != NONE {
-            return true;
+            return None;
         }
         self.tick += 1;
-        let t = Instant::now();
-        let Some(slot) = self.load(ctx, store, layer, expert) else {
-            return false;
-        };
+        let slot = self.assign(layer, expert)?;
         self.prefetched[slot as usize] = true;
         self.stats.prefetched += 1;
-        self.stats.prefetch_ns += t.elapsed().as_nanos() as u64;
-        true
+        Some(slot)
     }
 
-    /// Writes the expert into the policy's victim slot; None when every slot is pinned.
-    fn load(
-        &mut self,
-        ctx: &GpuContext,
-        store: &ExpertStore,
-        layer: usize,
-        expert: u32,
-    ) -> Option<u32> {
+    /// Gives the policy's victim slot to `expert` of `layer`; None when every slot is
+    /// pinned.
+    fn assign(&mut self, layer: usize, expert: u32) -> Option<u32> {
         let slot = self.victim()?;
         if let Some((l, e)) = self.owner[slot as usize] {
             self.slot_of[l as usize][e as usize] = NONE;
             self.stats.evictions += 1;
-        }
-        for proj in 0..3 {
-            let bytes = store.bytes(layer, expert, proj);
-            let (buffer, offset) = self.slot_range(slot, proj);
-            // Rows are whole 4-byte words for every format at the sizes we accept, but
-            // write_buffer needs a multiple of 4: copy the unaligned tail separately.
-            let body = bytes.len() & !3;
-            ctx.queue.write_buffer(buffer, offset, &bytes[..body]);
-            if body < bytes.len() {
-                let mut tail = [0u8; 4];
-                tail[..bytes.len() - body].copy_from_slice(&bytes[body..]);
-                ctx.queue.write_buffer(buffer, offset + body as u64, &tail);
-            }
-            self.stats.bytes_read += bytes.len() as u64;
-            store.release(layer, expert, proj);
         }
         self.owner[slot as usize] = Some((layer as u32, expert));
         self.slot_of[layer][expert as usize] = slot;
@@ -337,35 +221,11 @@ impl ExpertCache {
         }
     }
 
-    /// Fills every slot with experts in (layer, expert) order at load, through the
-    /// uploader's staging (used when the whole model's experts fit).
-    pub fn preload(
-        &mut self,
-        ctx: &GpuContext,
-        up: &mut Uploader,
-        store: &ExpertStore,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<()> {
-        let mut slot = 0;
-        let layers: Vec<usize> = store.layers().map(|(i, _)| i).collect();
-        for layer in layers {
-            for expert in 0..store.n_expert() {
-                if slot >= self.n_slots {
-                    return Ok(());
-                }
-                for proj in 0..3 {
-                    let bytes = store.bytes(layer, expert, proj);
-                    let (buffer, offset) = self.slot_range(slot, proj);
-                    up.write_at(ctx, buffer, offset, bytes)?;
-                    store.release(layer, expert, proj);
-                    progress(bytes.len() as u64);
-                }
-                self.owner[slot as usize] = Some((layer as u32, expert));
-                self.slot_of[layer][expert as usize] = slot;
-                slot += 1;
-            }
-        }
-        Ok(())
+    /// Records that `slot` holds `expert` of `layer` (filled at load, when all experts
+    /// fit), without counting a miss.
+    pub fn place(&mut self, slot: u32, layer: usize, expert: u32) {
+        self.owner[slot as usize] = Some((layer as u32, expert));
+        self.slot_of[layer][expert as usize] = slot;
     }
 
     /// Experts currently cached.
@@ -375,5 +235,107 @@ impl ExpertCache {
 
     pub fn reset_stats(&mut self) {
         self.stats = ExpertStats::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots(c: &mut ExpertCache, wanted: &[(usize, u32)]) -> Vec<Acquire> {
+        wanted.iter().map(|&(l, e)| c.acquire(l, e)).collect()
+    }
+
+    #[test]
+    fn fills_free_slots_then_hits() {
+        let mut c = ExpertCache::new(2, 4, 3, Eviction::Lru);
+        use Acquire::{Hit, Miss};
+        assert_eq!(
+            slots(&mut c, &[(0, 1), (0, 2), (1, 1)]),
+            [Miss(0), Miss(1), Miss(2)]
+        );
+        assert_eq!(slots(&mut c, &[(1, 1), (0, 1)]), [Hit(2), Hit(0)]);
+        assert_eq!((c.stats.hits, c.stats.misses, c.stats.evictions), (2, 3, 0));
+        assert_eq!(c.resident(), 3);
+    }
+
+    #[test]
+    fn slots_pinned_by_the_current_wave_are_never_evicted() {
+        let mut c = ExpertCache::new(1, 8, 2, Eviction::Lru);
+        assert_eq!(c.acquire(0, 0), Acquire::Miss(0));
+        assert_eq!(c.acquire(0, 1), Acquire::Miss(1));
+        // Both slots hold work of this wave: a third expert must wait for a new wave.
+        assert_eq!(c.acquire(0, 2), Acquire::Full);
+        c.next_wave();
+        // Now the least recently used (expert 0, slot 0) gives way.
+        assert_eq!(c.acquire(0, 2), Acquire::Miss(0));
+        assert_eq!(c.stats.evictions, 1);
+        // Slot 0 is pinned again; slot 1 (expert 1, not used in this wave) gives way.
+        assert_eq!(c.acquire(0, 0), Acquire::Miss(1));
+        assert_eq!(c.acquire(0, 3), Acquire::Full);
+    }
+
+    #[test]
+    fn lru_evicts_the_least_recently_used() {
+        let mut c = ExpertCache::new(1, 8, 3, Eviction::Lru);
+        for e in [0, 1, 2] {
+            c.acquire(0, e);
+        }
+        c.next_wave();
+        c.acquire(0, 0); // 1 is now the least recently used
+        c.next_wave();
+        assert_eq!(c.acquire(0, 5), Acquire::Miss(1));
+        assert_eq!(c.acquire(0, 1), Acquire::Miss(2), "then 2 goes");
+    }
+
+    #[test]
+    fn frequency_evicts_the_least_used_and_old_counts_fade() {
+        let mut c = ExpertCache::new(1, 8, 2, Eviction::Frequency);
+        c.acquire(0, 0);
+        c.acquire(0, 1); // two misses in two slots: counts halve to 0
+        for _ in 0..3 {
+            c.next_wave();
+            c.acquire(0, 0); // expert 0: 3 uses
+        }
+        c.next_wave();
+        c.acquire(0, 1); // expert 1: 1 use, but the most recent
+        c.next_wave();
+        assert_eq!(
+            c.acquire(0, 7),
+            Acquire::Miss(1),
+            "fewest uses goes, not oldest"
+        );
+        // Counts halve every n_slots misses, so popularity from long ago stops
+        // protecting expert 0 (3 -> 1) and the tie goes to the least recently used.
+        for e in 2..6 {
+            c.next_wave();
+            c.acquire(0, e);
+        }
+        assert_eq!(c.slot_of[0][0], NONE, "expert 0 was eventually evicted");
+    }
+
+    #[test]
+    fn prefetch_loads_ahead_and_counts_use() {
+        let mut c = ExpertCache::new(2, 4, 4, Eviction::Lru);
+        assert_eq!(c.prefetch(1, 3), Some(0));
+        assert_eq!(c.prefetch(1, 3), None, "already cached");
+        assert_eq!(c.acquire(1, 3), Acquire::Hit(0));
+        assert_eq!(c.acquire(1, 3), Acquire::Hit(0));
+        assert_eq!((c.stats.prefetched, c.stats.prefetch_used), (1, 1));
+    }
+
+    #[test]
+    fn placed_experts_hit_without_counting_misses() {
+        let mut c = ExpertCache::new(2, 2, 4, Eviction::Lru);
+        let mut slot = 0;
+        for l in 0..2 {
+            for e in 0..2 {
+                c.place(slot, l, e);
+                slot += 1;
+            }
+        }
+        assert_eq!(c.acquire(1, 0), Acquire::Hit(2));
+        assert_eq!(c.stats.misses, 0);
+        assert_eq!(c.resident(), 4);
     }
 }

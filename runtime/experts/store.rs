@@ -7,15 +7,6 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::file::gguf::GgufFile;
 use crate::file::quant::WeightFormat;
-use crate::model::config::Config;
-use crate::model::names::{self, LayerTensor};
-
-/// The three projections of an expert, in slot order.
-pub const PROJS: [LayerTensor; 3] = [
-    LayerTensor::FfnGateExps,
-    LayerTensor::FfnUpExps,
-    LayerTensor::FfnDownExps,
-];
 
 /// One projection of every expert of a layer: a 3-D tensor, expert-major.
 #[derive(Clone, Copy, Debug)]
@@ -53,27 +44,29 @@ pub struct ExpertStore {
 }
 
 impl ExpertStore {
-    /// Locates every expert tensor and checks its shape against the metadata.
-    pub fn new(file: Arc<GgufFile>, cfg: &Config) -> Result<ExpertStore> {
-        let moe = cfg.moe.as_ref().ok_or_else(|| {
-            Error::Invalid("internal: an expert store for a model without experts".into())
-        })?;
-        let (n_embd, n_ff, n_expert) = (cfg.n_embd, moe.n_ff_exp, moe.n_expert);
-        let mut layers = Vec::with_capacity(cfg.n_layer as usize);
-        for l in 0..cfg.n_layer {
-            if !cfg.is_moe_layer(l) {
+    /// Locates every expert tensor and checks its shape: `tensors(l)` names layer l's
+    /// gate, up and down expert tensors (None for a dense layer); every expert is
+    /// `n_ff` x `n_embd` (down: `n_embd` x `n_ff`) and each tensor holds `n_expert`.
+    pub fn new(
+        file: Arc<GgufFile>,
+        n_layer: u32,
+        [n_embd, n_ff, n_expert]: [u32; 3],
+        tensors: impl Fn(u32) -> Option<[String; 3]>,
+    ) -> Result<ExpertStore> {
+        let mut layers = Vec::with_capacity(n_layer as usize);
+        for l in 0..n_layer {
+            let Some(names) = tensors(l) else {
                 layers.push(None);
                 continue;
-            }
+            };
             let mut projs = Vec::with_capacity(3);
-            for (p, t) in PROJS.into_iter().enumerate() {
-                let name = names::layer(l, t);
+            for (p, name) in names.iter().enumerate() {
                 let (rows, cols) = if p == 2 {
                     (n_embd, n_ff)
                 } else {
                     (n_ff, n_embd)
                 };
-                let info = file.tensor(&name).ok_or_else(|| {
+                let info = file.tensor(name).ok_or_else(|| {
                     Error::bad_file(file.path(), format!("missing tensor '{name}'"))
                 })?;
                 let want = [u64::from(cols), u64::from(rows), u64::from(n_expert)];

@@ -313,8 +313,12 @@ impl Readback {
 
     /// Waits for the submitted work and copies the first `out.len()` floats into `out`.
     pub fn read_f32(&self, ctx: &GpuContext, out: &mut [f32]) -> Result<()> {
-        let bytes = (out.len() * 4) as u64;
-        let slice = self.buffer.slice(..bytes);
+        self.read_bytes(ctx, bytemuck::cast_slice_mut(out))
+    }
+
+    /// Waits for the submitted work and copies the first `out.len()` bytes into `out`.
+    pub fn read_bytes(&self, ctx: &GpuContext, out: &mut [u8]) -> Result<()> {
+        let slice = self.buffer.slice(..out.len() as u64);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
@@ -329,7 +333,7 @@ impl Readback {
             let view = slice
                 .get_mapped_range()
                 .map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
-            out.copy_from_slice(bytemuck::cast_slice(&view));
+            out.copy_from_slice(&view);
         }
         self.buffer.unmap();
         Ok(())

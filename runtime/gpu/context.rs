@@ -19,6 +19,15 @@ pub struct DeviceOptions {
     pub f32_activations: bool,
 }
 
+/// Where a device's memory is, as far as the adapter says (wgpu reports no sizes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceMemory {
+    /// Integrated GPUs and CPU devices (lavapipe): the host's RAM is the device memory.
+    Shared,
+    /// A discrete GPU (or a virtual or unknown one): memory of its own, size unknown.
+    Dedicated,
+}
+
 /// What the runtime may use on the chosen device: the features we requested and the
 /// limits we were granted (never the adapter's raw maximums).
 #[derive(Clone, Debug)]
@@ -35,6 +44,8 @@ pub struct DeviceProfile {
     /// The adapter runs on the CPU (lavapipe, SwiftShader): kernels without workgroup
     /// barriers are faster there.
     pub cpu_device: bool,
+    /// Whether the device's memory is the host's (decides the default expert budget).
+    pub memory: DeviceMemory,
     /// Matvecs and matmuls of the formats with an integer-dot reader quantize their
     /// input to 8-bit blocks and use MatVecQ8 / MatMulQ8: on CPU-backed devices, where
     /// we measured it (faster decode and prefill on lavapipe), unless
@@ -53,6 +64,26 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub profile: DeviceProfile,
+}
+
+impl GpuContext {
+    /// Queues a write of `bytes` (a multiple of 4 long) at `offset` of `buffer`, ordered
+    /// before the next submission.
+    pub fn write(&self, buffer: &super::Buffer, offset: u64, bytes: &[u8]) {
+        self.queue.write_buffer(buffer, offset, bytes);
+    }
+
+    /// Blocks until `submission` (and all work before it) is done, running the map
+    /// callbacks that become ready.
+    pub fn wait_for(&self, submission: &super::graph::Submission, what: &str) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission.0.clone()),
+                timeout: None,
+            })
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("{what}: {e}")))
+    }
 }
 
 const NO_ADAPTER_HELP: &str = "no GPU adapter found. On headless Linux install a \
@@ -75,8 +106,15 @@ impl DeviceProfile {
         limits: &wgpu::Limits,
     ) -> DeviceProfile {
         let cpu_device = info.device_type == wgpu::DeviceType::Cpu;
+        let memory = match info.device_type {
+            wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::Cpu => DeviceMemory::Shared,
+            wgpu::DeviceType::DiscreteGpu
+            | wgpu::DeviceType::VirtualGpu
+            | wgpu::DeviceType::Other => DeviceMemory::Dedicated,
+        };
         let profile = DeviceProfile {
             cpu_device,
+            memory,
             q8_matvec: cpu_device && !f32_activations,
             adapter_name: info.name.clone(),
             backend: format!("{:?}", info.backend),

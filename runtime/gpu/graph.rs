@@ -5,9 +5,8 @@
 use super::buffers::Readback;
 use super::context::GpuContext;
 use super::kernels::{Op, StepParams};
+use super::Buffer;
 use crate::error::Result;
-
-pub type Buffer = wgpu::Buffer;
 
 pub enum Cmd {
     Dispatch(Op),
@@ -31,14 +30,59 @@ pub enum Pause {
 }
 
 /// Handles a pause: given the encoder holding the work so far, submits it (see
-/// [`flush`]), records or uploads what the pause needs; the rest of the step is
-/// recorded into the same encoder afterwards.
-pub type PauseHook<'h> = dyn FnMut(Pause, &mut wgpu::CommandEncoder) -> Result<()> + 'h;
+/// [`Encoder::flush`]), records or uploads what the pause needs; the rest of the step
+/// is recorded into the same encoder afterwards.
+pub type PauseHook<'h> = dyn FnMut(Pause, &mut Encoder<'_>) -> Result<()> + 'h;
+
+/// A submitted batch of work, to wait for (see [`GpuContext::wait_for`]).
+#[derive(Clone, Debug)]
+pub struct Submission(pub(super) wgpu::SubmissionIndex);
+
+/// The command encoder of a step in progress, as the code outside `gpu/` sees it at a
+/// pause: copies, compute passes of prepared ops, and submitting what is recorded.
+pub struct Encoder<'e> {
+    pub(super) ctx: &'e GpuContext,
+    pub(super) enc: &'e mut wgpu::CommandEncoder,
+}
+
+impl<'e> Encoder<'e> {
+    /// The device the step runs on.
+    pub fn context(&self) -> &'e GpuContext {
+        self.ctx
+    }
+
+    /// Submits the work recorded so far and continues in a fresh encoder.
+    pub fn flush(&mut self) -> Submission {
+        flush(self.ctx, self.enc)
+    }
+
+    /// Copies `len` bytes from `src` at `src_offset` to `dst` at `dst_offset`, in order
+    /// with the work recorded around it.
+    pub fn copy(&mut self, src: &Buffer, src_offset: u64, dst: &Buffer, dst_offset: u64, len: u64) {
+        self.enc
+            .copy_buffer_to_buffer(src, src_offset, dst, dst_offset, len);
+    }
+
+    /// A compute pass to record ops into (ended when the returned pass is dropped).
+    pub fn pass(&mut self) -> Pass<'_> {
+        Pass(self.enc.begin_compute_pass(&Default::default()))
+    }
+}
+
+/// A compute pass in progress (see [`Encoder::pass`]).
+pub struct Pass<'p>(wgpu::ComputePass<'p>);
+
+impl Pass<'_> {
+    /// Records `op` for a step of `n_tokens` tokens.
+    pub fn record(&mut self, op: &Op, n_tokens: u32) {
+        op.record(&mut self.0, n_tokens);
+    }
+}
 
 /// Submits the work recorded in `enc` and leaves a fresh encoder in its place.
-pub fn flush(ctx: &GpuContext, enc: &mut wgpu::CommandEncoder) -> wgpu::SubmissionIndex {
+pub(super) fn flush(ctx: &GpuContext, enc: &mut wgpu::CommandEncoder) -> Submission {
     let fresh = ctx.device.create_command_encoder(&Default::default());
-    ctx.queue.submit([std::mem::replace(enc, fresh).finish()])
+    Submission(ctx.queue.submit([std::mem::replace(enc, fresh).finish()]))
 }
 
 #[derive(Default)]
@@ -135,7 +179,11 @@ impl Graph {
                 }
                 Cmd::Pause(p) => {
                     pass = None;
-                    hook(*p, &mut encoder)?;
+                    let mut enc = Encoder {
+                        ctx,
+                        enc: &mut encoder,
+                    };
+                    hook(*p, &mut enc)?;
                 }
             }
         }

@@ -1,4 +1,7 @@
-//! Everything that touches wgpu. Nothing outside this folder imports wgpu.
+//! Everything that touches wgpu. Nothing outside this folder names wgpu (but
+//! `Model::load_on_device`, which takes the host's device): the rest of the runtime
+//! builds ops here, records them into [`graph::Graph`]s and, at the pauses where the CPU
+//! must act mid-step, works through an [`Encoder`].
 
 pub mod buffers;
 pub mod context;
@@ -6,6 +9,11 @@ pub mod graph;
 pub mod kernels;
 pub mod pipelines;
 pub mod profile;
+pub mod slabs;
+pub mod stream;
 
-#[cfg(test)]
-mod kernel_tests;
+pub use graph::{Encoder, Submission};
+
+/// A GPU buffer (every buffer the runtime makes is a storage, uniform or staging
+/// buffer of wgpu).
+pub type Buffer = wgpu::Buffer;

@@ -1,51 +1,17 @@
 //! WGSL composition and the pipeline cache.
 //!
-//! A kernel's source is a short header (the KV element type), `common.wgsl`, the weight
-//! byte readers and the format's `dq8` (for kernels that read quantized weights) and the op body. The set of
-//! variants is the explicit table in [`PipelineKey::all`], nothing combinatorial.
+//! A kernel's WGSL module is composed from its [`KernelSpec`] (see
+//! [`super::kernels`]): the KV element type, the kernel's aliases and constants,
+//! `common.wgsl`, the format's weight reader (dequantizing `dq8` or integer-dot `q8w`)
+//! where it reads weights, its shared headers and its body. The set of variants is
+//! [`PipelineKey::all`]: each kernel once per format or KV type it takes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::file::quant::WeightFormat;
-
-/// The compute kernels, one per `.wgsl` op body in `shaders/`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    Embed,
-    MatVec,
-    /// matvec with subgroup reductions, where the device has subgroups.
-    MatVecSubgroup,
-    /// matvec on 8-bit activation blocks with integer dot products, for CPU-backed
-    /// devices and the formats in [`q8dot_source`].
-    MatVecQ8,
-    /// Activations to the 8-bit blocks MatVecQ8 and MatMulQ8 read.
-    QuantizeQ8,
-    MatMul,
-    /// matmul without workgroup memory, for CPU-backed devices.
-    MatMulRows,
-    /// MatMulRows on 8-bit activation blocks with integer dot products (the prefill
-    /// twin of MatVecQ8).
-    MatMulQ8,
-    RmsNorm,
-    /// rope.wgsl writing f32 rows (queries).
-    RopeToF32,
-    /// rope.wgsl writing into the KV cache (keys, and values with no rotation).
-    RopeToCache,
-    Attention,
-    /// attention.wgsl sized for MLA's latent heads (576 wide).
-    AttentionWide,
-    /// Barrier-free attention, one query per invocation: prefill on CPU-backed devices.
-    AttentionRows,
-    SiluMul,
-    /// A matrix per attention head (MLA's k_b absorption and v_b expansion).
-    HeadMatVec,
-    /// The transposed per-head product (the key half of a legacy attn_kv_b).
-    HeadMatVecT,
-    /// acc += w[k] * y (one routed expert into the token's MoE sum).
-    Axpy,
-}
+use crate::gpu::kernels::{Binding, Kernel, WeightReader};
 
 /// Element type of the KV cache: f16 where the device has SHADER_F16, else f32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,130 +39,6 @@ pub struct PipelineKey {
     pub kv: Option<KvType>,
 }
 
-/// How a binding is declared; the bind group layout follows from the list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Binding {
-    Uniform,
-    Read,
-    ReadWrite,
-}
-
-use Binding::{Read, ReadWrite, Uniform};
-
-impl Kernel {
-    pub const ALL: [Kernel; 18] = [
-        Kernel::Embed,
-        Kernel::MatVec,
-        Kernel::MatVecSubgroup,
-        Kernel::MatVecQ8,
-        Kernel::QuantizeQ8,
-        Kernel::MatMul,
-        Kernel::MatMulRows,
-        Kernel::MatMulQ8,
-        Kernel::RmsNorm,
-        Kernel::RopeToF32,
-        Kernel::RopeToCache,
-        Kernel::Attention,
-        Kernel::AttentionWide,
-        Kernel::AttentionRows,
-        Kernel::SiluMul,
-        Kernel::HeadMatVec,
-        Kernel::HeadMatVecT,
-        Kernel::Axpy,
-    ];
-
-    /// Reads weights through the format's dequantizing reader (weights.wgsl and
-    /// shaders/formats/). The q8dot kernels have their own readers instead.
-    fn uses_format(self) -> bool {
-        matches!(
-            self,
-            Kernel::Embed
-                | Kernel::MatVec
-                | Kernel::MatVecSubgroup
-                | Kernel::MatMul
-                | Kernel::MatMulRows
-                | Kernel::HeadMatVec
-                | Kernel::HeadMatVecT
-        )
-    }
-
-    /// Uses the workgroup reductions of reduce.wgsl.
-    fn uses_reduce(self) -> bool {
-        matches!(
-            self,
-            Kernel::RmsNorm
-                | Kernel::RopeToF32
-                | Kernel::RopeToCache
-                | Kernel::Attention
-                | Kernel::AttentionWide
-        )
-    }
-
-    /// Reads 8-bit activation blocks through the format's q8dot reader.
-    pub fn uses_q8dot(self) -> bool {
-        matches!(self, Kernel::MatVecQ8 | Kernel::MatMulQ8)
-    }
-
-    /// Needs the SUBGROUP feature.
-    pub fn uses_subgroups(self) -> bool {
-        matches!(self, Kernel::MatVecSubgroup)
-    }
-
-    fn uses_kv(self) -> bool {
-        matches!(
-            self,
-            Kernel::RopeToCache | Kernel::Attention | Kernel::AttentionWide | Kernel::AttentionRows
-        )
-    }
-
-    /// Bindings 0, 1, ... in order, as the WGSL declares them (0: params, 1: step).
-    pub fn bindings(self) -> &'static [Binding] {
-        match self {
-            Kernel::Embed => &[Uniform, Uniform, Read, Read, ReadWrite],
-            Kernel::MatVec
-            | Kernel::MatVecSubgroup
-            | Kernel::MatVecQ8
-            | Kernel::MatMul
-            | Kernel::MatMulRows
-            | Kernel::MatMulQ8 => &[Uniform, Uniform, Read, Read, ReadWrite, Read],
-            Kernel::QuantizeQ8 => &[Uniform, Uniform, Read, ReadWrite],
-            Kernel::RmsNorm => &[Uniform, Uniform, Read, ReadWrite, Read],
-            Kernel::RopeToF32 | Kernel::RopeToCache => {
-                &[Uniform, Uniform, Read, ReadWrite, Read, Read]
-            }
-            Kernel::Attention | Kernel::AttentionWide | Kernel::AttentionRows => {
-                &[Uniform, Uniform, Read, Read, Read, ReadWrite]
-            }
-            Kernel::SiluMul => &[Uniform, Uniform, ReadWrite, Read],
-            Kernel::HeadMatVec | Kernel::HeadMatVecT => &[Uniform, Uniform, Read, Read, ReadWrite],
-            Kernel::Axpy => &[Uniform, Uniform, ReadWrite, Read, Read],
-        }
-    }
-
-    fn body(self) -> &'static str {
-        match self {
-            Kernel::Embed => include_str!("../../shaders/embed.wgsl"),
-            Kernel::MatVec => include_str!("../../shaders/matvec.wgsl"),
-            Kernel::MatVecSubgroup => include_str!("../../shaders/matvec_subgroup.wgsl"),
-            Kernel::MatVecQ8 => include_str!("../../shaders/matvec_q8.wgsl"),
-            Kernel::QuantizeQ8 => include_str!("../../shaders/quantize_q8.wgsl"),
-            Kernel::MatMul => include_str!("../../shaders/matmul.wgsl"),
-            Kernel::MatMulRows => include_str!("../../shaders/matmul_rows.wgsl"),
-            Kernel::MatMulQ8 => include_str!("../../shaders/matmul_q8.wgsl"),
-            Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl"),
-            Kernel::RopeToF32 | Kernel::RopeToCache => include_str!("../../shaders/rope.wgsl"),
-            Kernel::Attention | Kernel::AttentionWide => {
-                include_str!("../../shaders/attention.wgsl")
-            }
-            Kernel::AttentionRows => include_str!("../../shaders/attention_rows.wgsl"),
-            Kernel::SiluMul => include_str!("../../shaders/silu_mul.wgsl"),
-            Kernel::HeadMatVec => include_str!("../../shaders/head_matvec.wgsl"),
-            Kernel::HeadMatVecT => include_str!("../../shaders/head_matvec_t.wgsl"),
-            Kernel::Axpy => include_str!("../../shaders/axpy.wgsl"),
-        }
-    }
-}
-
 fn format_source(f: WeightFormat) -> &'static str {
     match f {
         WeightFormat::F32 => include_str!("../../shaders/formats/f32.wgsl"),
@@ -213,18 +55,29 @@ fn format_source(f: WeightFormat) -> &'static str {
     }
 }
 
-/// The integer-dot block reader of a format (shaders/q8dot/), for the formats whose
-/// matvec runs on 8-bit activations. The others keep the f32 kernels.
-pub fn q8dot_source(f: WeightFormat) -> Option<&'static str> {
-    Some(match f {
-        WeightFormat::Q4_0 => include_str!("../../shaders/q8dot/q4_0.wgsl"),
-        WeightFormat::Q4_1 => include_str!("../../shaders/q8dot/q4_1.wgsl"),
-        WeightFormat::Q8_0 => include_str!("../../shaders/q8dot/q8_0.wgsl"),
-        WeightFormat::Q4_K => include_str!("../../shaders/q8dot/q4_k.wgsl"),
-        WeightFormat::Q5_K => include_str!("../../shaders/q8dot/q5_k.wgsl"),
-        WeightFormat::Q6_K => include_str!("../../shaders/q8dot/q6_k.wgsl"),
+/// A format's integer-dot block reader (shaders/q8dot/) for the kernels on 8-bit
+/// activations.
+#[derive(Clone, Copy, Debug)]
+pub struct Q8Reader {
+    pub source: &'static str,
+    /// The reader defines its own `q8w4` (four blocks sharing loads); the others get
+    /// q8dot/group.wgsl's four `q8w`. Must match the reader's `Q8W4_SHARES_LOADS`.
+    pub own_q8w4: bool,
+}
+
+/// The integer-dot reader of a format, for the formats whose matvecs and matmuls run on
+/// 8-bit activations on CPU-backed devices. The others keep the f32 kernels.
+pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
+    let (source, own_q8w4) = match f {
+        WeightFormat::Q4_0 => (include_str!("../../shaders/q8dot/q4_0.wgsl"), false),
+        WeightFormat::Q4_1 => (include_str!("../../shaders/q8dot/q4_1.wgsl"), false),
+        WeightFormat::Q8_0 => (include_str!("../../shaders/q8dot/q8_0.wgsl"), false),
+        WeightFormat::Q4_K => (include_str!("../../shaders/q8dot/q4_k.wgsl"), true),
+        WeightFormat::Q5_K => (include_str!("../../shaders/q8dot/q5_k.wgsl"), false),
+        WeightFormat::Q6_K => (include_str!("../../shaders/q8dot/q6_k.wgsl"), true),
         _ => return None,
-    })
+    };
+    Some(Q8Reader { source, own_q8w4 })
 }
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -232,11 +85,8 @@ const Q8DOT_COMMON: &str = include_str!("../../shaders/q8dot/common.wgsl");
 /// q8w4 as four q8w, for the q8dot formats that do not define their own.
 const Q8DOT_GROUP: &str = include_str!("../../shaders/q8dot/group.wgsl");
 const WEIGHTS: &str = include_str!("../../shaders/weights.wgsl");
-const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
-const MAT_COMMON: &str = include_str!("../../shaders/mat_common.wgsl");
-const HEAD_COMMON: &str = include_str!("../../shaders/head_common.wgsl");
-const ATTN_COMMON: &str = include_str!("../../shaders/attn_common.wgsl");
-const Q8_INPUT: &str = include_str!("../../shaders/q8_input.wgsl");
+/// Workgroup reductions (sum, max) for the kernels that reduce across lanes.
+pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 
 impl PipelineKey {
     pub fn new(kernel: Kernel) -> Self {
@@ -261,100 +111,71 @@ impl PipelineKey {
         }
     }
 
-    /// Every variant the runtime can select: each format-reading kernel with each
-    /// format, each cache kernel with each KV type, the rest once.
+    /// Every variant the runtime can select: each weight-reading kernel with each
+    /// format it reads, each cache kernel with each KV type, the rest once.
     pub fn all() -> Vec<PipelineKey> {
         let mut keys = Vec::new();
         for kernel in Kernel::ALL {
-            if kernel.uses_q8dot() {
-                keys.extend(
+            let spec = kernel.spec();
+            match spec.weights {
+                WeightReader::Q8Dot => keys.extend(
                     WeightFormat::ALL
                         .iter()
-                        .filter(|&&f| q8dot_source(f).is_some())
+                        .filter(|&&f| q8dot_reader(f).is_some())
                         .map(|&f| Self::with_format(kernel, f)),
-                );
-            } else if kernel.uses_format() {
-                keys.extend(
+                ),
+                WeightReader::Dequantize => keys.extend(
                     WeightFormat::ALL
                         .iter()
                         .map(|&f| Self::with_format(kernel, f)),
-                );
-            } else if kernel.uses_kv() {
-                keys.extend([KvType::F16, KvType::F32].map(|kv| Self::with_kv(kernel, kv)));
-            } else {
-                keys.push(Self::new(kernel));
+                ),
+                WeightReader::None if spec.kv => {
+                    keys.extend([KvType::F16, KvType::F32].map(|kv| Self::with_kv(kernel, kv)))
+                }
+                WeightReader::None => keys.push(Self::new(kernel)),
             }
         }
         keys
     }
 
-    /// The complete WGSL module for this variant.
+    /// The complete WGSL module for this variant, composed as [`KernelSpec`] says.
     pub fn source(&self) -> Result<String> {
-        let kernel = self.kernel;
+        let spec = self.kernel.spec();
         let mut src = String::new();
         match self.kv {
             Some(KvType::F16) => src.push_str("enable f16;\nalias kv_t = f16;\n"),
             Some(KvType::F32) => src.push_str("alias kv_t = f32;\n"),
-            None if kernel.uses_kv() => return Err(self.missing("a KV type")),
+            None if spec.kv => return Err(self.missing("a KV type")),
             None => {}
         }
-        match kernel {
-            Kernel::RopeToF32 => src.push_str("alias dst_t = f32;\n"),
-            Kernel::RopeToCache => src.push_str("alias dst_t = kv_t;\n"),
-            // Dense heads up to 256 wide; MLA's latent heads 576 (512 + 64 rope).
-            Kernel::Attention => {
-                src.push_str("const HD_MAX: u32 = 256u;\nconst V_PER_LANE: u32 = 1u;\n")
-            }
-            Kernel::AttentionWide => {
-                src.push_str("const HD_MAX: u32 = 576u;\nconst V_PER_LANE: u32 = 3u;\n")
-            }
-            Kernel::AttentionRows => src.push_str("const HD_MAX: u32 = 256u;\n"),
-            _ => {}
+        src.push_str(spec.prelude);
+        for (name, value) in spec.consts {
+            src.push_str(&format!("const {name}: u32 = {value}u;\n"));
         }
         src.push_str(COMMON);
-        if kernel.uses_format() {
+        if spec.weights == WeightReader::Dequantize {
             let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
             src.push_str(WEIGHTS);
             src.push_str(format_source(format));
         }
-        if kernel.uses_reduce() {
-            src.push_str(REDUCE);
+        for header in spec.headers {
+            src.push_str(header);
         }
-        if matches!(
-            kernel,
-            Kernel::MatVec
-                | Kernel::MatVecSubgroup
-                | Kernel::MatVecQ8
-                | Kernel::MatMul
-                | Kernel::MatMulRows
-                | Kernel::MatMulQ8
-        ) {
-            src.push_str(MAT_COMMON);
-        }
-        if kernel.uses_q8dot() {
+        if spec.weights == WeightReader::Q8Dot {
             let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
-            src.push_str(Q8_INPUT);
+            let reader = q8dot_reader(format).ok_or_else(|| self.missing("a q8dot format"))?;
             src.push_str(Q8DOT_COMMON);
-            src.push_str(q8dot_source(format).ok_or_else(|| self.missing("a q8dot format"))?);
-            if !matches!(format, WeightFormat::Q4_K | WeightFormat::Q6_K) {
+            src.push_str(reader.source);
+            if !reader.own_q8w4 {
                 src.push_str(Q8DOT_GROUP);
             }
         }
-        if matches!(kernel, Kernel::HeadMatVec | Kernel::HeadMatVecT) {
-            src.push_str(HEAD_COMMON);
-        }
-        if matches!(
-            kernel,
-            Kernel::Attention | Kernel::AttentionWide | Kernel::AttentionRows
-        ) {
-            src.push_str(ATTN_COMMON);
-        }
-        src.push_str(kernel.body());
+        src.push_str(spec.body);
         Ok(src)
     }
 
     fn missing(&self, what: &str) -> Error {
-        Error::Gpu(format!("internal: pipeline {self:?} needs {what}"))
+        Error::Internal(format!("pipeline {self:?} needs {what}"))
     }
 }
 
@@ -385,7 +206,7 @@ impl PipelineCache {
         if let Some(p) = self.pipelines.get(&key) {
             return Ok(p.clone());
         }
-        let bindings = key.kernel.bindings();
+        let bindings = key.kernel.spec().bindings;
         let device = &self.device;
         let layout = self
             .layouts
@@ -444,4 +265,75 @@ fn bind_group_layout(device: &wgpu::Device, bindings: &[Binding]) -> wgpu::BindG
         label: Some("edgeseek"),
         entries: &entries,
     })
+}
+
+/// Portability beyond Vulkan without the hardware: every WGSL variant the runtime can
+/// select is parsed, validated and translated by naga (the compiler inside wgpu) to
+/// SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12). Also catches a WGSL file that
+/// defines a constant the composer injects (a redefinition) or uses one it does not.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use naga::back::{hlsl, msl, spv};
+    use naga::valid::{Capabilities, ValidationFlags, Validator};
+
+    #[test]
+    fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
+        let keys = PipelineKey::all();
+        // 6 format kernels x 11 formats + the integer-dot matvec and matmul x 6 formats +
+        // 4 cache kernels x 2 KV types + 5 others.
+        assert_eq!(keys.len(), 6 * 11 + 2 * 6 + 4 * 2 + 5);
+        for key in keys {
+            let src = key.source().unwrap();
+            let module = naga::front::wgsl::parse_str(&src)
+                .unwrap_or_else(|e| panic!("{key:?}: {}", e.emit_to_string(&src)));
+            // Core WGSL only: unpack2x16float (F16 weights, f16 scales of quantized blocks)
+            // is core WebGPU, which naga calls SHADER_FLOAT16_IN_FLOAT32 because old GL ES
+            // lacks it; the runtime checks the adapter for it. An f16 KV cache adds f16
+            // storage (SHADER_F16), which the runtime requests only where it exists.
+            let mut caps = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+            if key.kv == Some(KvType::F16) {
+                caps |= Capabilities::SHADER_FLOAT16;
+            }
+            // The subgroup matvec is selected only where the device has SUBGROUP.
+            if key.kernel.spec().subgroups {
+                caps |= Capabilities::SUBGROUP;
+            }
+            let info = Validator::new(ValidationFlags::all(), caps)
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{key:?}: {}", e.emit_to_string(&src)));
+
+            let spv_opts = spv::Options::default();
+            let spv_pipe = spv::PipelineOptions {
+                shader_stage: naga::ShaderStage::Compute,
+                entry_point: "main".into(),
+            };
+            let words = spv::write_vec(&module, &info, &spv_opts, Some(&spv_pipe))
+                .unwrap_or_else(|e| panic!("{key:?} -> SPIR-V: {e}"));
+            assert!(words.len() > 5, "{key:?}: empty SPIR-V");
+
+            let msl_opts = msl::Options {
+                lang_version: (2, 4),
+                ..Default::default()
+            };
+            let (metal, _) =
+                msl::write_string(&module, &info, &msl_opts, &msl::PipelineOptions::default())
+                    .unwrap_or_else(|e| panic!("{key:?} -> MSL: {e}"));
+            assert!(metal.contains("kernel"), "{key:?}: MSL has no kernel");
+
+            let hlsl_opts = hlsl::Options {
+                shader_model: hlsl::ShaderModel::V6_2,
+                ..Default::default()
+            };
+            let mut text = String::new();
+            let hlsl_pipe = hlsl::PipelineOptions::default();
+            let mut w = hlsl::Writer::new(&mut text, &hlsl_opts, &hlsl_pipe);
+            w.write(&module, &info, None)
+                .unwrap_or_else(|e| panic!("{key:?} -> HLSL: {e}"));
+            assert!(
+                text.contains("numthreads"),
+                "{key:?}: HLSL has no compute entry"
+            );
+        }
+    }
 }

@@ -5,8 +5,9 @@
 
 use super::buffers::Readback;
 use super::context::GpuContext;
-use super::graph::{Buffer, Cmd, Graph, PauseHook};
+use super::graph::{Cmd, Encoder, Graph, PauseHook};
 use super::kernels::StepParams;
+use super::Buffer;
 use crate::error::{Error, Result};
 
 /// wgpu's limit on queries in one set; two per dispatch.
@@ -85,7 +86,13 @@ pub fn profile_step(
                 let offset = u64::from(step.n_tokens.saturating_sub(1)) * row_bytes;
                 encoder.copy_buffer_to_buffer(src, offset, dst, 0, *row_bytes);
             }
-            Cmd::Pause(p) => hook(*p, &mut encoder)?,
+            Cmd::Pause(p) => {
+                let mut enc = Encoder {
+                    ctx,
+                    enc: &mut encoder,
+                };
+                hook(*p, &mut enc)?
+            }
         }
     }
     encoder.resolve_query_set(&queries, 0..2 * n, &resolved, 0);
@@ -93,10 +100,14 @@ pub fn profile_step(
     encoder.copy_buffer_to_buffer(result.0, 0, readback.buffer(), 0, result.1);
     ctx.queue.submit([encoder.finish()]);
 
-    // Timestamps are u64 ticks; read them as pairs of u32 through the f32 readback.
-    let mut raw = vec![0f32; 4 * n as usize];
-    times.read_f32(ctx, &mut raw)?;
-    let ticks: &[u64] = bytemuck::cast_slice(&raw);
+    // Timestamps are u64 ticks, read back as bytes (a Vec<f32> is only 4-byte aligned:
+    // casting it to &[u64] may fail).
+    let mut raw = vec![0u8; 16 * n as usize];
+    times.read_bytes(ctx, &mut raw)?;
+    let ticks: Vec<u64> = raw
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8-byte chunks")))
+        .collect();
     let period = f64::from(ctx.queue.get_timestamp_period());
     Ok(names
         .into_iter()

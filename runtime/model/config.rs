@@ -358,15 +358,15 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Limits of our kernels, reported as unsupported rather than failing on the GPU.
+    /// Shapes our kernels take, reported as unsupported rather than failing on the GPU
+    /// (the kernels' size limits are checked at load: `model::load::check_kernel_limits`).
     fn check(&self, file: &GgufFile) -> Result<()> {
         let path = file.path();
-        let kmax = crate::gpu::kernels::MAX_HEAD_DIM;
-        if self.head_dim == 0 || self.head_dim > kmax || self.head_dim % 8 != 0 {
+        if self.head_dim == 0 || self.head_dim % 8 != 0 {
             return Err(Error::unsupported(
                 path,
                 format!(
-                    "head dimension {} (8..={kmax}, multiple of 8)",
+                    "head dimension {} (must be a positive multiple of 8)",
                     self.head_dim
                 ),
             ));
@@ -464,13 +464,12 @@ fn read_mla(k: &Keys<'_>, key_length: Option<u32>) -> Result<Mla> {
         v_head,
         split_kv_b,
     };
-    let kmax = crate::gpu::kernels::MAX_LATENT_DIM;
     let dims = [mla.kv_lora_rank, mla.qk_nope, mla.v_head, mla.qk_rope];
-    if mla.cache_dim() > kmax || dims.iter().any(|&d| d == 0 || d % 8 != 0) {
+    if dims.iter().any(|&d| d == 0 || d % 8 != 0) {
         return Err(Error::unsupported(
             path,
             format!(
-                "MLA shapes kv_lora_rank {} / nope {} / rope {} / v {} (multiples of 8, latent + rope at most {kmax})",
+                "MLA shapes kv_lora_rank {} / nope {} / rope {} / v {} (positive multiples of 8)",
                 mla.kv_lora_rank, mla.qk_nope, mla.qk_rope, mla.v_head
             ),
         ));

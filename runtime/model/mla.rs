@@ -8,14 +8,15 @@
 //! before the output projection. Files with the legacy unsplit `attn_kv_b` use its key
 //! half transposed and its value half as is.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::buffers::WeightMatrix;
-use crate::gpu::graph::{Buffer, Graph};
+use crate::gpu::graph::Graph;
 use crate::gpu::kernels::{AttnOp, HeadOp, MatOp, OpBuilder, RopeOp, RowLayout};
-use crate::gpu::pipelines::KvType;
+use crate::gpu::Buffer;
 use crate::model::config::{Config, Mla};
-use crate::model::decoder::{Loader, Scratch};
+use crate::model::load::Loader;
 use crate::model::names::{self, LayerTensor as T};
+use crate::model::scratch::BlockCtx;
 
 enum QProj {
     /// attn_q [n_head * (nope + rope), n_embd]
@@ -39,7 +40,7 @@ enum KvB {
     Legacy(WeightMatrix),
 }
 
-pub struct MlaLayer {
+pub(crate) struct MlaLayer {
     q: QProj,
     kv_a: WeightMatrix, // [kv_lora + rope, n_embd]
     kv_a_norm: Buffer,  // [kv_lora]
@@ -85,20 +86,20 @@ impl MlaLayer {
         })
     }
 
-    /// Records attention from `s.xn` to the expanded per-head output in `s.attn_v`.
-    #[allow(clippy::too_many_arguments)]
+    /// Records attention from `s.xn` to the expanded per-head output in `s.attn_v`
+    /// ([B, n_head * v_head]).
     pub(crate) fn record(
         &self,
         g: &mut Graph,
         ob: &mut OpBuilder<'_>,
-        cfg: &Config,
-        m: &Mla,
-        s: &Scratch,
-        inv_freq: &Buffer,
-        kv: KvType,
-        batched: bool,
+        b: &BlockCtx<'_>,
         i: usize,
     ) -> Result<()> {
+        let (cfg, s, inv_freq, kv, batched) = (b.cfg, b.s, b.inv_freq, b.kv, b.batched);
+        let m = cfg
+            .mla
+            .as_ref()
+            .ok_or_else(|| Error::Internal(format!("MLA layer {i} without an MLA config")))?;
         let name = |what: &str| format!("blk.{i}.{what}");
         let (n_embd, n_head, q_dim) = (cfg.n_embd, cfg.n_head, cfg.q_dim());
         let q_head = m.qk_nope + m.qk_rope;

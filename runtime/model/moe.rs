@@ -10,10 +10,11 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::experts::cache::{Acquire, ExpertCache, ExpertStats};
 use crate::experts::store::ExpertStore;
-use crate::gpu::buffers::{Readback, WeightMatrix};
+use crate::gpu::buffers::{self, Readback, Uploader, WeightMatrix};
 use crate::gpu::context::GpuContext;
-use crate::gpu::graph::{flush, Buffer};
 use crate::gpu::kernels::{Op, OpBuilder};
+use crate::gpu::slabs::ExpertSlabs;
+use crate::gpu::{Buffer, Encoder};
 use crate::model::config::{Gating, Moe, MAX_EXPERTS_USED};
 
 /// The experts one token uses and their weights, in selection order.
@@ -120,6 +121,51 @@ pub struct MoeScratch {
     pub y: Buffer,       // [n_embd] one expert's output
 }
 
+impl MoeScratch {
+    pub fn new(ctx: &GpuContext, m: &Moe, n_embd: u32, max_batch: u32) -> MoeScratch {
+        let b = u64::from(max_batch);
+        let f = |label: &str, n: u64| buffers::storage(ctx, label, n * 4);
+        MoeScratch {
+            router: f("moe.router", b * u64::from(m.n_expert)),
+            pred: f("moe.pred", u64::from(m.n_expert)),
+            weights: f("moe.weights", b * u64::from(m.n_expert_used)),
+            x: f("moe.x", u64::from(n_embd)),
+            acc: f("moe.acc", u64::from(n_embd)),
+            w: f("moe.w", u64::from(m.n_expert_used)),
+            gate: f("moe.gate", u64::from(m.n_ff_exp)),
+            up: f("moe.up", u64::from(m.n_ff_exp)),
+            y: f("moe.y", u64::from(n_embd)),
+        }
+    }
+
+    /// GPU bytes [`MoeScratch::new`] allocates (for the memory plan, before it does).
+    pub fn bytes(m: &Moe, n_embd: u32, max_batch: u32) -> u64 {
+        let (b, e, k) = (
+            u64::from(max_batch),
+            u64::from(m.n_expert),
+            u64::from(m.n_expert_used),
+        );
+        4 * (b * e + e + b * k + 3 * u64::from(n_embd) + k + 2 * u64::from(m.n_ff_exp))
+    }
+
+    fn gpu_bytes(&self) -> u64 {
+        [
+            &self.router,
+            &self.pred,
+            &self.weights,
+            &self.x,
+            &self.acc,
+            &self.w,
+            &self.gate,
+            &self.up,
+            &self.y,
+        ]
+        .iter()
+        .map(|b| b.size())
+        .sum()
+    }
+}
+
 /// The ops of one expert cache slot for one weight layout: gate, up, down.
 struct SlotOps {
     ops: [Op; 3],
@@ -129,8 +175,9 @@ struct SlotOps {
 pub struct MoeRuntime {
     cfg: Moe,
     n_embd: u32,
-    pub store: ExpertStore,
-    pub cache: ExpertCache,
+    store: ExpertStore,
+    cache: ExpertCache,
+    slabs: ExpertSlabs,
     /// Selection bias per layer (exp_probs_b), on the CPU.
     bias: Vec<Option<Vec<f32>>>,
     /// Weight layout (index into `slot_ops`) per layer.
@@ -153,19 +200,32 @@ pub struct MoeRuntime {
     predicted: Vec<Option<Route>>,
 }
 
+/// What the MoE runtime is built from (see [`MoeRuntime::new`]).
+pub struct MoeParts {
+    pub store: ExpertStore,
+    pub cache: ExpertCache,
+    pub slabs: ExpertSlabs,
+    /// Selection bias per layer (None for dense layers and routers without one).
+    pub bias: Vec<Option<Vec<f32>>>,
+    pub scratch: MoeScratch,
+}
+
 impl MoeRuntime {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ob: &mut OpBuilder<'_>,
         cfg: Moe,
         n_embd: u32,
-        store: ExpertStore,
-        cache: ExpertCache,
-        bias: Vec<Option<Vec<f32>>>,
-        s: MoeScratch,
+        parts: MoeParts,
         max_batch: u32,
         prefetch: bool,
     ) -> Result<MoeRuntime> {
+        let MoeParts {
+            store,
+            cache,
+            slabs,
+            bias,
+            scratch: s,
+        } = parts;
         let mut layouts: Vec<[crate::file::quant::WeightFormat; 3]> = Vec::new();
         let mut layer_layout = vec![usize::MAX; bias.len()];
         for (l, le) in store.layers() {
@@ -179,15 +239,17 @@ impl MoeRuntime {
             };
             layer_layout[l] = i;
         }
-        let first =
-            store.layers().next().map(|(_, l)| *l).ok_or_else(|| {
-                Error::Invalid("internal: a MoE runtime without MoE layers".into())
-            })?;
-        let layout = cache.layout();
+        let first = store
+            .layers()
+            .next()
+            .map(|(_, l)| *l)
+            .ok_or_else(|| Error::Internal("a MoE runtime without MoE layers".into()))?;
+        let layout = slabs.layout();
         let mut slot_ops = Vec::with_capacity(layouts.len());
         for formats in &layouts {
-            let matrix = |p: usize, buffer: &wgpu::Buffer, offset: u64| {
+            let matrix = |p: usize, slot: u32| {
                 let info = first.projs[p];
+                let (buffer, offset) = slabs.slot_range(slot, p);
                 WeightMatrix::in_slot(
                     formats[p],
                     [info.n_rows, info.n_cols],
@@ -196,21 +258,18 @@ impl MoeRuntime {
                     layout.sizes[p],
                 )
             };
-            let (b0, o0) = cache.slot_range(0, 0);
-            let shapes = [matrix(0, b0, o0)?, matrix(1, b0, o0)?, matrix(2, b0, o0)?];
+            let shapes = [matrix(0, 0)?, matrix(1, 0)?, matrix(2, 0)?];
             let params = shapes.each_ref().map(|m| ob.slot_matvec_params(m));
             let io = [(&s.x, &s.gate), (&s.x, &s.up), (&s.gate, &s.y)];
             let mut per_slot = Vec::with_capacity(cache.n_slots() as usize);
             for slot in 0..cache.n_slots() {
-                let mut ops = Vec::with_capacity(3);
-                for p in 0..3 {
-                    let (buffer, offset) = cache.slot_range(slot, p);
-                    let w = matrix(p, buffer, offset)?;
+                let mut op = |p: usize| -> Result<Op> {
+                    let w = matrix(p, slot)?;
                     let name = format!("expert.{}", ["gate", "up", "down"][p]);
-                    ops.push(ob.slot_matvec(name, &w, &params[p], io[p].0, io[p].1)?);
-                }
-                let [g, u, d]: [Op; 3] = ops.try_into().map_err(|_| Error::Gpu("ops".into()))?;
-                per_slot.push(SlotOps { ops: [g, u, d] });
+                    ob.slot_matvec(name, &w, &params[p], io[p].0, io[p].1)
+                };
+                let ops = [op(0)?, op(1)?, op(2)?];
+                per_slot.push(SlotOps { ops });
             }
             slot_ops.push(per_slot);
         }
@@ -230,6 +289,7 @@ impl MoeRuntime {
             n_embd,
             store,
             cache,
+            slabs,
             bias,
             layer_layout,
             slot_ops,
@@ -248,6 +308,45 @@ impl MoeRuntime {
         })
     }
 
+    /// Fills every slot with experts in (layer, expert) order at load, through the
+    /// uploader's staging (when the whole model's experts fit).
+    pub fn preload(
+        &mut self,
+        ctx: &GpuContext,
+        up: &mut Uploader,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        let mut slot = 0;
+        let layers: Vec<usize> = self.store.layers().map(|(i, _)| i).collect();
+        for layer in layers {
+            for expert in 0..self.store.n_expert() {
+                if slot >= self.cache.n_slots() {
+                    return Ok(());
+                }
+                for proj in 0..3 {
+                    let bytes = self.store.bytes(layer, expert, proj);
+                    self.slabs.upload(ctx, up, slot, proj, bytes)?;
+                    self.store.release(layer, expert, proj);
+                    progress(bytes.len() as u64);
+                }
+                self.cache.place(slot, layer, expert);
+                slot += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies `expert` of `layer` from the file into `slot` (queued before the next
+    /// submission) and counts the bytes.
+    fn load(&mut self, ctx: &GpuContext, layer: usize, expert: u32, slot: u32) {
+        for proj in 0..3 {
+            let bytes = self.store.bytes(layer, expert, proj);
+            self.slabs.write(ctx, slot, proj, bytes);
+            self.cache.stats.bytes_read += bytes.len() as u64;
+            self.store.release(layer, expert, proj);
+        }
+    }
+
     /// Where the graph writes the router logits of a step.
     pub fn router_buffer(&self) -> &Buffer {
         &self.s.router
@@ -264,33 +363,57 @@ impl MoeRuntime {
         self.cache.stats
     }
 
+    pub fn reset_stats(&mut self) {
+        self.cache.reset_stats();
+    }
+
+    /// Bytes of every expert of every layer in the file.
+    pub fn store_bytes(&self) -> u64 {
+        self.store.total_bytes()
+    }
+
+    /// (cache slots, experts in the model).
+    pub fn slots(&self) -> (u32, u64) {
+        (self.cache.n_slots(), self.store.total_experts())
+    }
+
+    /// GPU bytes of the expert slots.
+    pub fn cache_bytes(&self) -> u64 {
+        self.slabs.gpu_bytes()
+    }
+
+    /// Experts in the cache now.
+    pub fn resident(&self) -> u32 {
+        self.cache.resident()
+    }
+
     /// Runs the routed experts of `layer` for the step's `n_tokens` tokens. `enc` holds
     /// the work up to this layer's router (its logits in `MoeScratch::router`, the
     /// normed input in `xn`, the residual in `x`); it is submitted here, and the
     /// experts' work is recorded into it for the rest of the step to follow.
     pub fn run_layer(
         &mut self,
-        ctx: &GpuContext,
         layer: usize,
         n_tokens: u32,
         xn: &Buffer,
         x: &Buffer,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Encoder<'_>,
     ) -> Result<()> {
+        let ctx = enc.context();
         let n_exp = self.cfg.n_expert as usize;
         let k_used = self.cfg.n_expert_used as usize;
         let n = n_tokens as usize;
         let bytes = (n * n_exp * 4) as u64;
-        enc.copy_buffer_to_buffer(&self.s.router, 0, self.readback.buffer(), 0, bytes);
+        enc.copy(&self.s.router, 0, self.readback.buffer(), 0, bytes);
         let predict = n == 1 && self.prediction_target(layer).is_some();
         let n_read = if predict {
             let pb = (n_exp * 4) as u64;
-            enc.copy_buffer_to_buffer(&self.s.pred, 0, self.readback.buffer(), bytes, pb);
+            enc.copy(&self.s.pred, 0, self.readback.buffer(), bytes, pb);
             (n + 1) * n_exp
         } else {
             n * n_exp
         };
-        flush(ctx, enc);
+        enc.flush();
         // Everything recorded so far (earlier layers' experts included) is submitted.
         self.cache.next_wave();
         self.readback.read_f32(ctx, &mut self.logits[..n_read])?;
@@ -317,7 +440,7 @@ impl MoeRuntime {
             self.cache.stats.predicted_right += right as u64;
         }
         let w_bytes: &[u8] = bytemuck::cast_slice(&self.weights[..n * k_used]);
-        ctx.queue.write_buffer(&self.s.weights, 0, w_bytes);
+        ctx.write(&self.s.weights, 0, w_bytes);
         self.cache.stats.tokens += u64::from(n_tokens) * u64::from(layer == self.first_moe_layer());
 
         let row = u64::from(self.n_embd) * 4;
@@ -327,42 +450,49 @@ impl MoeRuntime {
             // Bring the token's experts in; when the cache is full of experts that
             // recorded work still needs, submit that work and start again.
             'token: loop {
-                for (slot, &e) in slots.iter_mut().zip(&self.routes[t].ids[..k_used]) {
-                    match self.cache.acquire(ctx, &self.store, layer, e) {
-                        Acquire::Hit(s) | Acquire::Miss(s) => *slot = s,
+                let ids = self.routes[t].ids;
+                for (slot, &e) in slots.iter_mut().zip(&ids[..k_used]) {
+                    *slot = match self.cache.acquire(layer, e) {
+                        Acquire::Hit(s) => s,
+                        Acquire::Miss(s) => {
+                            let t0 = Instant::now();
+                            self.load(ctx, layer, e, s);
+                            self.cache.stats.stall_ns += t0.elapsed().as_nanos() as u64;
+                            s
+                        }
                         Acquire::Full => {
                             let t0 = Instant::now();
-                            flush(ctx, enc);
+                            enc.flush();
                             self.cache.next_wave();
                             self.cache.stats.stall_ns += t0.elapsed().as_nanos() as u64;
                             continue 'token;
                         }
-                    }
+                    };
                 }
                 break;
             }
             let tr = t as u64 * row;
-            enc.copy_buffer_to_buffer(xn, tr, &self.s.x, 0, row);
-            enc.copy_buffer_to_buffer(x, tr, &self.s.acc, 0, row);
+            enc.copy(xn, tr, &self.s.x, 0, row);
+            enc.copy(x, tr, &self.s.acc, 0, row);
             let wk = (t * k_used * 4) as u64;
-            enc.copy_buffer_to_buffer(&self.s.weights, wk, &self.s.w, 0, (k_used * 4) as u64);
+            enc.copy(&self.s.weights, wk, &self.s.w, 0, (k_used * 4) as u64);
             {
-                let mut pass = enc.begin_compute_pass(&Default::default());
+                let mut pass = enc.pass();
                 for (k, &slot) in slots[..k_used].iter().enumerate() {
                     let ops = &self.slot_ops[layout][slot as usize].ops;
-                    ops[0].record(&mut pass, 1);
-                    ops[1].record(&mut pass, 1);
-                    self.silu.record(&mut pass, 1);
-                    ops[2].record(&mut pass, 1);
-                    self.axpy[k].record(&mut pass, 1);
+                    pass.record(&ops[0], 1);
+                    pass.record(&ops[1], 1);
+                    pass.record(&self.silu, 1);
+                    pass.record(&ops[2], 1);
+                    pass.record(&self.axpy[k], 1);
                 }
             }
-            enc.copy_buffer_to_buffer(&self.s.acc, 0, x, tr, row);
+            enc.copy(&self.s.acc, 0, x, tr, row);
         }
         if predict {
             // Start this layer's experts, then bring the next layer's predicted experts
             // in while they run (the writes are ordered after this submission).
-            flush(ctx, enc);
+            enc.flush();
             self.cache.next_wave();
             let next = self.next_layer[layer];
             let logits = &self.logits[n_exp..2 * n_exp];
@@ -373,7 +503,11 @@ impl MoeRuntime {
                 &mut self.probs,
             );
             for &e in &r.ids[..k_used] {
-                self.cache.prefetch(ctx, &self.store, next, e);
+                let t0 = Instant::now();
+                if let Some(slot) = self.cache.prefetch(next, e) {
+                    self.load(ctx, next, e, slot);
+                    self.cache.stats.prefetch_ns += t0.elapsed().as_nanos() as u64;
+                }
             }
             self.predicted[next] = Some(r);
         }
@@ -385,13 +519,7 @@ impl MoeRuntime {
     }
 
     pub fn scratch_bytes(&self) -> u64 {
-        let s = &self.s;
-        [
-            &s.router, &s.pred, &s.weights, &s.x, &s.acc, &s.w, &s.gate, &s.up, &s.y,
-        ]
-        .iter()
-        .map(|b| b.size())
-        .sum()
+        self.s.gpu_bytes()
     }
 }
 

@@ -83,3 +83,19 @@ impl LayerTensor {
 pub fn layer(i: u32, t: LayerTensor) -> String {
     format!("blk.{i}.{}", t.suffix())
 }
+
+/// Routed expert tensors (3-D, one matrix per expert), which are never uploaded at load.
+pub fn is_expert_tensor(name: &str) -> bool {
+    name.ends_with("_exps.weight")
+}
+
+/// The three projections of every routed expert of layer `i`, in slot order (gate, up,
+/// down).
+pub fn expert_tensors(i: u32) -> [String; 3] {
+    [
+        LayerTensor::FfnGateExps,
+        LayerTensor::FfnUpExps,
+        LayerTensor::FfnDownExps,
+    ]
+    .map(|t| layer(i, t))
+}

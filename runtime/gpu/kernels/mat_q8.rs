@@ -1,0 +1,203 @@
+//! Matrix products on 8-bit activations, for CPU-backed devices (lavapipe): the input is
+//! first quantized to blocks of 32 (QuantizeQ8, as llama.cpp's CPU backend does), then
+//! MatVecQ8 (decode) or MatMulQ8 (prefill) take integer dot products through the
+//! format's q8dot reader (shaders/q8dot/). [`OpBuilder::mat`] chooses them; this file
+//! holds their recipes and the quantize step.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::mat::{MAT_BINDINGS, MAT_COMMON, MAT_FLAGS};
+use super::{Binding, Grid, Kernel, KernelSpec, MatOp, Op, OpBuilder, WeightReader};
+use crate::error::{Error, Result};
+use crate::gpu::pipelines::{q8dot_reader, PipelineKey};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct QuantParams {
+    n: u32,
+    x_stride: u32,
+    _pad: [u32; 2],
+}
+
+/// Rows per workgroup of matvec_q8.wgsl (16 lanes x 4 rows each).
+const MATVEC_Q8_ROWS: u32 = 64;
+/// The tile of matmul_q8.wgsl: 8 lanes x 8 rows each, 8 tokens.
+const MATMUL_Q8_ROWS: u32 = 64;
+const MATMUL_Q8_TOKENS: u32 = 8;
+// matmul_q8.wgsl's register tile is written out for these sizes.
+const _: () = assert!(MATMUL_Q8_ROWS == 64 && MATMUL_Q8_TOKENS == 8);
+const _: () = assert!(MATVEC_Q8_ROWS % 4 == 0);
+/// Blocks of 32 values per workgroup of quantize_q8.wgsl (one per invocation).
+const QUANTIZE_BLOCKS: u32 = 64;
+
+const Q8_INPUT: &str = include_str!("../../../shaders/q8_input.wgsl");
+
+pub(super) const MATVEC_Q8: KernelSpec = KernelSpec {
+    bindings: MAT_BINDINGS,
+    weights: WeightReader::Q8Dot,
+    kv: false,
+    subgroups: false,
+    prelude: "",
+    consts: &[MAT_FLAGS[0], MAT_FLAGS[1], ("ROWS", MATVEC_Q8_ROWS)],
+    headers: &[MAT_COMMON, Q8_INPUT],
+    body: include_str!("../../../shaders/matvec_q8.wgsl"),
+};
+pub(super) const MATMUL_Q8: KernelSpec = KernelSpec {
+    consts: &[
+        MAT_FLAGS[0],
+        MAT_FLAGS[1],
+        ("ROWS", MATMUL_Q8_ROWS),
+        ("TOKENS", MATMUL_Q8_TOKENS),
+    ],
+    body: include_str!("../../../shaders/matmul_q8.wgsl"),
+    ..MATVEC_Q8
+};
+pub(super) const QUANTIZE_Q8: KernelSpec = KernelSpec {
+    bindings: {
+        use Binding::{Read, ReadWrite, Uniform};
+        // params, step, X, XQ
+        &[Uniform, Uniform, Read, ReadWrite]
+    },
+    weights: WeightReader::None,
+    kv: false,
+    subgroups: false,
+    prelude: "",
+    consts: &[("BLOCKS", QUANTIZE_BLOCKS)],
+    headers: &[],
+    body: include_str!("../../../shaders/quantize_q8.wgsl"),
+};
+
+/// Bytes of 8-bit activation blocks (shaders/quantize_q8.wgsl) for `n` values of one
+/// token: a byte per value plus an f32 pair per 32, padded to 16 bytes (the readers
+/// load vec4s). Tokens follow one another.
+pub fn q8_bytes(n: u32) -> u64 {
+    (u64::from(n) + u64::from(n / 32) * 8).next_multiple_of(16)
+}
+
+/// The grid of a MatVecQ8 or MatMulQ8 op over a part of `n_rows` rows.
+pub(super) fn grid(kernel: Kernel, n_rows: u32) -> Grid {
+    match kernel {
+        Kernel::MatMulQ8 => Grid::TokenTiles {
+            x: n_rows.div_ceil(MATMUL_Q8_ROWS),
+            tokens_per_y: MATMUL_Q8_TOKENS,
+        },
+        _ => Grid::Fixed {
+            x: n_rows.div_ceil(MATVEC_Q8_ROWS),
+        },
+    }
+}
+
+impl OpBuilder<'_> {
+    /// The 8-bit copy of `m.x` a MatVecQ8 or MatMulQ8 reads, with the op that makes it
+    /// pushed onto `ops` unless the previous mat op already quantized the same input;
+    /// None where the op stays in f32 (no q8 scratch, a GPU, or a format without
+    /// q8dot). A matvec's input is one token even inside a prefill step (the output
+    /// head reads xn_last), so only batched inputs are quantized for every token.
+    pub(super) fn quantize_input(
+        &mut self,
+        name: &str,
+        m: &MatOp<'_>,
+        batched: bool,
+        ops: &mut Vec<Op>,
+    ) -> Result<Option<wgpu::Buffer>> {
+        let Some(q8) = self.q8 else {
+            return Ok(None);
+        };
+        if !self.ctx.profile.q8_matvec || q8dot_reader(m.w.format).is_none() {
+            return Ok(None);
+        }
+        let n = m.w.n_cols;
+        let key = (m.x.clone(), n, batched);
+        if self.quantized.as_ref() == Some(&key) {
+            return Ok(Some(q8.clone()));
+        }
+        let tokens = if batched { self.max_tokens } else { 1 };
+        let bytes = u64::from(tokens) * q8_bytes(n);
+        if bytes > q8.size() {
+            return Err(Error::Internal(format!(
+                "{name} needs {bytes} bytes of 8-bit activations, the scratch has {}",
+                q8.size()
+            )));
+        }
+        let params = QuantParams {
+            n,
+            x_stride: m.x_stride,
+            _pad: [0; 2],
+        };
+        let key = PipelineKey::new(Kernel::QuantizeQ8);
+        let x = (n / 32).div_ceil(QUANTIZE_BLOCKS);
+        let grid = match batched {
+            true => Grid::PerToken { x },
+            false => Grid::Fixed { x },
+        };
+        ops.push(self.op(format!("{name}.q8"), key, &params, &[m.x, q8], grid)?);
+        Ok(Some(q8.clone()))
+    }
+}
+
+/// x as quantize_q8.wgsl leaves it: per 32 values, q = round_ties_even(x * 127 / amax)
+/// and x' = q * amax / 127.
+#[cfg(test)]
+pub(super) fn ref_q8(x: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len());
+    for block in x.chunks(32) {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+        out.extend(block.iter().map(|v| (v * id).round_ties_even() * d));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::mat::tests::ref_matmul;
+    use super::super::test_util::{assert_close, dequant_rows, Harness, Rng};
+    use super::*;
+    use crate::file::quant::{self, WeightFormat};
+    use crate::gpu::buffers::{Uploader, WeightMatrix};
+    use crate::gpu::Buffer;
+
+    // MatVecQ8 and MatMulQ8 against the CPU reference for every format: see
+    // mat.rs's tests, which run both kernel families.
+
+    #[test]
+    fn q8_matvecs_on_one_input_quantize_it_once() {
+        // q, k, v (or gate, up) read the same input: one quantize op before the first,
+        // none before the others; a new input, or any op in between, quantizes again.
+        let mut h = Harness::new();
+        h.ctx.profile.q8_matvec = true;
+        let f = WeightFormat::Q4_1;
+        let (rows, cols) = (40usize, 64usize);
+        let bytes = quant::random_blocks(f, rows, cols, 3);
+        let mut up = Uploader::new(&h.ctx, u64::MAX);
+        let dims = [rows as u32, cols as u32];
+        let wm = WeightMatrix::upload(&h.ctx, &mut up, "w", f, dims, &bytes).unwrap();
+        let mut rng = Rng(5);
+        let (x1, x2) = (rng.vec(cols), rng.vec(cols));
+        let (b1, b2) = (h.f32s(&x1), h.f32s(&x2));
+        let ys: Vec<Buffer> = (0..4).map(|_| h.f32s(&vec![0.0; rows])).collect();
+        let mut kernels = Vec::new();
+        let got = h.run(1, 0, &ys[3], rows, |ob, g| {
+            for (x, y) in [(&b1, &ys[0]), (&b1, &ys[1]), (&b2, &ys[2]), (&b1, &ys[3])] {
+                let m = MatOp {
+                    w: &wm,
+                    x,
+                    x_stride: cols as u32,
+                    y,
+                    bias: None,
+                    accumulate: false,
+                };
+                let ops = ob.mat("w", &m, false).unwrap();
+                kernels.extend(ops.iter().map(|op| op.key.kernel));
+                g.ops(ops);
+            }
+        });
+        use Kernel::{MatVecQ8 as M, QuantizeQ8 as Q};
+        assert_eq!(kernels, [Q, M, M, Q, M, Q, M]);
+        // The last matvec read x1 again after x2 was quantized over it.
+        let w = dequant_rows(f, &bytes, rows, cols);
+        let (want, mag) = ref_matmul(&w, &ref_q8(&x1), rows, cols, 1);
+        assert_close("q8 requantized", &got, &want, 1e-5, 1e-5, &mag);
+    }
+}

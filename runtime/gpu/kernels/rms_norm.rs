@@ -1,0 +1,93 @@
+//! RMSNorm of each token's row: out = x / sqrt(mean(x²) + eps) * weight.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Binding, Grid, Kernel, KernelSpec, Op, OpBuilder, WeightReader};
+use crate::error::Result;
+use crate::gpu::pipelines::{PipelineKey, REDUCE};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct NormParams {
+    n_cols: u32,
+    eps: f32,
+    _pad: [u32; 2],
+}
+
+pub(super) const RMS_NORM: KernelSpec = KernelSpec {
+    bindings: {
+        use Binding::{Read, ReadWrite, Uniform};
+        // params, step, x, out, weight
+        &[Uniform, Uniform, Read, ReadWrite, Read]
+    },
+    weights: WeightReader::None,
+    kv: false,
+    subgroups: false,
+    prelude: "",
+    consts: &[],
+    headers: &[REDUCE],
+    body: include_str!("../../../shaders/rmsnorm.wgsl"),
+};
+
+impl OpBuilder<'_> {
+    /// out[t] = rmsnorm(x[t]) * weight for each token's row of `n_cols` values (a
+    /// workgroup per row).
+    pub fn rms_norm(
+        &mut self,
+        name: &str,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        n_cols: u32,
+        eps: f32,
+    ) -> Result<Op> {
+        let params = NormParams {
+            n_cols,
+            eps,
+            _pad: [0; 2],
+        };
+        let key = PipelineKey::new(Kernel::RmsNorm);
+        let grid = Grid::TokenRows { per_token: 1 };
+        self.op(name.to_string(), key, &params, &[x, out, weight], grid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{assert_close, Harness, Rng};
+    use crate::gpu::buffers;
+
+    /// RMSNorm of each row of `n` values in f64.
+    fn ref_rms_norm(x: &[f32], w: &[f32], eps: f64) -> Vec<f32> {
+        let n = w.len();
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks(n) {
+            let ms = row.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / n as f64;
+            let scale = 1.0 / (ms + eps).sqrt();
+            out.extend(
+                row.iter()
+                    .zip(w)
+                    .map(|(v, w)| (f64::from(*v) * scale * f64::from(*w)) as f32),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn rms_norm_matches_reference() {
+        let mut h = Harness::new();
+        let (tokens, n) = (5usize, 200usize);
+        let mut rng = Rng(5);
+        let x = rng.vec(tokens * n);
+        let w = rng.vec(n);
+        let (xb, wb) = (h.f32s(&x), h.f32s(&w));
+        let out = buffers::storage(&h.ctx, "out", (tokens * n * 4) as u64);
+        let got = h.run(tokens as u32, 0, &out, tokens * n, |ob, g| {
+            g.op(ob.rms_norm("norm", &xb, &out, &wb, n as u32, 1e-5).unwrap());
+        });
+        let want = ref_rms_norm(&x, &w, 1e-5);
+        // A 200-term f32 sum of squares then a few roundings: 1e-5 relative.
+        let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+        assert_close("rms_norm", &got, &want, 1e-6, 1e-5, &scale);
+    }
+}
