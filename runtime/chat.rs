@@ -1,19 +1,46 @@
-//! Chat templates without a template engine: each known GGUF `tokenizer.chat_template` is
-//! recognised by markers in its Jinja source and rendered by a few lines of Rust that produce,
-//! byte for byte, what the Jinja source renders under Hugging Face transformers
-//! (`apply_chat_template(..., add_generation_prompt=True)` with the file's bos token).
-//! tests/fixtures/make_chat_goldens.py renders the real templates; tests/chat_templates.rs
-//! holds this file to them.
+//! Chat templates without a template engine. A GGUF file's `tokenizer.chat_template` (Jinja) is
+//! recognised by the markers of its family, as llama.cpp's `llm_chat_detect_template` does, and
+//! the family is rendered by a few lines of Rust:
 //!
-//! The templates accept more than [`ChatTemplate::render`] does: a system message anywhere
-//! (DeepSeek-R1 hoists the last one to the front and drops the others; ChatML renders it in
-//! place) and tool turns. `render` takes the part every template agrees on — at most one
-//! system message, first, then user and assistant turns in any order — and refuses the rest
-//! with [`Error::Invalid`] instead of silently dropping text.
+//! - `<|im_start|>`: ChatML, with the system prompt the template writes when the conversation
+//!   has none (SmolLM2, Qwen2.5), if it writes one; but `<|im_sep|>` (Phi-4) or
+//!   `<end_of_utterance>` (SmolVLM) beside it is not ChatML;
+//! - `<|start_header_id|>` and `<|end_header_id|>`: Llama 3;
+//! - `<｜User｜>`, `<｜Assistant｜>` and `<｜end▁of▁sentence｜>`: DeepSeek-R1, whose generation
+//!   prompt opens a think span ("<｜Assistant｜><think>\n") or not.
+//!
+//! The first of these whose markers appear decides, in llama.cpp's order (llama.cpp checks
+//! other families in between, whose templates do not carry these markers). Anything else
+//! (Mistral, Gemma, Phi, ...) is `None`, and the caller asks for a template.
+//!
+//! Exactness: for the templates tests/chat_templates.rs holds us to (the R1 distills of January
+//! and February 2025, SmolLM2, Qwen2 and Qwen2.5 Instruct, plain ChatML, Llama 3 Instruct),
+//! [`ChatTemplate::render`] produces, byte for byte, what the Jinja source renders under Hugging
+//! Face transformers (`apply_chat_template(..., add_generation_prompt=True)` with the file's bos
+//! token); tests/fixtures/make_chat_goldens.py renders the real templates. Other members of a
+//! family get the family's format, as llama.cpp renders them; they may differ in extras such as
+//! a Qwen3 template's handling of think spans in the history.
+//!
+//! Llama 3.1 and later add a system block to every prompt, "Cutting Knowledge Date: December
+//! 2023\nToday Date: 26 Jul 2024\n\n" before the system message, even when there is none. We
+//! render the plain Llama 3 format without it, as llama.cpp's built-in template does: the block
+//! carries no text of the conversation, and its date is not reproducible (3.2's template takes
+//! today's date in the host's local time zone from transformers' `strftime_now`; 3.1's and
+//! 3.3's fix "26 Jul 2024"). Everything else of a plain chat is the same; the tests check that
+//! the real render minus that block equals ours.
+//!
+//! The templates accept more than `render` does: a system message anywhere (DeepSeek-R1 hoists
+//! the last one to the front and drops the others; ChatML renders it in place) and tool turns.
+//! `render` takes the part every template agrees on — at most one system message, first, then
+//! user and assistant turns in any order — and refuses the rest with [`Error::Invalid`] instead
+//! of silently dropping text.
 //!
 //! Keep the whole reply text (think span included) as the assistant turn of the history:
 //! the DeepSeek-R1 template removes earlier think spans itself, keeping what follows
 //! "</think>" exactly (usually "\n\n" and the answer).
+
+use std::collections::BTreeSet;
+use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 use crate::file::gguf::GgufFile;
@@ -62,7 +89,7 @@ impl Message {
     }
 }
 
-/// The chat templates edgeseek renders.
+/// The chat template families edgeseek renders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChatTemplate {
     /// DeepSeek-R1 and its distills (Qwen, Llama) as DeepSeek has shipped the template since
@@ -74,22 +101,28 @@ pub enum ChatTemplate {
     /// GGUF conversions carry): the generation prompt is "<｜Assistant｜>" alone and the model
     /// writes "<think>" itself (or skips thinking).
     DeepSeekR1Original,
-    /// Plain ChatML: `<|im_start|>role\ncontent<|im_end|>\n` per message, then
-    /// `<|im_start|>assistant\n`. No bos token, no default system prompt.
-    ChatMl,
-    /// SmolLM2-Instruct's ChatML: as [`ChatTemplate::ChatMl`], but a conversation that does not
-    /// open with a system message gets [`SMOLLM2_SYSTEM`] as one.
-    SmolLm2,
+    /// ChatML: `<|im_start|>role\ncontent<|im_end|>\n` per message, then
+    /// `<|im_start|>assistant\n`. No bos token.
+    ChatMl {
+        /// The system message written first when the conversation does not open with one:
+        /// [`SMOLLM2_SYSTEM`], [`QWEN25_SYSTEM`], or whatever the file's template writes
+        /// (`{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n...' }}`).
+        default_system: Option<&'static str>,
+    },
     /// Meta Llama 3 Instruct: `bos` once, then
     /// `<|start_header_id|>role<|end_header_id|>\n\n` + content with surrounding white space
-    /// removed + `<|eot_id|>` per message, then the assistant header. (Llama 3.1 and later add
-    /// a dated system block; they are not this template.)
+    /// removed + `<|eot_id|>` per message, then the assistant header. Also Llama 3.1 and later,
+    /// without their dated system block (see the module comment).
     Llama3,
 }
 
 /// The system prompt SmolLM2-Instruct's template inserts when the conversation has none.
 pub const SMOLLM2_SYSTEM: &str =
     "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+
+/// The system prompt Qwen2.5-Instruct's template inserts when the conversation has none.
+pub const QWEN25_SYSTEM: &str =
+    "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
 const R1_USER: &str = "<｜User｜>";
 const R1_ASSISTANT: &str = "<｜Assistant｜>";
@@ -101,23 +134,53 @@ const THINK_CLOSE: &str = "</think>";
 const KEY_TEMPLATE: &str = "tokenizer.chat_template";
 
 impl ChatTemplate {
-    /// Every template, for listing the names a user may pass to [`ChatTemplate::from_name`].
-    pub const ALL: [ChatTemplate; 5] = [
+    /// The templates with a name, for [`ChatTemplate::from_name`] (`--template`): each family,
+    /// and the ChatML default system prompts of SmolLM2 and Qwen2.5.
+    pub const ALL: [ChatTemplate; 6] = [
         ChatTemplate::DeepSeekR1,
         ChatTemplate::DeepSeekR1Original,
-        ChatTemplate::ChatMl,
-        ChatTemplate::SmolLm2,
+        ChatTemplate::ChatMl {
+            default_system: None,
+        },
+        ChatTemplate::ChatMl {
+            default_system: Some(SMOLLM2_SYSTEM),
+        },
+        ChatTemplate::ChatMl {
+            default_system: Some(QWEN25_SYSTEM),
+        },
         ChatTemplate::Llama3,
     ];
 
-    /// The template a `tokenizer.chat_template` Jinja source renders like, recognised by the
-    /// markers that decide its output (not by string equality, so that reformatted or
-    /// re-quoted copies still match); `None` when edgeseek cannot render it exactly.
+    /// The family a `tokenizer.chat_template` Jinja source belongs to, recognised by its
+    /// markers (see the module comment); `None` for families edgeseek does not render, and for
+    /// a ChatML template whose default system prompt it cannot read.
     pub fn detect(jinja: &str) -> Option<ChatTemplate> {
         let src = Source::new(jinja);
-        detect_deepseek_r1(&src)
-            .or_else(|| detect_chatml(&src))
-            .or_else(|| detect_llama3(&src))
+        if src.has_text("<|im_start|>") {
+            // Phi-4 and SmolVLM use ChatML's marker for formats of their own (llama.cpp).
+            if src.has_text("<|im_sep|>") || src.has_text("<end_of_utterance>") {
+                return None;
+            }
+            let default_system = chatml_default_system(&src)?;
+            return Some(ChatTemplate::ChatMl {
+                default_system: default_system.map(intern),
+            });
+        }
+        if src.has_text("<|start_header_id|>") && src.has_text("<|end_header_id|>") {
+            return Some(ChatTemplate::Llama3);
+        }
+        if [R1_USER, R1_ASSISTANT, R1_END]
+            .iter()
+            .all(|m| src.has_text(m))
+        {
+            // The February 2025 templates end with `{{'<｜Assistant｜><think>\n'}}`.
+            return Some(if src.has_code("'<｜Assistant｜><think>\n'") {
+                ChatTemplate::DeepSeekR1
+            } else {
+                ChatTemplate::DeepSeekR1Original
+            });
+        }
+        None
     }
 
     /// The template of a GGUF file (`tokenizer.chat_template`): `None` when the file has none
@@ -133,13 +196,30 @@ impl ChatTemplate {
             .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
+    /// The family's name, llama.cpp's where it has one ("chatml", "llama3"); "smollm2" and
+    /// "qwen2.5" for ChatML with their default system prompts. ChatML with another default
+    /// system prompt (read from a file) is "chatml" too: [`ChatTemplate::default_system`] tells
+    /// them apart.
     pub fn name(self) -> &'static str {
         match self {
             ChatTemplate::DeepSeekR1 => "deepseek-r1",
             ChatTemplate::DeepSeekR1Original => "deepseek-r1-original",
-            ChatTemplate::ChatMl => "chatml",
-            ChatTemplate::SmolLm2 => "smollm2",
+            ChatTemplate::ChatMl {
+                default_system: Some(SMOLLM2_SYSTEM),
+            } => "smollm2",
+            ChatTemplate::ChatMl {
+                default_system: Some(QWEN25_SYSTEM),
+            } => "qwen2.5",
+            ChatTemplate::ChatMl { .. } => "chatml",
             ChatTemplate::Llama3 => "llama3",
+        }
+    }
+
+    /// The system message the template writes when a conversation has none.
+    pub fn default_system(self) -> Option<&'static str> {
+        match self {
+            ChatTemplate::ChatMl { default_system } => default_system,
+            _ => None,
         }
     }
 
@@ -164,8 +244,9 @@ impl ChatTemplate {
             ChatTemplate::DeepSeekR1 | ChatTemplate::DeepSeekR1Original => {
                 render_deepseek_r1(&mut out, messages, bos_token, self.opens_think())
             }
-            ChatTemplate::ChatMl => render_chatml(&mut out, messages, None),
-            ChatTemplate::SmolLm2 => render_chatml(&mut out, messages, Some(SMOLLM2_SYSTEM)),
+            ChatTemplate::ChatMl { default_system } => {
+                render_chatml(&mut out, messages, default_system)
+            }
             ChatTemplate::Llama3 => render_llama3(&mut out, messages, bos_token),
         }
         Ok(out)
@@ -174,7 +255,11 @@ impl ChatTemplate {
 
 impl std::fmt::Display for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.name())?;
+        match self.default_system() {
+            Some(system) if self.name() == "chatml" => write!(f, " (default system {system:?})"),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -279,8 +364,8 @@ struct Source {
     /// `\n` escapes inside string literals made real newlines: GGUF files carry either
     /// spelling (the R1 file has the escape, SmolLM2's the character).
     text: String,
-    /// `text` with spaces, tabs and Jinja's `-` white-space control removed, double quotes
-    /// made single and `message.x` made `message['x']`: for matching code structure.
+    /// `text` with spaces, tabs and Jinja's `-` white-space control removed and double quotes
+    /// made single: for matching code structure.
     code: String,
 }
 
@@ -294,80 +379,65 @@ impl Source {
             ("{%-", "{%"),
             ("-%}", "%}"),
             ("\"", "'"),
-            ("message.role", "message['role']"),
-            ("message.content", "message['content']"),
         ] {
             code = code.replace(from, to);
         }
         Source { text, code }
     }
-    fn has(&self, code: &str) -> bool {
+    fn has_text(&self, text: &str) -> bool {
+        self.text.contains(text)
+    }
+    fn has_code(&self, code: &str) -> bool {
         self.code.contains(code)
     }
-    fn has_any(&self, words: &[&str]) -> bool {
-        words.iter().any(|w| self.text.contains(w))
-    }
 }
 
-/// The R1 distill template: users, assistants with their think span cut, bos first. Variants
-/// that render differently for plain chats are refused: DeepSeek-V3/R1-0528 templates write
-/// "<｜Assistant｜>" after each user turn (`is_last_user`), some re-uploads add an
-/// `enable_thinking` switch.
-fn detect_deepseek_r1(src: &Source) -> Option<ChatTemplate> {
-    let body = src.has("bos_token")
-        && src.has("'<｜User｜>'+message['content']")
-        && src.has("'<｜Assistant｜>'+content+'<｜end▁of▁sentence｜>'")
-        && src.has("split('</think>')[-1]")
-        && !src.has_any(&["is_last_user", "enable_thinking"]);
-    if !body {
-        return None;
+/// The system prompt a ChatML template writes when the conversation opens without one, read
+/// from the string literal `'<|im_start|>system\n...<|im_end|>'` that SmolLM2's, Qwen2's and
+/// Qwen2.5's templates write it with: `Some(None)` when there is no such literal (the block
+/// is built from variables, or there is no default), `None` when the literal holds escapes
+/// other than `\n` (we would render it wrong).
+fn chatml_default_system(src: &Source) -> Option<Option<&str>> {
+    const OPEN: &str = "<|im_start|>system\n";
+    const CLOSE: &str = "<|im_end|>";
+    let text = src.text.as_str();
+    for (at, _) in text.match_indices(OPEN) {
+        let quote = match text[..at].chars().next_back() {
+            Some(q @ ('\'' | '"')) => q,
+            _ => continue,
+        };
+        let body = &text[at + OPEN.len()..];
+        let literal = &body[..body.find(quote).unwrap_or(body.len())];
+        if let Some(end) = literal.find(CLOSE) {
+            let system = &literal[..end];
+            return (!system.contains('\\')).then_some(Some(system));
+        }
+        if literal.ends_with('\\') {
+            return None; // an escaped quote: the literal goes on
+        }
     }
-    if src.has("{{'<｜Assistant｜><think>\n'}}") {
-        Some(ChatTemplate::DeepSeekR1)
-    } else if src.has("{{'<｜Assistant｜>'}}") {
-        Some(ChatTemplate::DeepSeekR1Original)
-    } else {
-        None
-    }
+    Some(None)
 }
 
-/// ChatML with no extras (tools, think handling, bos, trimming), with no default system
-/// prompt or SmolLM2's.
-fn detect_chatml(src: &Source) -> Option<ChatTemplate> {
-    let plain = src.has("'<|im_start|>'+message['role']+'\n'+message['content']+'<|im_end|>'")
-        && src.has("'<|im_start|>assistant\n'")
-        && !src.has_any(&[
-            "tools",
-            "<think>",
-            "bos_token",
-            "trim",
-            "strip",
-            "reasoning",
-            "enable_thinking",
-        ]);
-    if !plain {
-        return None;
+/// `&'static` copies of default system prompts read from files, so that `ChatTemplate` stays
+/// `Copy` (sessions and callers pass it by value). One copy per distinct text for the life of
+/// the process: loading a model again reuses it, and the named prompts are never copied.
+fn intern(text: &str) -> &'static str {
+    static INTERNED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    if let Some(named) = [SMOLLM2_SYSTEM, QWEN25_SYSTEM]
+        .into_iter()
+        .find(|n| *n == text)
+    {
+        return named;
     }
-    if !src.has("!='system'") {
-        return Some(ChatTemplate::ChatMl);
+    // A panic elsewhere while the lock was held cannot leave the set half-changed.
+    let mut interned = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(&copy) = interned.get(text) {
+        return copy;
     }
-    // `{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n...` :
-    // the injected prompt must be one we know.
-    let marker = "<|im_start|>system\n";
-    let start = src.text.find(marker)? + marker.len();
-    let len = src.text[start..].find("<|im_end|>")?;
-    (&src.text[start..start + len] == SMOLLM2_SYSTEM).then_some(ChatTemplate::SmolLm2)
-}
-
-/// Llama 3 Instruct's template; Llama 3.1+ (dated system block, tools) is refused.
-fn detect_llama3(src: &Source) -> Option<ChatTemplate> {
-    let ok = src.has("bos_token")
-        && src.has(
-            "'<|start_header_id|>'+message['role']+'<|end_header_id|>\n\n'+message['content']|trim+'<|eot_id|>'",
-        )
-        && src.has("'<|start_header_id|>assistant<|end_header_id|>\n\n'")
-        && !src.has_any(&["tools", "Cutting Knowledge", "date_string", "<think>"]);
-    ok.then_some(ChatTemplate::Llama3)
+    let copy: &'static str = Box::leak(text.into());
+    interned.insert(copy);
+    copy
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,8 +509,12 @@ mod tests {
         assert_eq!(ours, PYTHON);
     }
 
+    const CHATML: ChatTemplate = ChatTemplate::ChatMl {
+        default_system: None,
+    };
+
     #[test]
-    fn names_round_trip() {
+    fn names_round_trip_and_the_old_names_still_work() {
         for t in ChatTemplate::ALL {
             assert_eq!(ChatTemplate::from_name(t.name()), Some(t));
         }
@@ -448,7 +522,35 @@ mod tests {
             ChatTemplate::from_name("DeepSeek-R1"),
             Some(ChatTemplate::DeepSeekR1)
         );
+        let named = [
+            "deepseek-r1",
+            "deepseek-r1-original",
+            "chatml",
+            "smollm2",
+            "llama3",
+        ];
+        assert!(named.iter().all(|n| ChatTemplate::from_name(n).is_some()));
+        assert_eq!(
+            ChatTemplate::from_name("smollm2").and_then(ChatTemplate::default_system),
+            Some(SMOLLM2_SYSTEM)
+        );
         assert_eq!(ChatTemplate::from_name("r1"), None);
+    }
+
+    #[test]
+    fn display_shows_a_default_system_prompt_without_a_name() {
+        let qwen2 = ChatTemplate::ChatMl {
+            default_system: Some("You are a helpful assistant."),
+        };
+        assert_eq!(
+            qwen2.to_string(),
+            "chatml (default system \"You are a helpful assistant.\")"
+        );
+        assert_eq!(CHATML.to_string(), "chatml");
+        assert_eq!(
+            ChatTemplate::from_name("qwen2.5").unwrap().to_string(),
+            "qwen2.5"
+        );
     }
 
     #[test]
@@ -484,24 +586,84 @@ mod tests {
     }
 
     #[test]
-    fn detect_refuses_lookalikes_it_would_render_differently() {
-        // R1-0528 / V3 style: "<｜Assistant｜>" written after every user turn.
+    fn chatml_writes_its_default_system_prompt_only_when_the_chat_has_none() {
+        let t = ChatTemplate::ChatMl {
+            default_system: Some("Be kind."),
+        };
+        let default = "<|im_start|>system\nBe kind.<|im_end|>\n";
+        let user = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n";
+        let chat = [Message::user("hi")];
+        assert_eq!(t.render(&chat, "").unwrap(), format!("{default}{user}"));
+        let own = [Message::system("Be brief."), Message::user("hi")];
+        let own_system = "<|im_start|>system\nBe brief.<|im_end|>\n";
+        assert_eq!(t.render(&own, "").unwrap(), format!("{own_system}{user}"));
+        assert_eq!(CHATML.render(&chat, "").unwrap(), user);
+    }
+
+    #[test]
+    fn detect_goes_by_family_markers_in_llama_cpp_order() {
+        // R1-0528 / V3 style ("<｜Assistant｜>" after each user turn): the R1 family; its
+        // generation prompt does not open a think span.
         let r1_0528 = "{{bos_token}}{% set ns = namespace(is_last_user=false) %}{%- for message in messages %}{%- if message['role'] == 'user' %}{{'<｜User｜>' + message['content'] + '<｜Assistant｜>'}}{%- endif %}{%- if message['role'] == 'assistant' %}{% set content = message['content'] %}{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}{%- endif %}{%- endfor %}{% if add_generation_prompt and not ns.is_last_user %}{{'<｜Assistant｜>'}}{% endif %}";
-        assert_eq!(ChatTemplate::detect(r1_0528), None);
-        // Llama 3.1: a dated system block in every prompt.
+        assert_eq!(
+            ChatTemplate::detect(r1_0528),
+            Some(ChatTemplate::DeepSeekR1Original)
+        );
+        // Llama 3.1: dated system block and all, the Llama 3 family.
         let llama31 = "{{- bos_token }}{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}{{- \"Cutting Knowledge Date: December 2023\\n\" }}{%- for message in messages %}{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}";
-        assert_eq!(ChatTemplate::detect(llama31), None);
-        // ChatML with a default system prompt we do not know.
+        assert_eq!(ChatTemplate::detect(llama31), Some(ChatTemplate::Llama3));
+        // ChatML comes first: a Llama 3 fine-tune in ChatML (Hermes) is ChatML.
+        let hermes = "<|start_header_id|><|end_header_id|>{{'<|im_start|>' + message['role']}}";
+        assert_eq!(ChatTemplate::detect(hermes), Some(CHATML));
+        // Formats we do not render, among them two that use ChatML's marker.
+        for other in [
+            "{{ '<|im_start|>' + message['role'] + '<|im_sep|>' + message['content'] }}",
+            "<|im_start|>{{ message['role'] }}: {{ message['content'] }}<end_of_utterance>",
+            "{{ bos_token }}{{ '<start_of_turn>' + role + '\\n' + message['content'] }}",
+            "{{ '[INST] ' + message['content'] + ' [/INST]' }}",
+            "{{ '<|user|>\\n' + message['content'] + '<|end|>\\n<|assistant|>\\n' }}",
+            "",
+            "{{ messages }}",
+        ] {
+            assert_eq!(ChatTemplate::detect(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn detect_reads_the_default_system_prompt_of_a_chatml_template() {
         let qwen2 = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-        assert_eq!(ChatTemplate::detect(qwen2), None);
-        assert_eq!(ChatTemplate::detect(""), None);
-        assert_eq!(ChatTemplate::detect("{{ messages }}"), None);
+        let t = ChatTemplate::detect(qwen2).unwrap();
+        assert_eq!(t.default_system(), Some("You are a helpful assistant."));
+        // Built from variables: no default to read, and none rendered.
+        let built = "{{ '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}";
+        assert_eq!(ChatTemplate::detect(built), Some(CHATML));
+        // An escaped quote we would not render right: refused rather than guessed.
+        let escaped = "{{ '<|im_start|>system\\nYou\\'re kind.<|im_end|>\\n' }}";
+        assert_eq!(ChatTemplate::detect(escaped), None);
+    }
+
+    #[test]
+    fn default_system_prompts_from_files_are_kept_once() {
+        let jinja = |system: &str| format!("{{{{ '<|im_start|>system\\n{system}<|im_end|>' }}}}");
+        let text = "A prompt seen in two files.";
+        let (Some(a), Some(b)) = (
+            ChatTemplate::detect(&jinja(text)).and_then(ChatTemplate::default_system),
+            ChatTemplate::detect(&jinja(text)).and_then(ChatTemplate::default_system),
+        ) else {
+            panic!("no default system prompt read");
+        };
+        assert_eq!(a, text);
+        assert!(std::ptr::eq(a, b), "one copy per distinct text");
+        let smollm2 = ChatTemplate::detect(&jinja(SMOLLM2_SYSTEM)).unwrap();
+        assert_eq!(smollm2.name(), "smollm2");
     }
 
     #[test]
     fn detect_tolerates_reformatting() {
         // Double quotes, white-space control, attribute access, spaces.
         let chatml = "{%- for message in messages -%}\n  {{- \"<|im_start|>\" + message.role + \"\\n\" + message.content + \"<|im_end|>\" + \"\\n\" -}}\n{%- endfor -%}\n{%- if add_generation_prompt -%}{{- \"<|im_start|>assistant\\n\" -}}{%- endif -%}";
-        assert_eq!(ChatTemplate::detect(chatml), Some(ChatTemplate::ChatMl));
+        assert_eq!(ChatTemplate::detect(chatml), Some(CHATML));
+        let r1 = "{{ bos_token }}{{ \"<｜User｜>\" + message.content }}{{ \"<｜Assistant｜>\" + content + \"<｜end▁of▁sentence｜>\" }}{%- if add_generation_prompt -%}{{- \"<｜Assistant｜><think>\\n\" -}}{%- endif -%}";
+        assert_eq!(ChatTemplate::detect(r1), Some(ChatTemplate::DeepSeekR1));
     }
 }

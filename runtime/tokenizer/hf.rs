@@ -15,7 +15,10 @@ use serde_json::Value;
 use tokenizers::models::ModelWrapper;
 use tokenizers::Model as _;
 
-use super::{end_of_generation, Kind, Pieces, SpecialIds, Tokenizer, Vocab};
+use super::bytes::Pieces;
+use super::special_ids::{end_of_generation, SpecialIds};
+use super::vocab::{Kind, Vocab};
+use super::Tokenizer;
 use crate::error::{Error, Result};
 
 const TOKENIZER_JSON: &str = "tokenizer.json";
