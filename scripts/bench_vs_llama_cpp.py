@@ -13,6 +13,9 @@ install a Vulkan build of llama-cpp-python in another environment
 and pass --llama-gpu-layers 999. On these 2-core machines llama.cpp must be built
 without AMX (see tests/fixtures/README.md), or its quantized matmuls die with SIGILL.
 
+Needs the bench binary, numpy and llama-cpp-python; the script checks them and the model
+file before it runs anything, and says what to build or install.
+
 Usage (from the repository root, after `cargo build --release --examples`):
 
     python3 scripts/bench_vs_llama_cpp.py --model models/SmolLM2-135M-Instruct.Q4_1.gguf \\
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib.util
 import json
 import os
 import statistics
@@ -31,7 +35,36 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "target" / "release" / "examples" / "bench"
 _LOG_CB = None
+
+# tests/fixtures/README.md, "Rerunning" (CPU), and this file's docstring (Vulkan).
+CPU_BUILD = ('CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF '
+             '-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_TESTS=OFF '
+             '-DLLAMA_BUILD_EXAMPLES=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \\\n'
+             '    pip install --no-cache-dir llama-cpp-python==0.3.36')
+VULKAN_BUILD = ('CMAKE_ARGS="-DGGML_VULKAN=ON -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON '
+                '-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \\\n'
+                '    pip install llama-cpp-python   # needs glslc and the Vulkan headers')
+
+
+def preflight(args) -> None:
+    """Everything both runs need, checked before the edgeseek run (which takes minutes on
+    the larger models) rather than found missing after it."""
+    if not BENCH.exists():
+        sys.exit(f"error: {BENCH} is missing: run `cargo build --release --examples` first")
+    if not Path(args.model).is_file():
+        sys.exit(f"error: {args.model}: no such file (./models/fetch-smollm2.sh fetches SmolLM2; "
+                 "models/README.md lists the others)")
+    if importlib.util.find_spec("numpy") is None:
+        sys.exit("error: numpy is not installed: pip install numpy")
+    try:
+        import llama_cpp  # noqa: F401  (loads llama.cpp's library: a broken build fails here)
+    except Exception as e:  # ImportError, or OSError from a broken shared library
+        build = VULKAN_BUILD if args.llama_gpu_layers > 0 else CPU_BUILD
+        sys.exit(f"error: llama-cpp-python is not usable ({type(e).__name__}: {e}). Install it "
+                 f"built without AMX (on these machines llama.cpp's quantized matmuls otherwise die "
+                 f"with SIGILL; tests/fixtures/README.md):\n  {build}")
 
 
 def prompt_ids(n_vocab: int, n: int) -> list[int]:
@@ -41,10 +74,7 @@ def prompt_ids(n_vocab: int, n: int) -> list[int]:
 
 
 def run_edgeseek(args) -> dict:
-    exe = REPO / "target" / "release" / "examples" / "bench"
-    if not exe.exists():
-        sys.exit(f"{exe} missing: run `cargo build --release --examples` first")
-    cmd = [str(exe), "--model", args.model, "--prompt-tokens", str(args.prompt_tokens),
+    cmd = [str(BENCH), "--model", args.model, "--prompt-tokens", str(args.prompt_tokens),
            "--gen-tokens", str(args.gen_tokens), "--repeat", str(args.repeat), "--json"]
     env = dict(os.environ)
     env.setdefault("XDG_RUNTIME_DIR", "/tmp")
@@ -57,10 +87,7 @@ def run_edgeseek(args) -> dict:
 
 
 def run_llama(args) -> dict:
-    try:
-        import llama_cpp as lc
-    except ImportError:
-        sys.exit("llama-cpp-python is not installed (see tests/fixtures/README.md for the build)")
+    import llama_cpp as lc  # checked by preflight
     import numpy as np
     global _LOG_CB  # ctypes must keep the callback alive
     _LOG_CB = lc.llama_log_callback(lambda *a: None)
@@ -123,6 +150,7 @@ def main() -> int:
     ap.add_argument("--llama-gpu-layers", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    preflight(args)
     ours = run_edgeseek(args)
     ref = run_llama(args)
     ratio = {k: ours[k] / ref[k] for k in ("prefill_tok_s", "decode_tok_s")}
