@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use common::{fail, Args};
-use edgeseek::gpu::profile::DispatchTime;
-use edgeseek::sampler::argmax;
+use edgeseek::argmax;
+use edgeseek::DispatchTime;
 use edgeseek::{ExpertStats, Model};
 
 struct Run {
@@ -88,7 +88,7 @@ fn bench(
     } else {
         None
     };
-    let rss = edgeseek::process::rss().unwrap_or_default();
+    let rss = edgeseek::rss().unwrap_or_default();
     let mem = model.memory();
     let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     // Decode counters summed over the repeats.

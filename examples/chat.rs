@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::{fail, Args};
-use edgeseek::chat::Message;
-use edgeseek::sampler::SamplerOptions;
-use edgeseek::{catalog, Event, GenerateOptions, Model, Prompt, StopReason};
+use edgeseek::Message;
+use edgeseek::SamplerOptions;
+use edgeseek::{CatalogEntry, Event, GenerateOptions, Model, Prompt, StopReason, DEFAULT_MODEL};
 
 const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
@@ -91,7 +91,7 @@ fn main() {
             "" => continue,
             "/exit" => break,
             "/reset" => {
-                history.retain(|m| m.role == edgeseek::chat::Role::System);
+                history.retain(|m| m.role == edgeseek::Role::System);
                 println!("(new conversation)");
                 continue;
             }
@@ -170,7 +170,7 @@ fn stream(
 
 /// The catalog's default model under models/, or exactly what to do to get it.
 fn default_model() -> PathBuf {
-    let entry = catalog::find(catalog::DEFAULT_MODEL).expect("default model is in the catalog");
+    let entry = CatalogEntry::find(DEFAULT_MODEL).expect("default model is in the catalog");
     let path = PathBuf::from("models").join(entry.file);
     if !path.exists() {
         fail(&format!(

@@ -17,10 +17,10 @@ use std::io::Read;
 use std::time::Instant;
 
 use common::{fail, Args};
-use edgeseek::chat::{split_think, ChatTemplate, Message};
-use edgeseek::file::gguf::GgufFile;
-use edgeseek::sampler::{top_k, Sampler, SamplerOptions};
-use edgeseek::session::encode_prompt;
+use edgeseek::encode_prompt;
+use edgeseek::GgufFile;
+use edgeseek::{split_think, ChatTemplate, Message};
+use edgeseek::{top_k, Sampler, SamplerOptions};
 use edgeseek::{Event, GenerateOptions, LoadOptions, Model, Prompt, Tokenizer};
 
 /// What the command line asks for.
@@ -56,7 +56,7 @@ struct Output {
     memory: Option<edgeseek::MemoryReport>,
     experts: Option<edgeseek::ExpertStats>,
     /// Resident memory while the model was still loaded.
-    rss: Option<edgeseek::process::Rss>,
+    rss: Option<edgeseek::Rss>,
     adapter: String,
     f16_kv: bool,
     load_s: f64,
@@ -164,7 +164,7 @@ fn run(req: &Request, opts: &LoadOptions) -> edgeseek::Result<Output> {
     out.load_s = load_s;
     out.memory = Some(model.memory());
     out.experts = model.expert_stats();
-    out.rss = edgeseek::process::rss();
+    out.rss = edgeseek::rss();
     out.adapter = model.device().adapter_name.clone();
     out.f16_kv = model.device().f16;
     Ok(out)
@@ -195,12 +195,15 @@ fn tokenize_only(req: &Request) -> edgeseek::Result<Output> {
     } else {
         Prompt::Chat(&msgs)
     };
-    let template = template.or(ChatTemplate::from_gguf(&file)?);
+    let template = match template {
+        Some(t) => Some(t.clone()),
+        None => ChatTemplate::from_gguf(&file)?,
+    };
     if template.is_none() && !raw {
         let hint = "the model has no chat template we know: pass --template or --raw";
         return Err(edgeseek::Error::Invalid(hint.into()));
     }
-    let (prompt_ids, opened) = encode_prompt(&tok, template, prompt)?;
+    let (prompt_ids, opened) = encode_prompt(&tok, template.as_ref(), prompt)?;
     Ok(Output {
         prompt_ids,
         text: Some(String::new()),
@@ -258,7 +261,7 @@ fn run_text(model: &mut Model, req: &Request) -> edgeseek::Result<Output> {
     };
     let mut session = model.session()?;
     if let Some(t) = template {
-        session.set_template(*t);
+        session.set_template(t.clone());
     }
     let (prompt_ids, opened) = session.encode(prompt)?;
     let mut out = Output {
@@ -316,7 +319,7 @@ fn print(req: &Request, out: &Output) {
         );
         return;
     }
-    let rss = out.rss.or_else(edgeseek::process::rss).unwrap_or_default();
+    let rss = out.rss.or_else(edgeseek::rss).unwrap_or_default();
     let path = std::path::Path::new(&req.path);
     let mut fields = vec![
         ("ids", list(&out.ids)),
@@ -331,7 +334,7 @@ fn print(req: &Request, out: &Output) {
         ("file_rss_bytes", rss.file.to_string()),
         (
             "model_file_rss_bytes",
-            edgeseek::process::file_rss(path).unwrap_or(0).to_string(),
+            edgeseek::file_rss(path).unwrap_or(0).to_string(),
         ),
         (
             "model_file_bytes",

@@ -2,7 +2,7 @@
 //!   cargo run --release --example hello -- models/SmolLM2-135M-Instruct.Q4_1.gguf
 use std::io::Write;
 
-use edgeseek::chat::Message;
+use edgeseek::Message;
 use edgeseek::{Event, GenerateOptions, LoadOptions, Model, Prompt};
 
 fn main() -> edgeseek::Result<()> {

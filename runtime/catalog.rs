@@ -67,6 +67,9 @@ pub const CATALOG: &[CatalogEntry] = &[
 /// The model the chat example uses when none is given.
 pub const DEFAULT_MODEL: &str = "deepseek-r1-distill-qwen-1.5b";
 
-pub fn find(name: &str) -> Option<&'static CatalogEntry> {
-    CATALOG.iter().find(|e| e.name == name)
+impl CatalogEntry {
+    /// The entry named `name`.
+    pub fn find(name: &str) -> Option<&'static CatalogEntry> {
+        CATALOG.iter().find(|e| e.name == name)
+    }
 }

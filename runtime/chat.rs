@@ -39,8 +39,7 @@
 //! the DeepSeek-R1 template removes earlier think spans itself, keeping what follows
 //! "</think>" exactly (usually "\n\n" and the answer).
 
-use std::collections::BTreeSet;
-use std::sync::{Mutex, PoisonError};
+use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 use crate::file::gguf::GgufFile;
@@ -90,7 +89,7 @@ impl Message {
 }
 
 /// The chat template families edgeseek renders.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChatTemplate {
     /// DeepSeek-R1 and its distills (Qwen, Llama) as DeepSeek has shipped the template since
     /// February 2025: `bos system <｜User｜>u <｜Assistant｜>a<｜end▁of▁sentence｜> ...`, earlier
@@ -107,7 +106,7 @@ pub enum ChatTemplate {
         /// The system message written first when the conversation does not open with one:
         /// [`SMOLLM2_SYSTEM`], [`QWEN25_SYSTEM`], or whatever the file's template writes
         /// (`{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n...' }}`).
-        default_system: Option<&'static str>,
+        default_system: Option<Cow<'static, str>>,
     },
     /// Meta Llama 3 Instruct: `bos` once, then
     /// `<|start_header_id|>role<|end_header_id|>\n\n` + content with surrounding white space
@@ -143,10 +142,10 @@ impl ChatTemplate {
             default_system: None,
         },
         ChatTemplate::ChatMl {
-            default_system: Some(SMOLLM2_SYSTEM),
+            default_system: Some(Cow::Borrowed(SMOLLM2_SYSTEM)),
         },
         ChatTemplate::ChatMl {
-            default_system: Some(QWEN25_SYSTEM),
+            default_system: Some(Cow::Borrowed(QWEN25_SYSTEM)),
         },
         ChatTemplate::Llama3,
     ];
@@ -163,7 +162,7 @@ impl ChatTemplate {
             }
             let default_system = chatml_default_system(&src)?;
             return Some(ChatTemplate::ChatMl {
-                default_system: default_system.map(intern),
+                default_system: default_system.map(named_or_owned),
             });
         }
         if src.has_text("<|start_header_id|>") && src.has_text("<|end_header_id|>") {
@@ -200,33 +199,31 @@ impl ChatTemplate {
     /// "qwen2.5" for ChatML with their default system prompts. ChatML with another default
     /// system prompt (read from a file) is "chatml" too: [`ChatTemplate::default_system`] tells
     /// them apart.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             ChatTemplate::DeepSeekR1 => "deepseek-r1",
             ChatTemplate::DeepSeekR1Original => "deepseek-r1-original",
-            ChatTemplate::ChatMl {
-                default_system: Some(SMOLLM2_SYSTEM),
-            } => "smollm2",
-            ChatTemplate::ChatMl {
-                default_system: Some(QWEN25_SYSTEM),
-            } => "qwen2.5",
-            ChatTemplate::ChatMl { .. } => "chatml",
+            ChatTemplate::ChatMl { default_system } => match default_system.as_deref() {
+                Some(SMOLLM2_SYSTEM) => "smollm2",
+                Some(QWEN25_SYSTEM) => "qwen2.5",
+                _ => "chatml",
+            },
             ChatTemplate::Llama3 => "llama3",
         }
     }
 
     /// The system message the template writes when a conversation has none.
-    pub fn default_system(self) -> Option<&'static str> {
+    pub fn default_system(&self) -> Option<&str> {
         match self {
-            ChatTemplate::ChatMl { default_system } => default_system,
+            ChatTemplate::ChatMl { default_system } => default_system.as_deref(),
             _ => None,
         }
     }
 
     /// Does the rendered prompt end inside an open think span (R1 appends "<think>\n" after
     /// "<｜Assistant｜>")? Then the reply starts with reasoning and "</think>" ends it.
-    pub fn opens_think(self) -> bool {
-        self == ChatTemplate::DeepSeekR1
+    pub fn opens_think(&self) -> bool {
+        *self == ChatTemplate::DeepSeekR1
     }
 
     /// The prompt text the official template renders for `messages` with
@@ -236,7 +233,7 @@ impl ChatTemplate {
     /// the template already wrote one.
     ///
     /// `Error::Invalid` for an empty conversation, or a system message that is not the first.
-    pub fn render(self, messages: &[Message], bos_token: &str) -> Result<String> {
+    pub fn render(&self, messages: &[Message], bos_token: &str) -> Result<String> {
         check_conversation(messages)?;
         let capacity = messages.iter().map(|m| m.content.len() + 40).sum::<usize>() + 200;
         let mut out = String::with_capacity(capacity);
@@ -245,7 +242,7 @@ impl ChatTemplate {
                 render_deepseek_r1(&mut out, messages, bos_token, self.opens_think())
             }
             ChatTemplate::ChatMl { default_system } => {
-                render_chatml(&mut out, messages, default_system)
+                render_chatml(&mut out, messages, default_system.as_deref())
             }
             ChatTemplate::Llama3 => render_llama3(&mut out, messages, bos_token),
         }
@@ -419,25 +416,16 @@ fn chatml_default_system(src: &Source) -> Option<Option<&str>> {
     Some(None)
 }
 
-/// `&'static` copies of default system prompts read from files, so that `ChatTemplate` stays
-/// `Copy` (sessions and callers pass it by value). One copy per distinct text for the life of
-/// the process: loading a model again reuses it, and the named prompts are never copied.
-fn intern(text: &str) -> &'static str {
-    static INTERNED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
-    if let Some(named) = [SMOLLM2_SYSTEM, QWEN25_SYSTEM]
+/// A default system prompt read from a file: the named constant when it is one we know
+/// (so that [`ChatTemplate::name`] finds it), else an owned copy.
+fn named_or_owned(text: &str) -> Cow<'static, str> {
+    match [SMOLLM2_SYSTEM, QWEN25_SYSTEM]
         .into_iter()
         .find(|n| *n == text)
     {
-        return named;
+        Some(named) => Cow::Borrowed(named),
+        None => Cow::Owned(text.to_string()),
     }
-    // A panic elsewhere while the lock was held cannot leave the set half-changed.
-    let mut interned = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(&copy) = interned.get(text) {
-        return copy;
-    }
-    let copy: &'static str = Box::leak(text.into());
-    interned.insert(copy);
-    copy
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,7 +519,9 @@ mod tests {
         ];
         assert!(named.iter().all(|n| ChatTemplate::from_name(n).is_some()));
         assert_eq!(
-            ChatTemplate::from_name("smollm2").and_then(ChatTemplate::default_system),
+            ChatTemplate::from_name("smollm2")
+                .as_ref()
+                .and_then(ChatTemplate::default_system),
             Some(SMOLLM2_SYSTEM)
         );
         assert_eq!(ChatTemplate::from_name("r1"), None);
@@ -540,7 +530,7 @@ mod tests {
     #[test]
     fn display_shows_a_default_system_prompt_without_a_name() {
         let qwen2 = ChatTemplate::ChatMl {
-            default_system: Some("You are a helpful assistant."),
+            default_system: Some("You are a helpful assistant.".into()),
         };
         assert_eq!(
             qwen2.to_string(),
@@ -588,7 +578,7 @@ mod tests {
     #[test]
     fn chatml_writes_its_default_system_prompt_only_when_the_chat_has_none() {
         let t = ChatTemplate::ChatMl {
-            default_system: Some("Be kind."),
+            default_system: Some("Be kind.".into()),
         };
         let default = "<|im_start|>system\nBe kind.<|im_end|>\n";
         let user = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n";
@@ -643,17 +633,12 @@ mod tests {
     }
 
     #[test]
-    fn default_system_prompts_from_files_are_kept_once() {
+    fn default_system_prompts_from_files_are_read_and_known_ones_named() {
         let jinja = |system: &str| format!("{{{{ '<|im_start|>system\\n{system}<|im_end|>' }}}}");
-        let text = "A prompt seen in two files.";
-        let (Some(a), Some(b)) = (
-            ChatTemplate::detect(&jinja(text)).and_then(ChatTemplate::default_system),
-            ChatTemplate::detect(&jinja(text)).and_then(ChatTemplate::default_system),
-        ) else {
-            panic!("no default system prompt read");
-        };
-        assert_eq!(a, text);
-        assert!(std::ptr::eq(a, b), "one copy per distinct text");
+        let text = "A prompt seen in a file.";
+        let t = ChatTemplate::detect(&jinja(text)).expect("ChatML");
+        assert_eq!(t.default_system(), Some(text));
+        assert_eq!(t.name(), "chatml");
         let smollm2 = ChatTemplate::detect(&jinja(SMOLLM2_SYSTEM)).unwrap();
         assert_eq!(smollm2.name(), "smollm2");
     }

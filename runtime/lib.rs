@@ -1,34 +1,47 @@
 //! edgeseek: distilled DeepSeek-R1 models on any wgpu GPU through WGSL compute shaders.
 //!
+//! The public surface is this file: [`Model`] (load, evaluate, [`Model::session`]),
+//! [`Session`] (prompts in, streamed [`Event`]s out), their options, [`Error`], and the
+//! types they return. Everything else is internal; docs/architecture.md maps it.
+//!
 //! ```no_run
 //! let mut model = edgeseek::Model::load("model.gguf", &edgeseek::LoadOptions::default())?;
 //! let logits = model.eval(&[1, 2, 3])?;
 //! # Ok::<(), edgeseek::Error>(())
 //! ```
 
-pub mod catalog;
-pub mod chat;
-pub mod error;
-pub mod experts;
-pub mod file;
-pub mod gpu;
-pub mod model;
-pub mod process;
-pub mod sampler;
-pub mod session;
-pub mod tokenizer;
+mod catalog;
+mod chat;
+mod error;
+mod experts;
+mod file;
+mod gpu;
+mod model;
+mod process;
+mod sampler;
+mod session;
+mod tokenizer;
 
 use std::path::Path;
 
-pub use chat::{split_think, ChatTemplate, Message, Role, ThinkSplit};
+pub use catalog::{CatalogEntry, CATALOG, DEFAULT_MODEL};
+pub use chat::{
+    split_think, ChatTemplate, Message, Role, ThinkSplit, QWEN25_SYSTEM, SMOLLM2_SYSTEM,
+};
 pub use error::{Error, Result};
 pub use experts::cache::{Eviction, ExpertStats};
-pub use gpu::context::{DeviceOptions, DeviceProfile};
-pub use model::config::{Arch, Config};
+pub use file::gguf::{GgufFile, MetaValue, TensorInfo};
+pub use file::quant::WeightFormat;
+pub use gpu::context::{DeviceMemory, DeviceOptions, DeviceProfile};
+pub use gpu::profile::DispatchTime;
+pub use model::config::{Arch, Config, Gating, Mla, Moe, Rope};
 pub use model::decoder::MemoryReport;
 pub use model::plan::{ExpertBudget, MemoryPlan};
-pub use sampler::SamplerOptions;
-pub use session::{Event, GenerateOptions, Generation, Prompt, Session, StopReason, Summary};
+pub use process::{file_rss, rss, Rss};
+pub use sampler::{argmax, top_k, Sampler, SamplerOptions};
+pub use session::{
+    encode_prompt, Event, GenerateOptions, Generation, Prompt, Session, StopReason, Summary,
+};
 pub use tokenizer::Tokenizer;
 /// The wgpu edgeseek is built with, for hosts that share their device with us
 /// ([`Model::load_on_device`]).
@@ -121,7 +134,7 @@ impl Model {
     ) -> Result<Model> {
         let file = file::gguf::GgufFile::open(path)?;
         let cfg = Config::from_gguf(&file)?;
-        model::load::check_kernel_limits(&cfg, file.path())?;
+        model::loader::check_kernel_limits(&cfg, file.path())?;
         if opts.max_batch == 0 || opts.max_batch > 4096 {
             return Err(Error::Invalid(format!(
                 "max_batch {} (1..=4096)",
@@ -224,7 +237,7 @@ impl Model {
 
     /// Evaluates one step of tokens (at most `max_batch`) like [`Model::eval`], timing
     /// each GPU dispatch (needs timestamp queries; slower than a normal step).
-    pub fn eval_profiled(&mut self, tokens: &[u32]) -> Result<Vec<gpu::profile::DispatchTime>> {
+    pub fn eval_profiled(&mut self, tokens: &[u32]) -> Result<Vec<DispatchTime>> {
         self.inner.eval_profiled(tokens)
     }
 
@@ -234,8 +247,8 @@ impl Model {
     }
 
     /// The chat template recognised in the file, if any.
-    pub fn chat_template(&self) -> Option<chat::ChatTemplate> {
-        self.chat_template
+    pub fn chat_template(&self) -> Option<&chat::ChatTemplate> {
+        self.chat_template.as_ref()
     }
 
     /// A text session: prompts in, streamed text out.

@@ -110,7 +110,7 @@ impl<'m> Session<'m> {
             ));
         }
         model.reset();
-        let template = model.chat_template();
+        let template = model.chat_template().cloned();
         Ok(Session {
             model,
             template,
@@ -130,7 +130,7 @@ impl<'m> Session<'m> {
     /// Prompt token ids (BOS as the file says, special tokens parsed) and whether the
     /// prompt opened a think span.
     pub fn encode(&self, prompt: Prompt<'_>) -> Result<(Vec<u32>, bool)> {
-        encode_prompt(self.tokenizer(), self.template, prompt)
+        encode_prompt(self.tokenizer(), self.template.as_ref(), prompt)
     }
 
     /// Starts generating; iterate over the returned events.
@@ -187,7 +187,7 @@ impl<'m> Session<'m> {
 /// rendered with `template`. Needs no model: tokenizing alone uses it too.
 pub fn encode_prompt(
     tok: &Tokenizer,
-    template: Option<ChatTemplate>,
+    template: Option<&ChatTemplate>,
     prompt: Prompt<'_>,
 ) -> Result<(Vec<u32>, bool)> {
     match prompt {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use edgeseek::file::gguf::GgufFile;
+use edgeseek::GgufFile;
 use edgeseek::{split_think, ChatTemplate, Message, Role, ThinkSplit};
 use serde_json::Value;
 
@@ -46,13 +46,14 @@ fn detected(t: &Value) -> ChatTemplate {
     let source = str_of(t, "source");
     let template = ChatTemplate::detect(str_of(t, "jinja"))
         .unwrap_or_else(|| panic!("'{name}' ({source}) is not recognised"));
+    let named;
     let (family, default_system) = match t.get("family") {
         Some(family) => (
             family.as_str().expect("golden: family"),
             t["default_system"].as_str(),
         ),
         None => {
-            let named = ChatTemplate::from_name(name)
+            named = ChatTemplate::from_name(name)
                 .unwrap_or_else(|| panic!("golden template '{name}' has no ChatTemplate"));
             (name, named.default_system())
         }
@@ -183,7 +184,7 @@ fn from_gguf_reads_the_template_of_a_file_and_none_where_it_has_none() {
     let qwen2 = open("ggml-vocab-qwen2.gguf");
     let qwen2 = ChatTemplate::from_gguf(&qwen2).unwrap();
     assert_eq!(
-        qwen2.and_then(ChatTemplate::default_system),
+        qwen2.as_ref().and_then(ChatTemplate::default_system),
         Some("You are a helpful assistant")
     );
 }

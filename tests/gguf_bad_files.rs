@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use edgeseek::file::gguf::{GgufFile, MetaValue};
-use edgeseek::file::quant::WeightFormat;
 use edgeseek::Error;
+use edgeseek::WeightFormat;
+use edgeseek::{GgufFile, MetaValue};
 
 // ---- A minimal GGUF writer (little-endian, as gguf.cpp writes) ----
 

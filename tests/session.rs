@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use edgeseek::sampler::SamplerOptions;
+use edgeseek::SamplerOptions;
 use edgeseek::{
     DeviceOptions, Error, Event, GenerateOptions, LoadOptions, Message, Model, Prompt, StopReason,
     Summary,

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use edgeseek::file::gguf::GgufFile;
+use edgeseek::GgufFile;
 use edgeseek::{Error, Tokenizer};
 
 fn r1_gguf_path() -> PathBuf {

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use edgeseek::file::gguf::GgufFile;
+use edgeseek::GgufFile;
 use edgeseek::{Error, Tokenizer};
 
 fn vocab_dir() -> PathBuf {

@@ -119,10 +119,6 @@ impl ExpertStore {
         })
     }
 
-    pub fn layer(&self, layer: usize) -> Option<&LayerExperts> {
-        self.layers.get(layer).and_then(|l| l.as_ref())
-    }
-
     pub fn layers(&self) -> impl Iterator<Item = (usize, &LayerExperts)> {
         self.layers
             .iter()
@@ -159,9 +155,5 @@ impl ExpertStore {
         let p = self.layers[layer].as_ref().expect("a MoE layer").projs[proj];
         let start = p.offset + u64::from(expert) * p.expert_bytes;
         self.file.release(start, p.expert_bytes);
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        self.file.path()
     }
 }

@@ -128,6 +128,7 @@ impl WeightFormat {
 
     /// Byte offsets of the f16 scale fields inside one block (empty for the float formats).
     /// Test generators use this to make blocks with finite, moderate scales.
+    #[cfg(test)]
     fn f16_fields(self) -> &'static [usize] {
         match self {
             WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16 => &[],
@@ -487,8 +488,10 @@ fn dequantize_q6_k(x: &BlockQ6K, y: &mut [f32; QK_K]) {
 }
 
 /// Deterministic xorshift64* generator for test data (no `rand` dependency).
+#[cfg(test)]
 struct XorShift(u64);
 
+#[cfg(test)]
 impl XorShift {
     fn new(seed: u64) -> Self {
         // splitmix64 of the seed, so nearby seeds (and 0) give unrelated, nonzero states.
@@ -522,6 +525,7 @@ impl XorShift {
 /// as in a GGUF tensor. Quant bytes are uniformly random; f16 scales are finite, in
 /// ±[0.001, 2]; float formats hold values in ±[0, 2]. Panics if `n_cols` is not a multiple
 /// of the block size (a test bug).
+#[cfg(test)]
 pub fn random_blocks(format: WeightFormat, n_rows: usize, n_cols: usize, seed: u64) -> Vec<u8> {
     let row_bytes = format.row_bytes(n_cols as u64).unwrap_or_else(|| {
         panic!(

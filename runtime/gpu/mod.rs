@@ -12,7 +12,7 @@ pub mod profile;
 pub mod slabs;
 pub mod stream;
 
-pub use graph::{Encoder, Submission};
+pub use graph::Encoder;
 
 /// A GPU buffer (every buffer the runtime makes is a storage, uniform or staging
 /// buffer of wgpu).

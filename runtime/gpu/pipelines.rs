@@ -111,8 +111,9 @@ impl PipelineKey {
         }
     }
 
-    /// Every variant the runtime can select: each weight-reading kernel with each
+    /// Every variant the runtime can select (for the portability test): each weight-reading kernel with each
     /// format it reads, each cache kernel with each KV type, the rest once.
+    #[cfg(test)]
     pub fn all() -> Vec<PipelineKey> {
         let mut keys = Vec::new();
         for kernel in Kernel::ALL {
@@ -206,7 +207,13 @@ impl PipelineCache {
         if let Some(p) = self.pipelines.get(&key) {
             return Ok(p.clone());
         }
-        let bindings = key.kernel.spec().bindings;
+        let spec = key.kernel.spec();
+        if spec.subgroups && !self.device.features().contains(wgpu::Features::SUBGROUP) {
+            return Err(Error::Internal(format!(
+                "{key:?} chosen on a device without subgroups"
+            )));
+        }
+        let bindings = spec.bindings;
         let device = &self.device;
         let layout = self
             .layouts

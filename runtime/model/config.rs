@@ -359,7 +359,7 @@ impl Config {
     }
 
     /// Shapes our kernels take, reported as unsupported rather than failing on the GPU
-    /// (the kernels' size limits are checked at load: `model::load::check_kernel_limits`).
+    /// (the kernels' size limits are checked at load: `model::loader::check_kernel_limits`).
     fn check(&self, file: &GgufFile) -> Result<()> {
         let path = file.path();
         if self.head_dim == 0 || self.head_dim % 8 != 0 {

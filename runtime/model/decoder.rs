@@ -6,7 +6,7 @@
 //! ([`super::moe`]); dense layers the memory plan streams stop it where their next
 //! part must be copied in ([`crate::gpu::stream`]).
 //!
-//! Loading (reading and checking tensors, the memory plan, uploads) is
+//! Loading (the memory plan, reading and checking tensors, uploads) is
 //! [`super::load`]. One token's path: [`Decoder::eval`] -> `step` writes the token's embedding row into
 //! `x` ([`super::embed`]) -> the graph, per block: `x += attn(norm(x))` ([`super::gqa`]
 //! or [`super::mla`]), `x += ffn(norm(x))` ([`super::ffn`], routed experts at the MoE

@@ -7,7 +7,7 @@ use crate::gpu::buffers::WeightMatrix;
 use crate::gpu::graph::{Graph, Pause};
 use crate::gpu::kernels::{MatOp, OpBuilder};
 use crate::model::config::Config;
-use crate::model::load::Loader;
+use crate::model::loader::Loader;
 use crate::model::moe::MoeRuntime;
 use crate::model::names::{self, LayerTensor as T};
 use crate::model::scratch::{BlockCtx, Scratch};

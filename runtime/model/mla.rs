@@ -14,7 +14,7 @@ use crate::gpu::graph::Graph;
 use crate::gpu::kernels::{AttnOp, HeadOp, MatOp, OpBuilder, RopeOp, RowLayout};
 use crate::gpu::Buffer;
 use crate::model::config::{Config, Mla};
-use crate::model::load::Loader;
+use crate::model::loader::Loader;
 use crate::model::names::{self, LayerTensor as T};
 use crate::model::scratch::BlockCtx;
 

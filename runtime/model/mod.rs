@@ -7,6 +7,7 @@ pub(crate) mod embed;
 pub(crate) mod ffn;
 pub(crate) mod gqa;
 pub(crate) mod load;
+pub(crate) mod loader;
 pub(crate) mod mla;
 pub mod moe;
 pub mod names;

@@ -159,7 +159,7 @@ pub fn compare(model: &mut Model, golden: &Value, reference: &str, tie: f32) -> 
                 d.sum_logit += f64::from(e);
                 d.n_logits += 1;
             }
-            let ours = edgeseek::sampler::argmax(&logits);
+            let ours = edgeseek::argmax(&logits);
             if ours != s.id {
                 if s.margin > tie {
                     d.argmax_mismatch.push(format!(
@@ -184,7 +184,7 @@ pub fn greedy_logits(model: &mut Model, prompt: &[u32], steps: usize) -> Vec<Vec
     model.reset();
     let mut out = vec![model.eval(prompt).expect("prefill").to_vec()];
     for _ in 0..steps {
-        let next = edgeseek::sampler::argmax(out.last().unwrap());
+        let next = edgeseek::argmax(out.last().unwrap());
         out.push(model.eval(&[next]).expect("decode").to_vec());
     }
     out

@@ -120,6 +120,7 @@ pub struct KernelSpec {
 }
 
 impl Kernel {
+    #[cfg(test)]
     pub const ALL: [Kernel; 17] = [
         Kernel::MatVec,
         Kernel::MatVecSubgroup,
@@ -194,6 +195,8 @@ impl Grid {
 /// A dispatch ready to record: pipeline, bind group (params included), grid.
 pub struct Op {
     pub name: String,
+    /// Which kernel and variant (the kernel tests check the choice).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub key: PipelineKey,
     pipeline: Arc<Pipeline>,
     bind_group: wgpu::BindGroup,
