@@ -390,7 +390,76 @@ fn bad_magic_is_not_a_gguf_file() {
     let mut bytes = build(3, &all_types_metadata(), &test_tensors());
     bytes[..4].copy_from_slice(b"GGML");
     expect_bad(&scratch, "magic.gguf", &bytes, &["not a GGUF file", "GGML"]);
-    expect_bad(&scratch, "empty.gguf", &[], &["GGUF magic", "truncated"]);
+}
+
+#[test]
+fn empty_file_is_bad_file_saying_so() {
+    let scratch = Scratch::new("empty");
+    expect_bad(
+        &scratch,
+        "empty.gguf",
+        &[],
+        &["the file is empty (0 bytes)"],
+    );
+}
+
+/// An `Io` error for `path` whose message contains every needle.
+fn expect_io(path: &Path, needles: &[&str]) {
+    let start = Instant::now();
+    let result = GgufFile::open(path);
+    assert!(start.elapsed() < Duration::from_secs(1), "{path:?}");
+    let Err(err @ Error::Io { path: p, .. }) = &result else {
+        panic!("{}: expected an Io error, got {result:?}", path.display())
+    };
+    assert_eq!(p, path);
+    let message = err.to_string();
+    for n in needles {
+        assert!(message.contains(n), "{message:?} should mention {n:?}");
+    }
+}
+
+#[test]
+fn directory_is_refused_as_not_a_file() {
+    let scratch = Scratch::new("dir");
+    // Before: "No such device (os error 19)", mmap's errno for a directory.
+    let dir = scratch.0.join("some_model_dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    expect_io(
+        &dir,
+        &[
+            "some_model_dir",
+            "is a directory, not a file",
+            "expected a GGUF model file (.gguf)",
+        ],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn devices_and_fifos_are_refused_without_blocking() {
+    expect_io(
+        Path::new("/dev/null"),
+        &["/dev/null", "is a character device, not a regular file"],
+    );
+    // Opening a FIFO for reading blocks until a writer comes: the check must come before
+    // the open. The open runs on a thread so that a regression fails instead of hanging.
+    let scratch = Scratch::new("fifo");
+    let fifo = scratch.0.join("model.gguf");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || tx.send(GgufFile::open(&path).map(|_| ())));
+    match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(Err(e)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("model.gguf") && message.contains("is a FIFO (named pipe)"),
+                "{message}"
+            );
+        }
+        other => panic!("opening a FIFO: expected an error at once, got {other:?}"),
+    }
 }
 
 #[test]

@@ -221,7 +221,15 @@ impl GgufFile {
     /// if it is not a consistent GGUF file, `Unsupported` for GGUF v1, big-endian files and
     /// weight types edgeseek cannot run.
     pub fn open(path: &Path) -> Result<GgufFile> {
+        // Only a regular file can be a model, and anything else must be refused before it
+        // is opened: opening a FIFO blocks until something writes to it, and mapping a
+        // directory or a device fails with an errno ("No such device") that names neither.
+        let kind = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        refuse_non_file(path, &kind.file_type())?;
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // Again on what was opened, in case the path changed in between.
+        let kind = file.metadata().map_err(|e| Error::io(path, e))?;
+        refuse_non_file(path, &kind.file_type())?;
         // SAFETY: the mapping is read-only and we never hand out `&mut`. Mapping a file is
         // only unsound if another process truncates or rewrites it while it is mapped; model
         // files are inputs nobody edits while a model runs (llama.cpp maps them the same
@@ -376,6 +384,42 @@ impl GgufFile {
     }
 }
 
+/// An `Io` error (the path is at fault, not a file's contents) for a path that is not a
+/// regular file: a directory where a model file was expected, a FIFO, a device.
+fn refuse_non_file(path: &Path, kind: &std::fs::FileType) -> Result<()> {
+    use std::io::{Error as IoError, ErrorKind};
+    let (error_kind, what) = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        (ErrorKind::IsADirectory, "a directory, not a file")
+    } else {
+        (ErrorKind::InvalidInput, special_file_kind(kind))
+    };
+    let message = format!("is {what}; expected a GGUF model file (.gguf)");
+    Err(Error::io(path, IoError::new(error_kind, message)))
+}
+
+#[cfg(unix)]
+fn special_file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO (named pipe), not a regular file"
+    } else if kind.is_char_device() {
+        "a character device, not a regular file"
+    } else if kind.is_block_device() {
+        "a block device, not a regular file"
+    } else if kind.is_socket() {
+        "a socket, not a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_: &std::fs::FileType) -> &'static str {
+    "not a regular file"
+}
+
 /// What `parse` extracts; the mmap is owned by `GgufFile`.
 struct Parsed {
     version: u32,
@@ -402,6 +446,11 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         array_elements: 0,
     };
     let file_size = bytes.len() as u64;
+    if bytes.is_empty() {
+        return Err(r.bad(
+            "the file is empty (0 bytes); a GGUF model file starts with \"GGUF\"".to_string(),
+        ));
+    }
 
     let magic: [u8; 4] = r.array(&"GGUF magic")?;
     if magic != MAGIC {
