@@ -821,3 +821,68 @@ fn missing_file_is_io_error() {
         other => panic!("expected Io, got {other:?}"),
     }
 }
+
+// ---- Found by tests/gguf_mutation.rs ----
+
+#[test]
+fn one_byte_arrays_cannot_take_32x_the_file_in_memory() {
+    // Every u8 in an array becomes a 32-byte MetaValue: 2 MiB of them would take 64 MiB.
+    // Metadata may take 8 bytes per file byte plus 1 MiB, charged before allocating.
+    let scratch = Scratch::new("u8-array");
+    let n = 2 << 20;
+    let mut w = Writer::default();
+    w.header(3, 0, 1)
+        .str("test.bytes")
+        .u32(9)
+        .u32(0)
+        .u64(n)
+        .raw(&vec![7; n as usize]);
+    expect_unsupported(
+        &scratch,
+        "u8s.gguf",
+        &w.buf,
+        &[
+            "metadata 'test.bytes'",
+            "bytes of memory",
+            "8 per file byte",
+        ],
+    );
+    // The same bytes as u32 values take 8x: inside the budget, so they load.
+    let mut w = Writer::default();
+    w.header(3, 0, 1)
+        .str("test.words")
+        .u32(9)
+        .u32(4)
+        .u64(n / 4)
+        .raw(&vec![7; n as usize]);
+    let (_, f) = open_timed(&scratch, "u32s.gguf", &w.buf);
+    let f = f.unwrap();
+    assert_eq!(
+        f.get_array("test.words").unwrap().unwrap().len(),
+        n as usize / 4
+    );
+}
+
+#[test]
+fn keys_are_quoted_short_and_escaped_in_errors() {
+    // A corrupt length can turn megabytes of metadata into one "key"; the error quotes
+    // 64 characters of it, control characters escaped, and says how long it is.
+    let scratch = Scratch::new("long-key");
+    let key = "k\n".repeat(1000);
+    let mut w = Writer::default();
+    w.header(3, 0, 1).str(&key).u32(13).u32(0);
+    expect_bad(
+        &scratch,
+        "long-key.gguf",
+        &w.buf,
+        &[
+            "metadata 'k\\nk\\n",
+            "...(2000 bytes)'",
+            "unknown value type 13",
+        ],
+    );
+    let Err(Error::BadFile { problem, .. }) = open_timed(&scratch, "again.gguf", &w.buf).1 else {
+        panic!("expected BadFile")
+    };
+    assert!(problem.len() < 200, "{problem}");
+}
