@@ -886,3 +886,71 @@ fn keys_are_quoted_short_and_escaped_in_errors() {
     };
     assert!(problem.len() < 200, "{problem}");
 }
+
+/// A model fixture with the u32 value of metadata `key` replaced (the key as stored: u64
+/// length and bytes, then the u32 type and the value).
+fn fixture_with_u32(fixture: &str, key: &str, value: u32) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(fixture);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut stored = (key.len() as u64).to_le_bytes().to_vec();
+    stored.extend_from_slice(key.as_bytes());
+    stored.extend_from_slice(&4u32.to_le_bytes());
+    let at = bytes
+        .windows(stored.len())
+        .position(|w| w == stored)
+        .unwrap_or_else(|| panic!("{fixture}: no u32 '{key}'"))
+        + stored.len();
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    bytes
+}
+
+fn config_error(scratch: &Scratch, name: &str, bytes: &[u8]) -> Error {
+    let (_, f) = open_timed(scratch, name, bytes);
+    let f = f.unwrap();
+    let start = Instant::now();
+    let err = edgeseek::Config::from_gguf(&f).expect_err(name);
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "{name}: {:?}",
+        start.elapsed()
+    );
+    err
+}
+
+#[test]
+fn config_widths_that_overflow_u32_are_errors_not_panics() {
+    let scratch = Scratch::new("config-overflow");
+    // kv_lora_rank + the rope width overflowed u32 in the MLA check: a debug-build panic.
+    let bytes = fixture_with_u32(
+        "deepseek2-v3-Q4_K_M.gguf",
+        "deepseek2.attention.kv_lora_rank",
+        u32::MAX - 7,
+    );
+    let err = config_error(&scratch, "mla.gguf", &bytes);
+    assert!(
+        matches!(&err, Error::Unsupported { what, .. } if what.contains("MLA shapes kv_lora_rank 4294967288")),
+        "{err}"
+    );
+    // 2^30 heads of 128 passed, then Config::q_dim() overflowed u32.
+    let bytes = fixture_with_u32("qwen3-Q4_0.gguf", "qwen3.attention.head_count", 1 << 30);
+    let err = config_error(&scratch, "heads.gguf", &bytes);
+    assert!(
+        matches!(&err, Error::BadFile { problem, .. } if problem.contains("1073741824 attention heads of head dimension 128 overflow 32 bits")),
+        "{err}"
+    );
+}
+
+#[test]
+fn block_count_is_checked_before_looping_over_layers() {
+    // A MoE model with no dense lead layers used to look at all 2^32 - 1 layers for a
+    // dense one before the block count was checked.
+    let scratch = Scratch::new("block-count");
+    let bytes = fixture_with_u32("qwen3moe-Q4_K_M.gguf", "qwen3moe.block_count", u32::MAX);
+    let err = config_error(&scratch, "layers.gguf", &bytes);
+    assert!(
+        matches!(&err, Error::BadFile { problem, .. } if problem.contains("block count 4294967295")),
+        "{err}"
+    );
+}
