@@ -139,3 +139,21 @@ fn unsupported_weight_type() {
 fn missing_file() {
     expect_error(Path::new("/nonexistent/model.gguf"), &["model.gguf"]);
 }
+
+#[test]
+fn directory_as_model() {
+    // Before: "No such device (os error 19)" from mapping a directory.
+    let dir = std::env::temp_dir()
+        .join(format!("edgeseek-cli-{}", std::process::id()))
+        .join("a_model_dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let with_slash = PathBuf::from(format!("{}/", dir.display()));
+    expect_error(
+        &with_slash,
+        &[
+            "a_model_dir",
+            "is a directory, not a file",
+            "expected a GGUF model file",
+        ],
+    );
+}

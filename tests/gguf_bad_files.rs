@@ -390,7 +390,76 @@ fn bad_magic_is_not_a_gguf_file() {
     let mut bytes = build(3, &all_types_metadata(), &test_tensors());
     bytes[..4].copy_from_slice(b"GGML");
     expect_bad(&scratch, "magic.gguf", &bytes, &["not a GGUF file", "GGML"]);
-    expect_bad(&scratch, "empty.gguf", &[], &["GGUF magic", "truncated"]);
+}
+
+#[test]
+fn empty_file_is_bad_file_saying_so() {
+    let scratch = Scratch::new("empty");
+    expect_bad(
+        &scratch,
+        "empty.gguf",
+        &[],
+        &["the file is empty (0 bytes)"],
+    );
+}
+
+/// An `Io` error for `path` whose message contains every needle.
+fn expect_io(path: &Path, needles: &[&str]) {
+    let start = Instant::now();
+    let result = GgufFile::open(path);
+    assert!(start.elapsed() < Duration::from_secs(1), "{path:?}");
+    let Err(err @ Error::Io { path: p, .. }) = &result else {
+        panic!("{}: expected an Io error, got {result:?}", path.display())
+    };
+    assert_eq!(p, path);
+    let message = err.to_string();
+    for n in needles {
+        assert!(message.contains(n), "{message:?} should mention {n:?}");
+    }
+}
+
+#[test]
+fn directory_is_refused_as_not_a_file() {
+    let scratch = Scratch::new("dir");
+    // Before: "No such device (os error 19)", mmap's errno for a directory.
+    let dir = scratch.0.join("some_model_dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    expect_io(
+        &dir,
+        &[
+            "some_model_dir",
+            "is a directory, not a file",
+            "expected a GGUF model file (.gguf)",
+        ],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn devices_and_fifos_are_refused_without_blocking() {
+    expect_io(
+        Path::new("/dev/null"),
+        &["/dev/null", "is a character device, not a regular file"],
+    );
+    // Opening a FIFO for reading blocks until a writer comes: the check must come before
+    // the open. The open runs on a thread so that a regression fails instead of hanging.
+    let scratch = Scratch::new("fifo");
+    let fifo = scratch.0.join("model.gguf");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || tx.send(GgufFile::open(&path).map(|_| ())));
+    match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(Err(e)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("model.gguf") && message.contains("is a FIFO (named pipe)"),
+                "{message}"
+            );
+        }
+        other => panic!("opening a FIFO: expected an error at once, got {other:?}"),
+    }
 }
 
 #[test]
@@ -751,4 +820,137 @@ fn missing_file_is_io_error() {
         Err(Error::Io { path: p, .. }) => assert_eq!(p, path),
         other => panic!("expected Io, got {other:?}"),
     }
+}
+
+// ---- Found by tests/gguf_mutation.rs ----
+
+#[test]
+fn one_byte_arrays_cannot_take_32x_the_file_in_memory() {
+    // Every u8 in an array becomes a 32-byte MetaValue: 2 MiB of them would take 64 MiB.
+    // Metadata may take 8 bytes per file byte plus 1 MiB, charged before allocating.
+    let scratch = Scratch::new("u8-array");
+    let n = 2 << 20;
+    let mut w = Writer::default();
+    w.header(3, 0, 1)
+        .str("test.bytes")
+        .u32(9)
+        .u32(0)
+        .u64(n)
+        .raw(&vec![7; n as usize]);
+    expect_unsupported(
+        &scratch,
+        "u8s.gguf",
+        &w.buf,
+        &[
+            "metadata 'test.bytes'",
+            "bytes of memory",
+            "8 per file byte",
+        ],
+    );
+    // The same bytes as u32 values take 8x: inside the budget, so they load.
+    let mut w = Writer::default();
+    w.header(3, 0, 1)
+        .str("test.words")
+        .u32(9)
+        .u32(4)
+        .u64(n / 4)
+        .raw(&vec![7; n as usize]);
+    let (_, f) = open_timed(&scratch, "u32s.gguf", &w.buf);
+    let f = f.unwrap();
+    assert_eq!(
+        f.get_array("test.words").unwrap().unwrap().len(),
+        n as usize / 4
+    );
+}
+
+#[test]
+fn keys_are_quoted_short_and_escaped_in_errors() {
+    // A corrupt length can turn megabytes of metadata into one "key"; the error quotes
+    // 64 characters of it, control characters escaped, and says how long it is.
+    let scratch = Scratch::new("long-key");
+    let key = "k\n".repeat(1000);
+    let mut w = Writer::default();
+    w.header(3, 0, 1).str(&key).u32(13).u32(0);
+    expect_bad(
+        &scratch,
+        "long-key.gguf",
+        &w.buf,
+        &[
+            "metadata 'k\\nk\\n",
+            "...(2000 bytes)'",
+            "unknown value type 13",
+        ],
+    );
+    let Err(Error::BadFile { problem, .. }) = open_timed(&scratch, "again.gguf", &w.buf).1 else {
+        panic!("expected BadFile")
+    };
+    assert!(problem.len() < 200, "{problem}");
+}
+
+/// A model fixture with the u32 value of metadata `key` replaced (the key as stored: u64
+/// length and bytes, then the u32 type and the value).
+fn fixture_with_u32(fixture: &str, key: &str, value: u32) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(fixture);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut stored = (key.len() as u64).to_le_bytes().to_vec();
+    stored.extend_from_slice(key.as_bytes());
+    stored.extend_from_slice(&4u32.to_le_bytes());
+    let at = bytes
+        .windows(stored.len())
+        .position(|w| w == stored)
+        .unwrap_or_else(|| panic!("{fixture}: no u32 '{key}'"))
+        + stored.len();
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    bytes
+}
+
+fn config_error(scratch: &Scratch, name: &str, bytes: &[u8]) -> Error {
+    let (_, f) = open_timed(scratch, name, bytes);
+    let f = f.unwrap();
+    let start = Instant::now();
+    let err = edgeseek::Config::from_gguf(&f).expect_err(name);
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "{name}: {:?}",
+        start.elapsed()
+    );
+    err
+}
+
+#[test]
+fn config_widths_that_overflow_u32_are_errors_not_panics() {
+    let scratch = Scratch::new("config-overflow");
+    // kv_lora_rank + the rope width overflowed u32 in the MLA check: a debug-build panic.
+    let bytes = fixture_with_u32(
+        "deepseek2-v3-Q4_K_M.gguf",
+        "deepseek2.attention.kv_lora_rank",
+        u32::MAX - 7,
+    );
+    let err = config_error(&scratch, "mla.gguf", &bytes);
+    assert!(
+        matches!(&err, Error::Unsupported { what, .. } if what.contains("MLA shapes kv_lora_rank 4294967288")),
+        "{err}"
+    );
+    // 2^30 heads of 128 passed, then Config::q_dim() overflowed u32.
+    let bytes = fixture_with_u32("qwen3-Q4_0.gguf", "qwen3.attention.head_count", 1 << 30);
+    let err = config_error(&scratch, "heads.gguf", &bytes);
+    assert!(
+        matches!(&err, Error::BadFile { problem, .. } if problem.contains("1073741824 attention heads of head dimension 128 overflow 32 bits")),
+        "{err}"
+    );
+}
+
+#[test]
+fn block_count_is_checked_before_looping_over_layers() {
+    // A MoE model with no dense lead layers used to look at all 2^32 - 1 layers for a
+    // dense one before the block count was checked.
+    let scratch = Scratch::new("block-count");
+    let bytes = fixture_with_u32("qwen3moe-Q4_K_M.gguf", "qwen3moe.block_count", u32::MAX);
+    let err = config_error(&scratch, "layers.gguf", &bytes);
+    assert!(
+        matches!(&err, Error::BadFile { problem, .. } if problem.contains("block count 4294967295")),
+        "{err}"
+    );
 }

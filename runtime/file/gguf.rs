@@ -13,10 +13,11 @@
 //!
 //! Every count and length comes from an untrusted file, so each is checked against the
 //! bytes that remain *before* anything is allocated or sliced: a corrupt header costs
-//! microseconds, not gigabytes. Metadata is parsed into owned values (it is small); tensor
-//! data is never copied, only sliced out of the mmap.
+//! microseconds, not gigabytes. Metadata is parsed into owned values (it is small), within
+//! a memory budget proportional to the file (`METADATA_MEMORY_PER_FILE_BYTE`); tensor data
+//! is never copied, only sliced out of the mmap.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -40,13 +41,21 @@ const TENSOR_INFO_MIN_BYTES: u64 = 8 + 4 + 8 + 4 + 8;
 /// llama.cpp rejects arrays of arrays; gguf-py can write them, so a few levels are read,
 /// but not an attacker's million levels of recursion.
 const MAX_ARRAY_DEPTH: u32 = 8;
-/// Each array element becomes a 32-byte `MetaValue`, so a file of 1-byte elements would
-/// expand 32x in memory. Real vocabularies hold well under 1M elements in all their arrays
-/// together (tokens, scores, types, merges); this caps the worst case at 256 MiB.
+/// Each array element becomes a 32-byte `MetaValue`. Real vocabularies hold well under 1M
+/// elements in all their arrays together (tokens, scores, types, merges); this caps what
+/// the metadata of even a huge file can take at 256 MiB.
 const MAX_ARRAY_ELEMENTS: u64 = 1 << 23;
-/// Vectors sized from file counts start at most this big and grow as entries actually parse,
-/// so memory follows the bytes read, not the count claimed.
-const MAX_INITIAL_CAPACITY: u64 = 1 << 16;
+/// Metadata in memory may take this many bytes per byte of the file, plus
+/// `METADATA_MEMORY_SLACK`, charged before each table, array or string is allocated. Real
+/// metadata takes 3-5x its bytes (a token: an 8-byte length and its text in the file, a
+/// 32-byte `MetaValue` and its text in memory; a 4-byte score or token type: 32 bytes), and
+/// model files are mostly tensor data. Without it an array of 1-byte values (u8, i8, bool)
+/// with a count as large as the bytes left would take 32x the file.
+const METADATA_MEMORY_PER_FILE_BYTE: u64 = 8;
+const METADATA_MEMORY_SLACK: u64 = 1 << 20;
+/// Keys and names quoted in error messages are cut to this many characters: a corrupt length
+/// can make a "key" of megabytes.
+const MAX_QUOTED_CHARS: usize = 64;
 
 /// One metadata value. Arrays hold values of a single type (GGUF stores the element type once).
 #[derive(Clone, Debug, PartialEq)]
@@ -221,7 +230,15 @@ impl GgufFile {
     /// if it is not a consistent GGUF file, `Unsupported` for GGUF v1, big-endian files and
     /// weight types edgeseek cannot run.
     pub fn open(path: &Path) -> Result<GgufFile> {
+        // Only a regular file can be a model, and anything else must be refused before it
+        // is opened: opening a FIFO blocks until something writes to it, and mapping a
+        // directory or a device fails with an errno ("No such device") that names neither.
+        let kind = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        refuse_non_file(path, &kind.file_type())?;
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // Again on what was opened, in case the path changed in between.
+        let kind = file.metadata().map_err(|e| Error::io(path, e))?;
+        refuse_non_file(path, &kind.file_type())?;
         // SAFETY: the mapping is read-only and we never hand out `&mut`. Mapping a file is
         // only unsound if another process truncates or rewrites it while it is mapped; model
         // files are inputs nobody edits while a model runs (llama.cpp maps them the same
@@ -376,6 +393,42 @@ impl GgufFile {
     }
 }
 
+/// An `Io` error (the path is at fault, not a file's contents) for a path that is not a
+/// regular file: a directory where a model file was expected, a FIFO, a device.
+fn refuse_non_file(path: &Path, kind: &std::fs::FileType) -> Result<()> {
+    use std::io::{Error as IoError, ErrorKind};
+    let (error_kind, what) = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        (ErrorKind::IsADirectory, "a directory, not a file")
+    } else {
+        (ErrorKind::InvalidInput, special_file_kind(kind))
+    };
+    let message = format!("is {what}; expected a GGUF model file (.gguf)");
+    Err(Error::io(path, IoError::new(error_kind, message)))
+}
+
+#[cfg(unix)]
+fn special_file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO (named pipe), not a regular file"
+    } else if kind.is_char_device() {
+        "a character device, not a regular file"
+    } else if kind.is_block_device() {
+        "a block device, not a regular file"
+    } else if kind.is_socket() {
+        "a socket, not a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_: &std::fs::FileType) -> &'static str {
+    "not a regular file"
+}
+
 /// What `parse` extracts; the mmap is owned by `GgufFile`.
 struct Parsed {
     version: u32,
@@ -400,8 +453,16 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         bytes,
         pos: 0,
         array_elements: 0,
+        memory_left: METADATA_MEMORY_PER_FILE_BYTE
+            .saturating_mul(bytes.len() as u64)
+            .saturating_add(METADATA_MEMORY_SLACK),
     };
     let file_size = bytes.len() as u64;
+    if bytes.is_empty() {
+        return Err(r.bad(
+            "the file is empty (0 bytes); a GGUF model file starts with \"GGUF\"".to_string(),
+        ));
+    }
 
     let magic: [u8; 4] = r.array(&"GGUF magic")?;
     if magic != MAGIC {
@@ -440,46 +501,57 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     r.check_count(tensor_count, TENSOR_INFO_MIN_BYTES, &"header: tensor count")?;
     r.check_count(kv_count, KV_MIN_BYTES, &"header: metadata count")?;
 
-    let mut metadata = Vec::with_capacity(initial_capacity(kv_count));
-    let mut keys = HashSet::new();
+    r.charge(
+        kv_count,
+        size_of::<(String, MetaValue)>() as u64,
+        &"the metadata table",
+    )?;
+    let mut metadata = Vec::with_capacity(kv_count as usize);
     for i in 0..kv_count {
         let key = r.string(&format_args!("metadata entry #{i} key"))?;
-        let ctx = format!("metadata '{key}'");
+        let ctx = format!("metadata '{}'", Quoted(&key));
         let type_id = r.u32(&format_args!("{ctx} value type"))?;
         let value = r.value(type_id, &ctx, 0)?;
-        if !keys.insert(key.clone()) {
-            return Err(r.bad(format!(
-                "metadata key '{key}' appears twice (again at entry #{i})"
-            )));
-        }
         metadata.push((key, value));
     }
+    let mut first_entry = HashMap::with_capacity(metadata.len());
+    for (i, (key, _)) in metadata.iter().enumerate() {
+        if let Some(first) = first_entry.insert(key.as_str(), i) {
+            return Err(r.bad(format!(
+                "metadata key '{}' appears twice (entries #{first} and #{i})",
+                Quoted(key)
+            )));
+        }
+    }
+    drop(first_entry);
 
     let alignment = alignment(path, &metadata)?;
 
     r.check_count(tensor_count, TENSOR_INFO_MIN_BYTES, &"tensor table")?;
-    let mut raw = Vec::with_capacity(initial_capacity(tensor_count));
+    // At most 64 bytes per 32-byte tensor info (checked just above): sized by the file.
+    let mut raw = Vec::with_capacity(tensor_count as usize);
     for i in 0..tensor_count {
         let name = r.string(&format_args!("tensor #{i} name"))?;
         if name.len() > MAX_NAME_BYTES {
             return Err(r.bad(format!(
-                "tensor #{i} name '{}...' is {} bytes; ggml allows at most {MAX_NAME_BYTES}",
-                truncate(&name, 40),
+                "tensor #{i} name '{}' is {} bytes; ggml allows at most {MAX_NAME_BYTES}",
+                Quoted(&name),
                 name.len()
             )));
         }
-        let n_dims = r.u32(&format_args!("tensor '{name}' dimension count"))?;
+        let shown = Quoted(&name);
+        let n_dims = r.u32(&format_args!("tensor '{shown}' dimension count"))?;
         if n_dims == 0 || n_dims > MAX_DIMS {
             return Err(r.bad(format!(
-                "tensor '{name}' has {n_dims} dimensions; GGUF tensors have 1 to {MAX_DIMS}"
+                "tensor '{shown}' has {n_dims} dimensions; GGUF tensors have 1 to {MAX_DIMS}"
             )));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for d in 0..n_dims {
-            dims.push(r.u64(&format_args!("tensor '{name}' dimension {d}"))?);
+            dims.push(r.u64(&format_args!("tensor '{shown}' dimension {d}"))?);
         }
-        let ggml_type = r.u32(&format_args!("tensor '{name}' type"))?;
-        let rel_offset = r.u64(&format_args!("tensor '{name}' offset"))?;
+        let ggml_type = r.u32(&format_args!("tensor '{shown}' type"))?;
+        let rel_offset = r.u64(&format_args!("tensor '{shown}' offset"))?;
         raw.push(RawTensor {
             name,
             dims,
@@ -507,7 +579,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
                 path,
                 format!(
                     "tensor name '{}' appears twice (tensors #{first} and #{i})",
-                    info.name
+                    Quoted(&info.name)
                 ),
             ));
         }
@@ -557,7 +629,8 @@ fn validate_tensor(
         ggml_type,
         rel_offset,
     } = t;
-    let bad = |problem: String| Error::bad_file(path, format!("tensor '{name}' {problem}"));
+    let bad =
+        |problem: String| Error::bad_file(path, format!("tensor '{}' {problem}", Quoted(&name)));
 
     // ggml stores dimensions as int64_t; a zero dimension makes an empty tensor, which no
     // model has and which would become a zero-sized GPU buffer.
@@ -579,7 +652,8 @@ fn validate_tensor(
         return Err(Error::unsupported(
             path,
             format!(
-                "tensor '{name}' has weight type {} ({ggml_type}), supported: {}",
+                "tensor '{}' has weight type {} ({ggml_type}), supported: {}",
+                Quoted(&name),
                 ggml_type_name(ggml_type),
                 supported.join(", ")
             ),
@@ -632,17 +706,25 @@ fn validate_tensor(
     })
 }
 
-fn initial_capacity(count: u64) -> usize {
-    count.min(MAX_INITIAL_CAPACITY) as usize
-}
+/// A key or name from the file as error messages quote it: control characters escaped,
+/// cut after `MAX_QUOTED_CHARS` characters with its length in bytes.
+struct Quoted<'a>(&'a str);
 
-/// At most `max` bytes of `s`, cut at a char boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut chars = self.0.chars();
+        for c in chars.by_ref().take(MAX_QUOTED_CHARS) {
+            if c.is_control() {
+                write!(f, "{}", c.escape_debug())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        if chars.next().is_some() {
+            write!(f, "...({} bytes)", self.0.len())?;
+        }
+        Ok(())
     }
-    &s[..end]
 }
 
 /// GGUF value type ids (`enum gguf_type`).
@@ -694,6 +776,8 @@ struct Reader<'a> {
     pos: usize,
     /// Array elements read so far, against MAX_ARRAY_ELEMENTS.
     array_elements: u64,
+    /// Bytes of memory the metadata may still take (METADATA_MEMORY_PER_FILE_BYTE).
+    memory_left: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -752,6 +836,29 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Takes `count` items of `item_bytes` each from the metadata memory budget, before
+    /// they are allocated.
+    fn charge(&mut self, count: u64, item_bytes: u64, what: &dyn fmt::Display) -> Result<()> {
+        let bytes = u128::from(count) * u128::from(item_bytes);
+        if bytes > u128::from(self.memory_left) {
+            let budget =
+                METADATA_MEMORY_PER_FILE_BYTE * self.bytes.len() as u64 + METADATA_MEMORY_SLACK;
+            return Err(Error::unsupported(
+                self.path,
+                format!(
+                    "{what} at byte {} would take {bytes} bytes of memory, past the {budget} \
+                     bytes that the metadata of a {}-byte file may take \
+                     ({METADATA_MEMORY_PER_FILE_BYTE} per file byte + \
+                     {METADATA_MEMORY_SLACK}); is a count corrupt?",
+                    self.pos,
+                    self.bytes.len()
+                ),
+            ));
+        }
+        self.memory_left -= bytes as u64;
+        Ok(())
+    }
+
     fn string(&mut self, what: &dyn fmt::Display) -> Result<String> {
         let len = self.u64(&format_args!("{what} (string length)"))?;
         if len > self.remaining() {
@@ -764,6 +871,7 @@ impl<'a> Reader<'a> {
             )));
         }
         let start = self.pos;
+        self.charge(len, 1, what)?;
         let s = self.take(len, what)?;
         match std::str::from_utf8(s) {
             Ok(s) => Ok(s.to_owned()),
@@ -825,7 +933,8 @@ impl<'a> Reader<'a> {
                 ),
             ));
         }
-        let mut items = Vec::with_capacity(initial_capacity(count));
+        self.charge(count, size_of::<MetaValue>() as u64, ctx)?;
+        let mut items = Vec::with_capacity(count as usize);
         for i in 0..count {
             items.push(self.value(elem_type, &format_args!("{ctx}[{i}]"), depth + 1)?);
         }

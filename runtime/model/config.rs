@@ -362,6 +362,13 @@ impl Config {
     /// (the kernels' size limits are checked at load: `model::loader::check_kernel_limits`).
     fn check(&self, file: &GgufFile) -> Result<()> {
         let path = file.path();
+        // First: the layer loop below runs n_layer times.
+        if self.n_layer == 0 || self.n_layer > 1024 {
+            return Err(Error::bad_file(
+                path,
+                format!("block count {}", self.n_layer),
+            ));
+        }
         if self.head_dim == 0 || self.head_dim % 8 != 0 {
             return Err(Error::unsupported(
                 path,
@@ -391,12 +398,7 @@ impl Config {
                 ));
             }
         }
-        if self.n_layer == 0 || self.n_layer > 1024 {
-            return Err(Error::bad_file(
-                path,
-                format!("block count {}", self.n_layer),
-            ));
-        }
+        self.check_widths(path)?;
         if self.rms_eps.is_nan()
             || self.rms_eps <= 0.0
             || self.rope.base.is_nan()
@@ -406,6 +408,46 @@ impl Config {
                 path,
                 format!("rms eps {} / rope base {}", self.rms_eps, self.rope.base),
             ));
+        }
+        Ok(())
+    }
+
+    /// The model code sizes buffers and strides as heads x per-head width (and shared
+    /// experts x expert width) in u32; a file whose counts overflow that is refused here.
+    fn check_widths(&self, path: &std::path::Path) -> Result<()> {
+        let mut per_head = vec![("head dimension", u64::from(self.head_dim))];
+        if let Some(m) = &self.mla {
+            let (latent, nope, v) = (m.kv_lora_rank, m.qk_nope, m.v_head);
+            per_head.extend([
+                (
+                    "MLA latent + rope width",
+                    u64::from(latent) + u64::from(m.qk_rope),
+                ),
+                ("MLA value width", u64::from(v)),
+                ("MLA key + value width", u64::from(nope) + u64::from(v)),
+            ]);
+        }
+        for (what, width) in per_head {
+            if u64::from(self.n_head) * width > u64::from(u32::MAX) {
+                return Err(Error::bad_file(
+                    path,
+                    format!(
+                        "{} attention heads of {what} {width} overflow 32 bits",
+                        self.n_head
+                    ),
+                ));
+            }
+        }
+        if let Some(m) = &self.moe {
+            if u64::from(m.n_ff_exp) * u64::from(m.n_expert_shared) > u64::from(u32::MAX) {
+                return Err(Error::bad_file(
+                    path,
+                    format!(
+                        "{} shared experts of feed-forward length {} overflow 32 bits",
+                        m.n_expert_shared, m.n_ff_exp
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -465,11 +507,14 @@ fn read_mla(k: &Keys<'_>, key_length: Option<u32>) -> Result<Mla> {
         split_kv_b,
     };
     let dims = [mla.kv_lora_rank, mla.qk_nope, mla.v_head, mla.qk_rope];
-    if dims.iter().any(|&d| d == 0 || d % 8 != 0) {
+    // In u64: both come from the file, and `cache_dim` may be called only once this holds
+    // (its size limit is the kernels', checked at load).
+    let cache_dim = u64::from(mla.kv_lora_rank) + u64::from(mla.qk_rope);
+    if cache_dim > u64::from(u32::MAX) || dims.iter().any(|&d| d == 0 || d % 8 != 0) {
         return Err(Error::unsupported(
             path,
             format!(
-                "MLA shapes kv_lora_rank {} / nope {} / rope {} / v {} (positive multiples of 8)",
+                "MLA shapes kv_lora_rank {} / nope {} / rope {} / v {} (positive multiples of 8, latent + rope within 32 bits)",
                 mla.kv_lora_rank, mla.qk_nope, mla.qk_rope, mla.v_head
             ),
         ));
