@@ -84,7 +84,10 @@ fn every_script_names_missing_modules_before_it_starts() {
             stderr.contains("error:") && (stderr.contains("install") || stderr.contains("usage")),
             "{name} did not say what it needs:\n{stderr}"
         );
-        assert!(took < Duration::from_secs(10), "{name} took {took:?} to stop");
+        assert!(
+            took < Duration::from_secs(10),
+            "{name} took {took:?} to stop"
+        );
         assert!(
             entries(&out_dir).is_empty(),
             "{name} wrote {:?} before stopping",
