@@ -30,7 +30,7 @@ fn check_all(opts: &LoadOptions, path_name: &str) {
 // rounding activations to 8 bits flips expert choices: on deepseek2-v3-Q4_K_M our 8-bit
 // decode (MatVecQ8) moved the logits 4.0 from llama.cpp's dequantized run, where
 // llama.cpp's own 8-bit run is 1.6 away (the golden's spread). The MatVecQ8 kernels
-// are held to their CPU reference (gpu::kernel_tests) and, end to end, to llama.cpp on
+// are held to their CPU reference (runtime/gpu/kernels/) and, end to end, to llama.cpp on
 // the dense fixtures; real routers need real weights to judge.
 #[test]
 fn moe_fixtures_match_llama_cpp() {
