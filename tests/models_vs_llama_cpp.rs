@@ -12,8 +12,9 @@ const ARCHS: [&str; 3] = ["llama", "qwen2", "qwen3"];
 const FORMATS: [&str; 6] = ["F32", "F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K"];
 
 /// Our kernels dequantize exactly (each is tested against its CPU reference in
-/// runtime/gpu/kernels/), so against llama.cpp run on the same weights (the F32 dequantized copy for quantized fixtures) the only
-/// differences are f32 summation order and KV rounding. llama.cpp's own f16-KV and
+/// runtime/gpu/kernels/), so against llama.cpp run on the same weights (the F32
+/// dequantized copy for quantized fixtures) the only differences are f32 summation
+/// order and KV rounding. llama.cpp's own f16-KV and
 /// f32-KV runs differ by up to 0.019 on these fixtures (golden "spread"); we allow a
 /// little over twice that.
 const TOL_SAME_WEIGHTS: f32 = 0.05;
