@@ -84,7 +84,15 @@ fn prompt_ids_that_fill_the_context_give_one_token_and_longer_ones_are_refused()
     assert_eq!(ids(&j, "ids").len(), 1, "{j}");
     assert_refused(generate(
         &m,
-        &["--prompt-ids", IDS, "--ctx", "4", "--max-tokens", "2", "--json"],
+        &[
+            "--prompt-ids",
+            IDS,
+            "--ctx",
+            "4",
+            "--max-tokens",
+            "2",
+            "--json",
+        ],
     ));
 }
 
