@@ -20,6 +20,7 @@ use common::{fail, Args};
 use edgeseek::argmax;
 use edgeseek::DispatchTime;
 use edgeseek::{ExpertStats, Model};
+use serde_json::{json, Value};
 
 struct Run {
     prefill_tok_s: f64,
@@ -157,38 +158,34 @@ fn bench(
         }
         return Ok(());
     }
-    let mut j = format!(
-        "{{\"model\":\"{}\",\"adapter\":\"{}\",\"prompt_tokens\":{prompt_tokens},\"gen_tokens\":{gen_tokens},\
-         \"repeat\":{repeat},\"load_s\":{load_s:.4},\"ttft_s\":{},\"prefill_tok_s\":{},\"decode_tok_s\":{},\
-         {},\"anon_rss_bytes\":{},\"peak_rss_bytes\":{},\"model_file_bytes\":{file_bytes}",
-        path.replace('"', "'"),
-        model.device().adapter_name.replace('"', "'"),
-        ttft.json(),
-        prefill.json(),
-        decode.json(),
-        common::memory_and_experts_json(&mem, experts.as_ref()),
-        rss.anon,
-        rss.peak
-    );
     let plan = model.plan();
-    j.push_str(&format!(
-        ",\"plan\":{{\"budget_bytes\":{},\"dense_resident_bytes\":{},\"dense_streamed_bytes_per_token\":{},\"stream_buffers_bytes\":{},\"streamed_layers\":{},\"output_streamed\":{}}},\"dense_streamed_per_token\":{}",
-        plan.budget.map_or("null".to_string(), |b| b.to_string()),
-        plan.dense_resident,
-        plan.dense_streamed,
-        plan.stream_buffers,
-        plan.streamed_layers.len(),
-        plan.output_streamed,
-        runs.iter().map(|r| r.dense_streamed_per_token).max().unwrap_or(0)
-    ));
+    let mut j = json!({
+        "model": path,
+        "adapter": model.device().adapter_name,
+        "prompt_tokens": prompt_tokens,
+        "gen_tokens": gen_tokens,
+        "repeat": repeat,
+        "load_s": load_s,
+        "ttft_s": ttft.json(),
+        "prefill_tok_s": prefill.json(),
+        "decode_tok_s": decode.json(),
+        "anon_rss_bytes": rss.anon,
+        "peak_rss_bytes": rss.peak,
+        "model_file_bytes": file_bytes,
+        "plan": {
+            "budget_bytes": plan.budget,
+            "dense_resident_bytes": plan.dense_resident,
+            "dense_streamed_bytes_per_token": plan.dense_streamed,
+            "stream_buffers_bytes": plan.stream_buffers,
+            "streamed_layers": plan.streamed_layers.len(),
+            "output_streamed": plan.output_streamed,
+        },
+        "dense_streamed_per_token": runs.iter().map(|r| r.dense_streamed_per_token).max().unwrap_or(0),
+    });
+    common::add_memory_json(&mut j, &mem, experts.as_ref());
     if let Some((p, d)) = &profiles {
-        j.push_str(&format!(
-            ",\"profile\":{{\"prefill\":{},\"decode\":{}}}",
-            profile_json(p),
-            profile_json(d)
-        ));
+        j["profile"] = json!({ "prefill": profile_json(p), "decode": profile_json(d) });
     }
-    j.push('}');
     println!("{j}");
     Ok(())
 }
@@ -251,11 +248,8 @@ impl Stat {
             self.median, self.min, self.max
         )
     }
-    fn json(&self) -> String {
-        format!(
-            "{{\"median\":{:.4},\"min\":{:.4},\"max\":{:.4}}}",
-            self.median, self.min, self.max
-        )
+    fn json(&self) -> Value {
+        json!({ "median": self.median, "min": self.min, "max": self.max })
     }
 }
 
@@ -293,10 +287,8 @@ fn print_profile(what: &str, rows: &[(String, usize, f64)]) {
     }
 }
 
-fn profile_json(rows: &[(String, usize, f64)]) -> String {
-    let v: Vec<String> = rows
-        .iter()
-        .map(|(k, c, ms)| format!("{{\"kernel\":\"{k}\",\"calls\":{c},\"ms\":{ms:.4}}}"))
-        .collect();
-    format!("[{}]", v.join(","))
+fn profile_json(rows: &[(String, usize, f64)]) -> Value {
+    rows.iter()
+        .map(|(k, c, ms)| json!({ "kernel": k, "calls": c, "ms": ms }))
+        .collect()
 }

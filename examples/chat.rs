@@ -77,6 +77,7 @@ fn main() {
         .unwrap_or_else(|e| fail(&format!("cannot catch Ctrl-C: {e}")));
     }
 
+    let n_ctx = model.n_ctx() as usize;
     let mut session = model.session().unwrap_or_else(|e| fail(&e.to_string()));
     let mut history: Vec<Message> = system.iter().map(Message::system).collect();
     let stdin = std::io::stdin();
@@ -96,6 +97,18 @@ fn main() {
                 continue;
             }
             text => history.push(Message::user(text)),
+        }
+        // The whole conversation is the prompt: once it outgrows the context, only a
+        // new conversation helps. (An encoding error is reported by generate below.)
+        if let Ok((ids, _)) = session.encode(Prompt::Chat(&history)) {
+            if ids.len() > n_ctx {
+                println!(
+                    "(the conversation is {} tokens, the context holds {n_ctx}: /reset starts a new one)",
+                    ids.len()
+                );
+                history.pop();
+                continue;
+            }
         }
         cancel.store(false, Ordering::SeqCst);
         generating.store(true, Ordering::SeqCst);

@@ -21,7 +21,8 @@ use edgeseek::encode_prompt;
 use edgeseek::GgufFile;
 use edgeseek::{split_think, ChatTemplate, Message};
 use edgeseek::{top_k, Sampler, SamplerOptions};
-use edgeseek::{Event, GenerateOptions, LoadOptions, Model, Prompt, Tokenizer};
+use edgeseek::{Event, GenerateOptions, LoadOptions, Model, Prompt, StopReason, Tokenizer};
+use serde_json::{json, Value};
 
 /// What the command line asks for.
 struct Request {
@@ -52,6 +53,9 @@ struct Output {
     steps: Vec<(u32, Vec<(u32, f32)>)>,
     text: Option<String>,
     prompt_opened_think: bool,
+    /// Why generation ended; None when nothing was asked for (--max-tokens 0), which
+    /// is the token limit too.
+    stop: Option<StopReason>,
     /// GPU bytes held and the device, when weights were loaded.
     memory: Option<edgeseek::MemoryReport>,
     experts: Option<edgeseek::ExpertStats>,
@@ -214,6 +218,13 @@ fn tokenize_only(req: &Request) -> edgeseek::Result<Output> {
 
 /// Token ids in and out through the model alone (no tokenizer needed).
 fn run_ids(model: &mut Model, prompt: &[u32], req: &Request) -> edgeseek::Result<Output> {
+    let n_ctx = model.n_ctx() as usize;
+    if prompt.len() > n_ctx {
+        return Err(edgeseek::Error::Invalid(format!(
+            "the prompt has {} tokens; the context holds {n_ctx} (--ctx)",
+            prompt.len()
+        )));
+    }
     let mut sampler = Sampler::new(req.sampling.clone())?;
     let mut history = prompt.to_vec();
     let mut out = Output {
@@ -224,16 +235,25 @@ fn run_ids(model: &mut Model, prompt: &[u32], req: &Request) -> edgeseek::Result
     let mut logits = model.eval(prompt)?.to_vec();
     out.prefill_tok_s = prompt.len() as f64 / t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
+    // As a Session does: the last token sampled is never evaluated, so it needs no
+    // room in the context; a full context ends generation and keeps what it produced.
+    let mut stop = StopReason::MaxTokens;
     for i in 0..req.max_tokens {
         let id = sampler.sample(&logits, &history);
         history.push(id);
         out.ids.push(id);
         out.steps.push((id, top_k(&logits, req.top_n)));
-        if i + 1 < req.max_tokens {
-            logits.copy_from_slice(model.eval(&[id])?);
+        if i + 1 == req.max_tokens {
+            break;
         }
+        if model.position() as usize >= n_ctx {
+            stop = StopReason::ContextFull;
+            break;
+        }
+        logits.copy_from_slice(model.eval(&[id])?);
     }
-    let decoded = req.max_tokens.saturating_sub(1);
+    out.stop = Some(stop);
+    let decoded = out.ids.len().saturating_sub(1);
     out.decode_tok_s = if decoded > 0 {
         decoded as f64 / t2.elapsed().as_secs_f64()
     } else {
@@ -296,6 +316,7 @@ fn run_text(model: &mut Model, req: &Request) -> edgeseek::Result<Output> {
             Event::Done(s) => {
                 out.prefill_tok_s = s.prefill_tok_s;
                 out.decode_tok_s = s.decode_tok_s;
+                out.stop = Some(s.stop);
             }
         }
     }
@@ -304,12 +325,21 @@ fn run_text(model: &mut Model, req: &Request) -> edgeseek::Result<Output> {
 }
 
 fn print(req: &Request, out: &Output) {
+    let stop = out.stop.unwrap_or(StopReason::MaxTokens);
     if !req.json {
         if out.text.is_none() {
             let ids: Vec<String> = out.ids.iter().map(|i| i.to_string()).collect();
             println!("{}", ids.join(" "));
         } else {
             println!();
+        }
+        // The token limit and the model's own end need no explanation.
+        if !matches!(stop, StopReason::MaxTokens | StopReason::EndOfGeneration) {
+            eprintln!(
+                "stopped after {} tokens: {}",
+                out.ids.len(),
+                stop_name(stop).replace('_', " ")
+            );
         }
         eprintln!(
             "prefill {} tokens: {:.1} tok/s, decode: {:.1} tok/s",
@@ -321,88 +351,47 @@ fn print(req: &Request, out: &Output) {
     }
     let rss = out.rss.or_else(edgeseek::rss).unwrap_or_default();
     let path = std::path::Path::new(&req.path);
-    let mut fields = vec![
-        ("ids", list(&out.ids)),
-        ("prompt_ids", list(&out.prompt_ids)),
-        ("steps", steps_json(&out.steps)),
-        ("prompt_tokens", out.prompt_ids.len().to_string()),
-        ("load_s", format!("{:.3}", out.load_s)),
-        ("prefill_tok_s", format!("{:.3}", out.prefill_tok_s)),
-        ("decode_tok_s", format!("{:.3}", out.decode_tok_s)),
-        ("peak_rss_bytes", rss.peak.to_string()),
-        ("anon_rss_bytes", rss.anon.to_string()),
-        ("file_rss_bytes", rss.file.to_string()),
-        (
-            "model_file_rss_bytes",
-            edgeseek::file_rss(path).unwrap_or(0).to_string(),
-        ),
-        (
-            "model_file_bytes",
-            std::fs::metadata(path)
-                .map(|m| m.len())
-                .unwrap_or(0)
-                .to_string(),
-        ),
-    ];
-    let mut memory = String::new();
+    let steps: Vec<Value> = out
+        .steps
+        .iter()
+        .map(|(id, top)| json!({ "id": id, "top": top }))
+        .collect();
+    let mut j = json!({
+        "ids": out.ids,
+        "prompt_ids": out.prompt_ids,
+        "steps": steps,
+        "prompt_tokens": out.prompt_ids.len(),
+        "stop": stop_name(stop),
+        "load_s": out.load_s,
+        "prefill_tok_s": out.prefill_tok_s,
+        "decode_tok_s": out.decode_tok_s,
+        "peak_rss_bytes": rss.peak,
+        "anon_rss_bytes": rss.anon,
+        "file_rss_bytes": rss.file,
+        "model_file_rss_bytes": edgeseek::file_rss(path).unwrap_or(0),
+        "model_file_bytes": std::fs::metadata(path).map_or(0, |m| m.len()),
+    });
     if let Some(m) = &out.memory {
-        memory = common::memory_and_experts_json(m, out.experts.as_ref());
-        fields.push(("adapter", json_str(&out.adapter)));
-        fields.push(("f16_kv", out.f16_kv.to_string()));
+        j["adapter"] = json!(out.adapter);
+        j["f16_kv"] = json!(out.f16_kv);
+        common::add_memory_json(&mut j, m, out.experts.as_ref());
     }
     if let Some(text) = &out.text {
         let split = split_think(text, out.prompt_opened_think);
-        fields.push(("text", json_str(text)));
-        fields.push(("reasoning", json_str(split.reasoning)));
-        fields.push(("answer", json_str(split.answer)));
+        j["text"] = json!(text);
+        j["reasoning"] = json!(split.reasoning);
+        j["answer"] = json!(split.answer);
     }
-    let mut body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-    if !memory.is_empty() {
-        body.push(memory);
-    }
-    println!("{{{}}}", body.join(","));
+    println!("{j}");
 }
 
-fn list(ids: &[u32]) -> String {
-    let v: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    format!("[{}]", v.join(","))
-}
-
-fn steps_json(steps: &[(u32, Vec<(u32, f32)>)]) -> String {
-    let v: Vec<String> = steps
-        .iter()
-        .map(|(id, top)| {
-            let top: Vec<String> = top
-                .iter()
-                .map(|(i, l)| format!("[{i},{}]", json_f32(*l)))
-                .collect();
-            format!("{{\"id\":{id},\"top\":[{}]}}", top.join(","))
-        })
-        .collect();
-    format!("[{}]", v.join(","))
-}
-
-fn json_f32(v: f32) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
+/// The JSON name of a stop reason: its variant in snake case.
+fn stop_name(stop: StopReason) -> &'static str {
+    match stop {
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::EndOfGeneration => "end_of_generation",
+        StopReason::StopString => "stop_string",
+        StopReason::Cancelled => "cancelled",
+        StopReason::ContextFull => "context_full",
     }
-}
-
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
 }

@@ -1,7 +1,8 @@
 //! Text in, text out: a prompt becomes tokens, the model runs prefill then decode, and
 //! the caller iterates over events — text pieces that are always whole UTF-8, the
 //! start and end of a think span, and a final summary. Stops on an end-of-generation
-//! token, a stop string, the token limit, or a cancellation flag set from any thread.
+//! token, a stop string, the token limit, a full context, or a cancellation flag set
+//! from any thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -143,10 +144,12 @@ impl<'m> Session<'m> {
         if ids.is_empty() {
             return Err(Error::Invalid("empty prompt".into()));
         }
+        // A prompt that fills the context exactly still gives one token: the last
+        // sampled token is never evaluated, so it needs no room in the cache.
         let n_ctx = self.model.n_ctx() as usize;
-        if ids.len() >= n_ctx {
+        if ids.len() > n_ctx {
             return Err(Error::Invalid(format!(
-                "the prompt has {} tokens; the context holds {n_ctx} (prompt plus at least one generated token)",
+                "the prompt has {} tokens; the context holds {n_ctx}",
                 ids.len()
             )));
         }
@@ -411,8 +414,16 @@ impl Generation<'_, '_> {
                 }
             }
         }
-        if self.session.model.position() + 1 > self.session.model.n_ctx() {
-            self.end(StopReason::ContextFull);
+        // No room to evaluate this token: it is the last one. With n_ctx 16 and a
+        // 5-token prompt that is the 12th (positions 5..=15 hold the first 11). When
+        // it was also the last one asked for, the token limit is why generation ended.
+        if self.session.model.position() >= self.session.model.n_ctx() {
+            let stop = if self.generated >= self.opts.max_tokens {
+                StopReason::MaxTokens
+            } else {
+                StopReason::ContextFull
+            };
+            self.end(stop);
             return Ok(());
         }
         self.logits.copy_from_slice(self.session.model.eval(&[id])?);

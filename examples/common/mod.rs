@@ -102,37 +102,36 @@ pub fn fail(msg: &str) -> ! {
     std::process::exit(2)
 }
 
-/// JSON fields (`"name":value,...`, no braces) for a model's memory by kind and, for
-/// MoE models, its expert cache counters over `tokens` generated tokens.
+/// Adds to the JSON object `j` a model's GPU memory by kind and, for MoE models, its
+/// expert cache counters (`experts`, rates per token over `tokens` generated tokens).
 #[allow(dead_code)] // not every example reports memory
-pub fn memory_and_experts_json(
+pub fn add_memory_json(
+    j: &mut serde_json::Value,
     mem: &edgeseek::MemoryReport,
     experts: Option<&edgeseek::ExpertStats>,
-) -> String {
-    let mut j = format!(
-        "\"gpu_weights_bytes\":{},\"gpu_expert_cache_bytes\":{},\"gpu_kv_bytes\":{},\"gpu_scratch_bytes\":{},\"gpu_stream_ring_bytes\":{}",
-        mem.weights, mem.expert_cache, mem.kv_cache, mem.scratch, mem.stream_ring
-    );
+) {
+    j["gpu_weights_bytes"] = mem.weights.into();
+    j["gpu_expert_cache_bytes"] = mem.expert_cache.into();
+    j["gpu_kv_bytes"] = mem.kv_cache.into();
+    j["gpu_scratch_bytes"] = mem.scratch.into();
+    j["gpu_stream_ring_bytes"] = mem.stream_ring.into();
     if let Some(e) = experts {
         let per_token = |v: u64| v as f64 / e.tokens.max(1) as f64;
-        j.push_str(&format!(
-            ",\"experts\":{{\"tokens\":{},\"hits\":{},\"misses\":{},\"evictions\":{},\"hit_rate\":{:.4},\
-             \"bytes_read\":{},\"bytes_read_per_token\":{:.0},\"stall_s\":{:.4},\"stall_s_per_token\":{:.6},\
-             \"prediction_accuracy\":{:.4},\"prefetched\":{},\"prefetch_used\":{},\"prefetch_s\":{:.4}}}",
-            e.tokens,
-            e.hits,
-            e.misses,
-            e.evictions,
-            e.hit_rate(),
-            e.bytes_read,
-            per_token(e.bytes_read),
-            e.stall_ns as f64 * 1e-9,
-            per_token(e.stall_ns) * 1e-9,
-            e.prediction_accuracy(),
-            e.prefetched,
-            e.prefetch_used,
-            e.prefetch_ns as f64 * 1e-9
-        ));
+        j["experts"] = serde_json::json!({
+            "tokens": e.tokens,
+            "hits": e.hits,
+            "misses": e.misses,
+            "evictions": e.evictions,
+            "hit_rate": e.hit_rate(),
+            "bytes_read": e.bytes_read,
+            // A byte count, so whole bytes.
+            "bytes_read_per_token": per_token(e.bytes_read).round(),
+            "stall_s": e.stall_ns as f64 * 1e-9,
+            "stall_s_per_token": per_token(e.stall_ns) * 1e-9,
+            "prediction_accuracy": e.prediction_accuracy(),
+            "prefetched": e.prefetched,
+            "prefetch_used": e.prefetch_used,
+            "prefetch_s": e.prefetch_ns as f64 * 1e-9,
+        });
     }
-    j
 }
