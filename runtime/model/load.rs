@@ -156,7 +156,7 @@ impl Decoder {
         ld.stream_into(ring(plan.output_streamed));
         let output = ld.matrix(out_name, cfg.n_vocab, n_embd)?;
         ld.stream_into(None);
-        let (mut up, progress, weights, total) = ld.finish();
+        let (mut up, progress, weights, loaded) = ld.finish();
 
         let step = buffers::uniform(&ctx, "step", &StepParams::default());
         let readback = Readback::new(&ctx, "logits readback", u64::from(cfg.n_vocab) * 4);
@@ -199,8 +199,9 @@ impl Decoder {
                 )?;
                 let all_resident = u64::from(n_slots) >= all;
                 if all_resident {
-                    let mut uploaded = weights;
-                    let total = total + rt.store_bytes();
+                    // Progress goes on in file bytes: the dense part is done.
+                    let mut uploaded = loaded;
+                    let total = loaded + rt.store_bytes();
                     rt.preload(&ctx, &mut up, &mut |b| {
                         uploaded += b;
                         progress(uploaded, total);

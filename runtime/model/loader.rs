@@ -52,8 +52,9 @@ pub(crate) fn check_kernel_limits(cfg: &Config, path: &Path) -> Result<()> {
 pub(crate) struct Loader<'a, 'p> {
     pub file: &'a GgufFile,
     progress: Progress<'p>,
-    /// Tensor bytes to upload, for progress.
+    /// File bytes of the tensors to load, and of those loaded so far (for progress).
     total: u64,
+    done: u64,
     ctx: &'a GpuContext,
     up: Uploader,
     /// Bytes uploaded so far.
@@ -71,17 +72,20 @@ impl<'a, 'p> Loader<'a, 'p> {
         progress: Progress<'p>,
     ) -> Self {
         // Everything but routed experts (streamed) and token embeddings (gathered on
-        // the CPU) is uploaded now.
+        // the CPU) is loaded now; the embeddings too when they are the output matrix.
+        let tied = file.tensor(names::OUTPUT).is_none();
         let total = file
             .tensors()
             .iter()
-            .filter(|t| !names::is_expert_tensor(&t.name) && t.name != names::TOKEN_EMBD)
+            .filter(|t| !names::is_expert_tensor(&t.name))
+            .filter(|t| tied || t.name != names::TOKEN_EMBD)
             .map(|t| t.size)
             .sum();
         Loader {
             file,
             progress,
             total,
+            done: 0,
             ctx,
             up: Uploader::new(ctx, binding_limit),
             bytes: 0,
@@ -96,10 +100,22 @@ impl<'a, 'p> Loader<'a, 'p> {
         self.stream = ring;
     }
 
-    /// The uploader (for more uploads after the dense weights) and the progress
-    /// callback with the byte counts so far.
-    pub fn finish(self) -> (Uploader, Progress<'p>, u64, u64) {
+    /// The uploader (for more uploads after the dense weights), the progress callback,
+    /// the GPU bytes of the dense weights, and the file bytes progress has counted:
+    /// all of them now (a file may hold tensors we never read, such as unused rope
+    /// tables, so the last report says so).
+    pub fn finish(mut self) -> (Uploader, Progress<'p>, u64, u64) {
+        if self.done < self.total {
+            self.done = self.total;
+            (self.progress)(self.done, self.total);
+        }
         (self.up, self.progress, self.bytes, self.total)
+    }
+
+    /// Progress: `n` more file bytes loaded (uploaded, or set to stream).
+    fn advance(&mut self, n: u64) {
+        self.done = (self.done + n).min(self.total);
+        (self.progress)(self.done, self.total);
     }
 
     pub fn info(&self, name: &str) -> Result<&'a TensorInfo> {
@@ -144,7 +160,9 @@ impl<'a, 'p> Loader<'a, 'p> {
         if let Some((slot, placeholder)) = &self.stream {
             if !plan::always_resident(name) {
                 let limit = self.binding_limit;
-                return streamed_matrix(name, t.format, dims, t.offset, *slot, limit, placeholder);
+                let m = streamed_matrix(name, t.format, dims, t.offset, *slot, limit, placeholder);
+                self.advance(t.size);
+                return m;
             }
         }
         let data = self.file.tensor_data(t);
@@ -152,7 +170,7 @@ impl<'a, 'p> Loader<'a, 'p> {
         // Uploaded: the mapped pages need not stay in the resident set.
         self.file.release(t.offset, t.size);
         self.bytes += m.gpu_bytes();
-        (self.progress)(self.bytes, self.total);
+        self.advance(t.size);
         Ok(m)
     }
 
@@ -162,6 +180,7 @@ impl<'a, 'p> Loader<'a, 'p> {
         self.check_dims(name, &t.dims, &[u64::from(n)])?;
         let mut v = vec![0f32; n as usize];
         quant::dequantize(t.format, self.file.tensor_data(t), &mut v);
+        self.advance(t.size);
         Ok(v)
     }
 
