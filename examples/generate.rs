@@ -2,7 +2,7 @@
 //!
 //! cargo run --release --example generate -- --model M.gguf
 //!     (--prompt TEXT | --prompt - | --prompt-ids 1,2,3) [--raw] [--system TEXT]
-//!     [--template deepseek-r1|chatml|llama3] [--max-tokens N] [--temperature T --top-k K
+//!     [--template NAME] [--max-tokens N] [--temperature T --top-k K
 //!     --top-p P --min-p P --repeat-penalty R --seed S] [--top-logprobs K] [--json]
 //!     [--adapter NAME] [--no-f16] [--downlevel] [--f32-activations] [--ctx N] [--max-batch N]
 //!     [--expert-cache-mb N|min] [--eviction lru|frequency] [--prefetch] [--max-resident-mb N]
@@ -78,8 +78,13 @@ fn main() {
     let raw = args.flag("--raw");
     let system = args.value("--system");
     let template = args.value("--template").map(|n| {
-        ChatTemplate::from_name(&n)
-            .unwrap_or_else(|| fail(&format!("--template: unknown template '{n}'")))
+        ChatTemplate::from_name(&n).unwrap_or_else(|| {
+            let known: Vec<&str> = ChatTemplate::ALL.iter().map(|t| t.name()).collect();
+            fail(&format!(
+                "--template: unknown template '{n}' (known: {})",
+                known.join(", ")
+            ))
+        })
     });
     let input = match (ids, text) {
         (Some(ids), None) => Input::Ids(parse_ids(&ids)),

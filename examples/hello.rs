@@ -2,10 +2,20 @@
 //!   cargo run --release --example hello -- models/SmolLM2-135M-Instruct.Q4_1.gguf
 use std::io::Write;
 
-use edgeseek::Message;
-use edgeseek::{Event, GenerateOptions, LoadOptions, Model, Prompt};
+use edgeseek::{Event, GenerateOptions, LoadOptions, Message, Model, Prompt};
 
-fn main() -> edgeseek::Result<()> {
+fn main() -> std::process::ExitCode {
+    // Errors name the file and the problem: print them as such, not as Debug.
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hello: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> edgeseek::Result<()> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or("models/SmolLM2-135M-Instruct.Q4_1.gguf".into());

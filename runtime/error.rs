@@ -24,6 +24,8 @@ pub enum Error {
         what: String,
         needed: u64,
         limit: u64,
+        /// What `needed` and `limit` count: "bytes", "workgroups", "queries".
+        unit: &'static str,
     },
     /// A caller-supplied option or input is invalid.
     Invalid(String),
@@ -70,10 +72,11 @@ impl fmt::Display for Error {
                 what,
                 needed,
                 limit,
+                unit,
             } => {
                 write!(
                     f,
-                    "{what} needs {needed} bytes but the limit is {limit} bytes"
+                    "{what} needs {needed} {unit} but the limit is {limit} {unit}"
                 )
             }
             Error::Invalid(msg) => write!(f, "invalid input: {msg}"),

@@ -24,10 +24,11 @@ mod tokenizer;
 
 use std::path::Path;
 
+// The models we know by name (what `chat` fetches and the docs list), and what the
+// process holds in memory: both for hosts that show them to their users, as the
+// examples do.
 pub use catalog::{CatalogEntry, CATALOG, DEFAULT_MODEL};
-pub use chat::{
-    split_think, ChatTemplate, Message, Role, ThinkSplit, QWEN25_SYSTEM, SMOLLM2_SYSTEM,
-};
+pub use chat::{split_think, ChatTemplate, Message, Role, ThinkSplit};
 pub use error::{Error, Result};
 pub use experts::cache::{Eviction, ExpertStats};
 pub use file::gguf::{GgufFile, MetaValue, TensorInfo};
@@ -98,8 +99,9 @@ pub struct Model {
 }
 
 impl Model {
-    /// Opens a GGUF file, checks it and uploads its weights once. Dense models free the
-    /// mapping after upload; MoE models keep it to stream experts from.
+    /// Opens a GGUF file, checks it and uploads its weights once. The file stays mapped
+    /// (token embeddings are read from it each step, and experts or streamed layers
+    /// where there are any), but the pages of uploaded weights are released.
     pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
         Self::load_with_progress(path, opts, &mut |_, _| {})
     }
@@ -115,8 +117,9 @@ impl Model {
     }
 
     /// Loads onto a wgpu device and queue the host already owns (a game or UI that
-    /// renders with wgpu). `opts.device` can still turn f16 or subgroups off; the
-    /// adapter choice in it is ignored.
+    /// renders with wgpu). The device's features and limits are the host's; of
+    /// `opts.device`, `no_f16`, `f32_activations` and `downlevel` (here: no subgroup
+    /// kernels) still apply, `adapter` does not.
     pub fn load_on_device(
         path: impl AsRef<Path>,
         opts: &LoadOptions,

@@ -66,7 +66,7 @@ impl SamplerOptions {
 
 /// A candidate token: id, logit (after penalties and temperature), probability.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Candidate {
+struct Candidate {
     pub id: u32,
     pub logit: f32,
     pub p: f32,
@@ -113,8 +113,9 @@ impl Sampler {
     }
 
     /// The candidates sampling draws from, most likely first, probabilities
-    /// renormalised (exposed so that tests can check each filter).
-    pub fn candidates(&mut self, logits: &[f32], history: &[u32]) -> &[Candidate] {
+    /// renormalised (the unit tests check each filter on it).
+    #[cfg(test)]
+    fn candidates(&mut self, logits: &[f32], history: &[u32]) -> &[Candidate] {
         self.filter(logits, history);
         &self.cands
     }

@@ -104,7 +104,7 @@ pub struct Session<'m> {
 }
 
 impl<'m> Session<'m> {
-    pub fn new(model: &'m mut Model) -> Result<Session<'m>> {
+    pub(crate) fn new(model: &'m mut Model) -> Result<Session<'m>> {
         if model.tokenizer().is_none() {
             return Err(Error::Invalid(
                 "the model file has no usable tokenizer".into(),

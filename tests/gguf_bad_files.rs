@@ -312,7 +312,12 @@ fn valid_v2_and_v3_files_parse_completely() {
                 assert_eq!(info.format, t.format);
                 assert_eq!(info.size, t.data.len() as u64);
                 assert_eq!(info.offset % alignment, 0, "{}", t.name);
-                assert_eq!(f.tensor_data(info), &t.data[..], "{name}: {} data", t.name);
+                assert_eq!(
+                    f.tensor_bytes(&info.name).unwrap(),
+                    &t.data[..],
+                    "{name}: {} data",
+                    t.name
+                );
                 assert_eq!(f.tensor(t.name).map(|i| i.offset), Some(info.offset));
                 assert_eq!(info.n_cols(), t.dims[0]);
                 assert_eq!(info.n_rows() * info.n_cols(), info.n_elements());

@@ -296,8 +296,11 @@ fn walk(file: &GgufFile, path: &Path) -> Result<(), String> {
             Some(end) if end <= size => {}
             _ => return Err(format!("tensor '{}' accepted outside the file", t.name)),
         }
-        let data = file.tensor_data(t);
-        if data.len() as u64 != t.size || file.range(t.offset, t.size) != data {
+        let Some(data) = file.tensor_bytes(&t.name) else {
+            return Err(format!("tensor '{}' listed but not found by name", t.name));
+        };
+        let at = t.offset as usize;
+        if data.len() as u64 != t.size || &file.bytes()[at..at + data.len()] != data {
             return Err(format!("tensor '{}': data range", t.name));
         }
         // One byte per page, and the last: every page of the range is mapped and readable.

@@ -2,5 +2,5 @@
 //! file ([`store`]) and which experts hold the GPU's expert slots ([`cache`]). Neither
 //! touches the GPU: the slots' memory is `gpu::slabs`, and `model::moe` moves bytes.
 
-pub mod cache;
-pub mod store;
+pub(crate) mod cache;
+pub(crate) mod store;

@@ -348,14 +348,20 @@ impl GgufFile {
         self.tensor_index.get(name).map(|&i| &self.tensors[i])
     }
 
+    /// The bytes of the tensor called `name`, straight from the mapping (checked at open).
+    pub fn tensor_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.tensor(name).map(|t| self.tensor_data(t))
+    }
+
     /// The tensor's bytes, straight from the mmap (checked at open). `t` must come from this
-    /// file; a `TensorInfo` pointing outside it panics.
-    pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
+    /// file; a `TensorInfo` pointing outside it panics (so not public: embedders use
+    /// [`GgufFile::tensor_bytes`]).
+    pub(crate) fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
         &self.mmap[t.offset as usize..(t.offset + t.size) as usize]
     }
 
     /// `len` bytes at absolute `offset`, inside a tensor's data checked at open.
-    pub fn range(&self, offset: u64, len: u64) -> &[u8] {
+    pub(crate) fn range(&self, offset: u64, len: u64) -> &[u8] {
         &self.mmap[offset as usize..(offset + len) as usize]
     }
 
@@ -363,7 +369,7 @@ impl GgufFile {
     /// that data streamed out of the mapping (MoE experts) does not stay in the
     /// process's resident set. The pages stay in the page cache; reading them again
     /// faults them back in from the file.
-    pub fn release(&self, offset: u64, len: u64) {
+    pub(crate) fn release(&self, offset: u64, len: u64) {
         #[cfg(target_os = "linux")]
         {
             const PAGE: u64 = 4096;

@@ -574,6 +574,35 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    /// `WeightFormat::ALL` drives the dequantize, kernel and portability tests: the
+    /// match is exhaustive, so a new format does not compile until it has a place here,
+    /// and that place must be its index in ALL.
+    #[test]
+    fn all_lists_every_format_once() {
+        fn index(f: WeightFormat) -> usize {
+            match f {
+                WeightFormat::F32 => 0,
+                WeightFormat::F16 => 1,
+                WeightFormat::BF16 => 2,
+                WeightFormat::Q8_0 => 3,
+                WeightFormat::Q4_0 => 4,
+                WeightFormat::Q4_1 => 5,
+                WeightFormat::Q5_0 => 6,
+                WeightFormat::Q5_1 => 7,
+                WeightFormat::Q4_K => 8,
+                WeightFormat::Q5_K => 9,
+                WeightFormat::Q6_K => 10,
+            }
+        }
+        for (i, &f) in WeightFormat::ALL.iter().enumerate() {
+            assert_eq!(
+                index(f),
+                i,
+                "{f:?} is not at its place in WeightFormat::ALL"
+            );
+        }
+    }
+
     fn fixture(name: &str) -> Vec<u8> {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/quant")

@@ -99,6 +99,7 @@ impl WeightMatrix {
                 what: format!("one row of tensor '{name}' in a single GPU binding"),
                 needed: row_bytes + WEIGHT_PAD,
                 limit,
+                unit: "bytes",
             });
         }
         let mut parts = Vec::new();

@@ -3,14 +3,14 @@
 //! builds ops here, records them into [`graph::Graph`]s and, at the pauses where the CPU
 //! must act mid-step, works through an [`Encoder`].
 
-pub mod buffers;
-pub mod context;
-pub mod graph;
-pub mod kernels;
-pub mod pipelines;
-pub mod profile;
-pub mod slabs;
-pub mod stream;
+pub(crate) mod buffers;
+pub(crate) mod context;
+pub(crate) mod graph;
+pub(crate) mod kernels;
+pub(crate) mod pipelines;
+pub(crate) mod profile;
+pub(crate) mod slabs;
+pub(crate) mod stream;
 
 pub use graph::Encoder;
 

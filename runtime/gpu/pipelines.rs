@@ -61,7 +61,7 @@ fn format_source(f: WeightFormat) -> &'static str {
 pub struct Q8Reader {
     pub source: &'static str,
     /// The reader defines its own `q8w4` (four blocks sharing loads); the others get
-    /// q8dot/group.wgsl's four `q8w`. Must match the reader's `Q8W4_SHARES_LOADS`.
+    /// q8dot/group.wgsl's four `q8w`. Also declared to the WGSL as `Q8W4_SHARES_LOADS`.
     pub own_q8w4: bool,
 }
 
@@ -157,6 +157,11 @@ impl PipelineKey {
         if spec.weights == WeightReader::Dequantize {
             let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
             src.push_str(WEIGHTS);
+            src.push_str(&format!(
+                "const BLOCK_ELEMS: u32 = {}u;\nconst BLOCK_BYTES: u32 = {}u;\n",
+                format.block_elems(),
+                format.block_bytes()
+            ));
             src.push_str(format_source(format));
         }
         for header in spec.headers {
@@ -165,6 +170,12 @@ impl PipelineKey {
         if spec.weights == WeightReader::Q8Dot {
             let format = self.format.ok_or_else(|| self.missing("a weight format"))?;
             let reader = q8dot_reader(format).ok_or_else(|| self.missing("a q8dot format"))?;
+            // Whether the matvec takes four blocks at a time (the reader's own q8w4
+            // shares loads between them) or goes block by block.
+            src.push_str(&format!(
+                "const Q8W4_SHARES_LOADS: bool = {};\n",
+                reader.own_q8w4
+            ));
             src.push_str(Q8DOT_COMMON);
             src.push_str(reader.source);
             if !reader.own_q8w4 {

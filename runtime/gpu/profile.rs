@@ -44,6 +44,7 @@ pub fn profile_step(
             what: "timestamp queries for one profiled step".into(),
             needed: u64::from(2 * n),
             limit: u64::from(MAX_QUERIES),
+            unit: "queries",
         });
     }
     let queries = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {

@@ -44,6 +44,7 @@ impl SlotLayout {
                 what: "one expert projection in a single GPU binding".into(),
                 needed: big,
                 limit,
+                unit: "bytes",
             });
         }
         Ok(SlotLayout {

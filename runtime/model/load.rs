@@ -81,6 +81,7 @@ impl Decoder {
                 what: format!("one layer's KV cache for a context of {n_ctx}"),
                 needed: kv_bytes,
                 limit: ctx.profile.max_storage_binding,
+                unit: "bytes",
             });
         }
 

@@ -221,6 +221,7 @@ pub fn plan(path: &std::path::Path, p: &PlanInput) -> Result<MemoryPlan> {
             ),
             needed: fixed + stream_buffers,
             limit: budget,
+            unit: "bytes",
         });
     }
     let mut room = budget - fixed - stream_buffers;
@@ -323,6 +324,7 @@ pub fn expert_slots(
                     ),
                     needed: min_bytes,
                     limit: b,
+                    unit: "bytes",
                 });
             }
             b / slot_bytes

@@ -1,10 +1,8 @@
-// Weight format interface (every file in shaders/formats/ has the same three items):
-//   BLOCK_ELEMS, BLOCK_BYTES: the GGUF block geometry;
+// Weight format interface (every file in shaders/formats/ defines one function; the
+// composer declares BLOCK_ELEMS and BLOCK_BYTES, the GGUF block geometry, from WeightFormat):
 //   dq8(row, g): weights 8g..8g+7 of the row whose bytes start at byte `row`, as two
 //   vec4 (columns of the matrix). Math and order follow llama.cpp dequantize_row_*.
 // F32: plain little-endian floats.
-const BLOCK_ELEMS: u32 = 1u;
-const BLOCK_BYTES: u32 = 4u;
 
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let o = row + g * 32u;

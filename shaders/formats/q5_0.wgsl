@@ -1,11 +1,9 @@
-// Weight format interface (every file in shaders/formats/ has the same three items):
-//   BLOCK_ELEMS, BLOCK_BYTES: the GGUF block geometry;
+// Weight format interface (every file in shaders/formats/ defines one function; the
+// composer declares BLOCK_ELEMS and BLOCK_BYTES, the GGUF block geometry, from WeightFormat):
 //   dq8(row, g): weights 8g..8g+7 of the row whose bytes start at byte `row`, as two
 //   vec4 (columns of the matrix). Math and order follow llama.cpp dequantize_row_*.
 // Q5_0: 22-byte blocks of 32 weights: f16 d, u32 qh, u8 qs[16]. Weight i takes its
 // low 4 bits as in Q4_0 and its fifth bit from bit i of qh; x = (q - 16) * d.
-const BLOCK_ELEMS: u32 = 32u;
-const BLOCK_BYTES: u32 = 22u;
 
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let j = g % 4u;

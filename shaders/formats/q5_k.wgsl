@@ -1,12 +1,10 @@
-// Weight format interface (every file in shaders/formats/ has the same three items):
-//   BLOCK_ELEMS, BLOCK_BYTES: the GGUF block geometry;
+// Weight format interface (every file in shaders/formats/ defines one function; the
+// composer declares BLOCK_ELEMS and BLOCK_BYTES, the GGUF block geometry, from WeightFormat):
 //   dq8(row, g): weights 8g..8g+7 of the row whose bytes start at byte `row`, as two
 //   vec4 (columns of the matrix). Math and order follow llama.cpp dequantize_row_*.
 // Q5_K: 176-byte super-blocks of 256 weights: f16 d, f16 dmin, 12 bytes of scales
 // and mins (as Q4_K), u8 qh[32], u8 qs[128]. Low 4 bits as Q4_K; the fifth bit of
 // weight 64j + 32h + l is bit 2j + h of qh[l]; x = (d * scale) * q - dmin * min.
-const BLOCK_ELEMS: u32 = 256u;
-const BLOCK_BYTES: u32 = 176u;
 
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let base = row + (g / 32u) * BLOCK_BYTES;

@@ -1,13 +1,11 @@
-// Weight format interface (every file in shaders/formats/ has the same three items):
-//   BLOCK_ELEMS, BLOCK_BYTES: the GGUF block geometry;
+// Weight format interface (every file in shaders/formats/ defines one function; the
+// composer declares BLOCK_ELEMS and BLOCK_BYTES, the GGUF block geometry, from WeightFormat):
 //   dq8(row, g): weights 8g..8g+7 of the row whose bytes start at byte `row`, as two
 //   vec4 (columns of the matrix). Math and order follow llama.cpp dequantize_row_*.
 // Q6_K: 210-byte super-blocks of 256 weights: u8 ql[128] (low 4 bits), u8 qh[64]
 // (high 2 bits), i8 scales[16] (one per 16 weights), f16 d last. Each half of 128
 // weights uses 64 ql bytes and 32 qh bytes: quarter k of the half takes nibble k/2
 // of ql[32(k%2) + l] and bits 2k..2k+1 of qh[l]; x = (d * scale) * (q - 32).
-const BLOCK_ELEMS: u32 = 256u;
-const BLOCK_BYTES: u32 = 210u;
 
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let base = row + (g / 32u) * BLOCK_BYTES;

@@ -15,7 +15,6 @@ fn q8w(row: u32, b: u32) -> Q8W {
 
 // Blocks b..b+3 (b % 4 == 0): sub-blocks j0..j0+3 of one super-block, two pairs of
 // nibbles: 5 loads for 4 blocks where q8w takes 3 each.
-const Q8W4_SHARES_LOADS: bool = true;
 
 fn q8w4(row: u32, b: u32) -> Q8W4 {
     let v = (row + (b / 8u) * 144u) >> 4u;

@@ -23,7 +23,6 @@ fn q8w(row: u32, b: u32) -> Q8W {
 // Blocks b..b+3 (b % 4 == 0): the four quarters of one half, which share the qh run and
 // pairwise the ql runs (quarters 0 and 2 are the two nibbles of one): 12 loads for 4
 // blocks where q8w takes 8 each.
-const Q8W4_SHARES_LOADS: bool = true;
 
 fn q8w4(row: u32, b: u32) -> Q8W4 {
     let base = row + (b / 8u) * 210u;

@@ -76,6 +76,7 @@ impl OpBuilder<'_> {
                 what: format!("{name}: per-head matrix in one GPU binding"),
                 needed: h.w.gpu_bytes(),
                 limit: h.w.parts[0].size,
+                unit: "bytes",
             });
         };
         let last_row =

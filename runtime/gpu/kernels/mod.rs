@@ -296,9 +296,13 @@ impl<'a> OpBuilder<'a> {
         let max = self.ctx.profile.max_workgroups_per_dim;
         if x.max(y).max(z) > max {
             return Err(Error::Limit {
-                what: format!("workgroups per dimension for {name}"),
+                what: format!(
+                    "{name} at {} tokens per step (LoadOptions::max_batch; fewer need fewer)",
+                    self.max_tokens
+                ),
                 needed: u64::from(x.max(y).max(z)),
                 limit: u64::from(max),
+                unit: "workgroups in one grid dimension",
             });
         }
         let pipeline = self.pipelines.get(key)?;
@@ -334,5 +338,41 @@ impl<'a> OpBuilder<'a> {
             grid,
             unit: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kernel;
+
+    /// `Kernel::ALL` drives the portability test (every variant through naga): a kernel
+    /// missing from it would never be checked. The match is exhaustive, so a new variant
+    /// does not compile until it has a place here, and the place must be its index in ALL.
+    #[test]
+    fn all_lists_every_kernel_once() {
+        fn index(k: Kernel) -> usize {
+            match k {
+                Kernel::MatVec => 0,
+                Kernel::MatVecSubgroup => 1,
+                Kernel::MatVecQ8 => 2,
+                Kernel::QuantizeQ8 => 3,
+                Kernel::MatMul => 4,
+                Kernel::MatMulRows => 5,
+                Kernel::MatMulQ8 => 6,
+                Kernel::RmsNorm => 7,
+                Kernel::RopeToF32 => 8,
+                Kernel::RopeToCache => 9,
+                Kernel::Attention => 10,
+                Kernel::AttentionWide => 11,
+                Kernel::AttentionRows => 12,
+                Kernel::SiluMul => 13,
+                Kernel::HeadMatVec => 14,
+                Kernel::HeadMatVecT => 15,
+                Kernel::Axpy => 16,
+            }
+        }
+        for (i, &k) in Kernel::ALL.iter().enumerate() {
+            assert_eq!(index(k), i, "{k:?} is not at its place in Kernel::ALL");
+        }
     }
 }
