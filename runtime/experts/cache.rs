@@ -143,6 +143,12 @@ impl ExpertCache {
         self.wave += 1;
     }
 
+    /// Keeps `slot` for the current wave without counting a use: for the experts a token
+    /// already holds when the cache filled up and a new wave began.
+    pub fn pin(&mut self, slot: u32) {
+        self.pinned_wave[slot as usize] = self.wave;
+    }
+
     /// The slot of `expert` of `layer`: a hit, or a slot assigned to it by the policy
     /// (a miss: the caller loads it). The slot is pinned until the next wave.
     pub fn acquire(&mut self, layer: usize, expert: u32) -> Acquire {
@@ -257,6 +263,25 @@ mod tests {
         assert_eq!(slots(&mut c, &[(1, 1), (0, 1)]), [Hit(2), Hit(0)]);
         assert_eq!((c.stats.hits, c.stats.misses, c.stats.evictions), (2, 3, 0));
         assert_eq!(c.resident(), 3);
+    }
+
+    #[test]
+    fn a_pin_keeps_a_slot_through_a_new_wave_without_counting() {
+        let mut c = ExpertCache::new(1, 8, 2, Eviction::Lru);
+        assert_eq!(c.acquire(0, 0), Acquire::Miss(0));
+        assert_eq!(c.acquire(0, 1), Acquire::Miss(1));
+        assert_eq!(c.acquire(0, 2), Acquire::Full);
+        c.next_wave();
+        // Expert 1 (slot 1) is still needed by the token being placed: pinned, it is
+        // not the victim, though expert 0 is older only by one use.
+        c.pin(1);
+        assert_eq!(c.acquire(0, 2), Acquire::Miss(0));
+        assert_eq!(c.acquire(0, 3), Acquire::Full);
+        assert_eq!(
+            (c.stats.hits, c.stats.misses, c.stats.evictions),
+            (0, 3, 1),
+            "a pin is not a hit"
+        );
     }
 
     #[test]

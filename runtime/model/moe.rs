@@ -448,28 +448,32 @@ impl MoeRuntime {
         let mut slots = [0u32; MAX_EXPERTS_USED as usize];
         for t in 0..n {
             // Bring the token's experts in; when the cache is full of experts that
-            // recorded work still needs, submit that work and start again.
-            'token: loop {
-                let ids = self.routes[t].ids;
-                for (slot, &e) in slots.iter_mut().zip(&ids[..k_used]) {
-                    *slot = match self.cache.acquire(layer, e) {
-                        Acquire::Hit(s) => s,
-                        Acquire::Miss(s) => {
-                            let t0 = Instant::now();
-                            self.load(ctx, layer, e, s);
-                            self.cache.stats.stall_ns += t0.elapsed().as_nanos() as u64;
-                            s
+            // recorded work still needs, submit that work, start a new wave, keep the
+            // experts this token already holds, and go on with the next.
+            let ids = self.routes[t].ids;
+            let mut i = 0;
+            while i < k_used {
+                let e = ids[i];
+                slots[i] = match self.cache.acquire(layer, e) {
+                    Acquire::Hit(s) => s,
+                    Acquire::Miss(s) => {
+                        let t0 = Instant::now();
+                        self.load(ctx, layer, e, s);
+                        self.cache.stats.stall_ns += t0.elapsed().as_nanos() as u64;
+                        s
+                    }
+                    Acquire::Full => {
+                        let t0 = Instant::now();
+                        enc.flush();
+                        self.cache.next_wave();
+                        for &s in &slots[..i] {
+                            self.cache.pin(s);
                         }
-                        Acquire::Full => {
-                            let t0 = Instant::now();
-                            enc.flush();
-                            self.cache.next_wave();
-                            self.cache.stats.stall_ns += t0.elapsed().as_nanos() as u64;
-                            continue 'token;
-                        }
-                    };
-                }
-                break;
+                        self.cache.stats.stall_ns += t0.elapsed().as_nanos() as u64;
+                        continue;
+                    }
+                };
+                i += 1;
             }
             let tr = t as u64 * row;
             enc.copy(xn, tr, &self.s.x, 0, row);
