@@ -138,6 +138,14 @@ impl Graph {
             .count()
     }
 
+    /// The names of the dispatches, in order (what a profile reports).
+    pub fn dispatch_names(&self) -> impl Iterator<Item = &str> {
+        self.cmds.iter().filter_map(|c| match c {
+            Cmd::Dispatch(op) => Some(op.name.as_str()),
+            _ => None,
+        })
+    }
+
     /// Writes the step uniform, records every command for `step.n_tokens` tokens, copies
     /// `result` (bytes from the start of the buffer) into `readback`, submits (once, or
     /// once more per pause through `hook`).
@@ -153,20 +161,49 @@ impl Graph {
         ctx.queue
             .write_buffer(step_buffer, 0, bytemuck::bytes_of(&step));
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        let mut pass = Some(
-            encoder
-                .begin_compute_pass(&Default::default())
-                .forget_lifetime(),
-        );
+        self.record(ctx, &mut encoder, step.n_tokens, hook, None)?;
+        encoder.copy_buffer_to_buffer(result.0, 0, readback.buffer(), 0, result.1);
+        ctx.queue.submit([encoder.finish()]);
+        Ok(())
+    }
+
+    /// Records every command for `n_tokens` tokens into `encoder`, handing pauses to
+    /// `hook`. Dispatches share compute passes between copies and pauses; with
+    /// `timestamps`, each dispatch i gets a pass of its own that writes queries 2i
+    /// (begin) and 2i + 1 (end), for the profiler.
+    pub(super) fn record(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        n_tokens: u32,
+        hook: &mut PauseHook<'_>,
+        timestamps: Option<&wgpu::QuerySet>,
+    ) -> Result<()> {
+        let mut pass: Option<wgpu::ComputePass<'static>> = None;
+        let mut dispatched = 0u32;
         for cmd in &self.cmds {
             match cmd {
                 Cmd::Dispatch(op) => {
-                    let p = pass.get_or_insert_with(|| {
-                        encoder
-                            .begin_compute_pass(&Default::default())
-                            .forget_lifetime()
-                    });
-                    op.record(p, step.n_tokens);
+                    if let Some(queries) = timestamps {
+                        let i = dispatched;
+                        let mut own = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: None,
+                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                query_set: queries,
+                                beginning_of_pass_write_index: Some(2 * i),
+                                end_of_pass_write_index: Some(2 * i + 1),
+                            }),
+                        });
+                        op.record(&mut own, n_tokens);
+                    } else {
+                        let p = pass.get_or_insert_with(|| {
+                            encoder
+                                .begin_compute_pass(&Default::default())
+                                .forget_lifetime()
+                        });
+                        op.record(p, n_tokens);
+                    }
+                    dispatched += 1;
                 }
                 Cmd::CopyLastRow {
                     src,
@@ -174,22 +211,16 @@ impl Graph {
                     row_bytes,
                 } => {
                     pass = None;
-                    let offset = u64::from(step.n_tokens.saturating_sub(1)) * row_bytes;
+                    let offset = u64::from(n_tokens.saturating_sub(1)) * row_bytes;
                     encoder.copy_buffer_to_buffer(src, offset, dst, 0, *row_bytes);
                 }
                 Cmd::Pause(p) => {
                     pass = None;
-                    let mut enc = Encoder {
-                        ctx,
-                        enc: &mut encoder,
-                    };
+                    let mut enc = Encoder { ctx, enc: encoder };
                     hook(*p, &mut enc)?;
                 }
             }
         }
-        drop(pass);
-        encoder.copy_buffer_to_buffer(result.0, 0, readback.buffer(), 0, result.1);
-        ctx.queue.submit([encoder.finish()]);
         Ok(())
     }
 }

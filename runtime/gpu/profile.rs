@@ -5,7 +5,7 @@
 
 use super::buffers::Readback;
 use super::context::GpuContext;
-use super::graph::{Cmd, Encoder, Graph, PauseHook};
+use super::graph::{Graph, PauseHook};
 use super::kernels::StepParams;
 use super::Buffer;
 use crate::error::{Error, Result};
@@ -63,39 +63,7 @@ pub fn profile_step(
     ctx.queue
         .write_buffer(step_buffer, 0, bytemuck::bytes_of(&step));
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    let mut names = Vec::with_capacity(n as usize);
-    for cmd in &graph.cmds {
-        match cmd {
-            Cmd::Dispatch(op) => {
-                let i = names.len() as u32;
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: None,
-                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                        query_set: &queries,
-                        beginning_of_pass_write_index: Some(2 * i),
-                        end_of_pass_write_index: Some(2 * i + 1),
-                    }),
-                });
-                op.record(&mut pass, step.n_tokens);
-                names.push(op.name.clone());
-            }
-            Cmd::CopyLastRow {
-                src,
-                dst,
-                row_bytes,
-            } => {
-                let offset = u64::from(step.n_tokens.saturating_sub(1)) * row_bytes;
-                encoder.copy_buffer_to_buffer(src, offset, dst, 0, *row_bytes);
-            }
-            Cmd::Pause(p) => {
-                let mut enc = Encoder {
-                    ctx,
-                    enc: &mut encoder,
-                };
-                hook(*p, &mut enc)?
-            }
-        }
-    }
+    graph.record(ctx, &mut encoder, step.n_tokens, hook, Some(&queries))?;
     encoder.resolve_query_set(&queries, 0..2 * n, &resolved, 0);
     encoder.copy_buffer_to_buffer(&resolved, 0, times.buffer(), 0, u64::from(2 * n) * 8);
     encoder.copy_buffer_to_buffer(result.0, 0, readback.buffer(), 0, result.1);
@@ -110,12 +78,15 @@ pub fn profile_step(
         .map(|b| u64::from_le_bytes(b.try_into().expect("8-byte chunks")))
         .collect();
     let period = f64::from(ctx.queue.get_timestamp_period());
-    Ok(names
-        .into_iter()
+    Ok(graph
+        .dispatch_names()
         .enumerate()
         .map(|(i, name)| {
             let ns = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period;
-            DispatchTime { name, ns }
+            DispatchTime {
+                name: name.to_string(),
+                ns,
+            }
         })
         .collect())
 }
