@@ -35,7 +35,14 @@ pub fn streamed_matrix(
             format.name()
         ))
     })?;
-    let parts = buffers::split_rows(slot.min(limit), row_bytes, n_rows)
+    let runs = buffers::split_rows(slot.min(limit), row_bytes, n_rows);
+    if runs.is_empty() && n_rows > 0 {
+        // The plan sizes the ring's slots for the largest row it streams.
+        return Err(Error::Internal(format!(
+            "{name}: a row of {row_bytes} bytes does not fit a stream slot of {slot} bytes"
+        )));
+    }
+    let parts = runs
         .into_iter()
         .map(|(row0, rows)| {
             let len = u64::from(rows) * row_bytes;
