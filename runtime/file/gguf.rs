@@ -26,6 +26,7 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 use crate::file::quant::{ggml_type_name, WeightFormat};
+use crate::file::split;
 
 const MAGIC: [u8; 4] = *b"GGUF";
 /// `general.alignment` when the key is absent (GGUF_DEFAULT_ALIGNMENT).
@@ -181,10 +182,13 @@ pub struct TensorInfo {
     /// ggml order: dims[0] is the innermost (columns, contiguous in memory).
     pub dims: Vec<u64>,
     pub format: WeightFormat,
-    /// Absolute byte offset in the file.
+    /// Byte offset of the data: absolute in the file, or for a split model global over
+    /// its parts (see [`GgufFile`]).
     pub offset: u64,
     /// Bytes of data.
     pub size: u64,
+    /// The part holding it, 0-based (0 unless the model is split).
+    pub part: usize,
 }
 
 impl TensorInfo {
@@ -201,10 +205,14 @@ impl TensorInfo {
     }
 }
 
-/// An open GGUF file: parsed metadata and tensor table, tensor data left in the mmap.
+/// An open GGUF model: parsed metadata and tensor table, tensor data left in the mmap —
+/// one file, or all the parts of a split model ([`crate::file::split`]). Tensor offsets
+/// are global: part `i`'s bytes start at the sum of the sizes of the parts before it, as
+/// if the parts were one file, so code that reads tensors never asks which part.
 pub struct GgufFile {
+    /// The first part's path (the only one's, when the model is not split).
     path: PathBuf,
-    mmap: Mmap,
+    parts: Vec<Part>,
     version: u32,
     alignment: u64,
     data_offset: u64,
@@ -213,10 +221,19 @@ pub struct GgufFile {
     tensor_index: HashMap<String, usize>,
 }
 
+/// One mapped file of a model.
+struct Part {
+    path: PathBuf,
+    mmap: Mmap,
+    /// Global offset of this part's first byte.
+    base: u64,
+}
+
 impl fmt::Debug for GgufFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GgufFile")
             .field("path", &self.path)
+            .field("parts", &self.parts.len())
             .field("version", &self.version)
             .field("file_size", &self.file_size())
             .field("metadata", &self.metadata.len())
@@ -229,31 +246,151 @@ impl GgufFile {
     /// Opens and validates `path`. Errors: `Io` if it cannot be opened or mapped, `BadFile`
     /// if it is not a consistent GGUF file, `Unsupported` for GGUF v1, big-endian files and
     /// weight types edgeseek cannot run.
+    ///
+    /// A part of a split model (`<prefix>-0000K-of-0000N.gguf` with `split.count` N) opens
+    /// the whole model: every part is mapped and checked (its number, the count, no tensor
+    /// twice, the tensor total), whichever part `path` names.
     pub fn open(path: &Path) -> Result<GgufFile> {
-        // Only a regular file can be a model, and anything else must be refused before it
-        // is opened: opening a FIFO blocks until something writes to it, and mapping a
-        // directory or a device fails with an errno ("No such device") that names neither.
-        let kind = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        refuse_non_file(path, &kind.file_type())?;
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        // Again on what was opened, in case the path changed in between.
-        let kind = file.metadata().map_err(|e| Error::io(path, e))?;
-        refuse_non_file(path, &kind.file_type())?;
-        // SAFETY: the mapping is read-only and we never hand out `&mut`. Mapping a file is
-        // only unsound if another process truncates or rewrites it while it is mapped; model
-        // files are inputs nobody edits while a model runs (llama.cpp maps them the same
-        // way), and avoiding the map would mean copying gigabytes of weights to the heap.
-        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let parsed = parse(path, &mmap)?;
-        let tensor_index = parsed.tensor_index;
-        Ok(GgufFile {
+        let (mmap, parsed) = map_and_parse(path)?;
+        let count = split_field(path, &parsed, split::KEY_COUNT)?.unwrap_or(1);
+        if count <= 1 {
+            return Ok(GgufFile::from_parts(
+                path,
+                vec![(path.to_path_buf(), mmap, parsed)],
+            ));
+        }
+        drop(mmap);
+        let Some((prefix, _, named_count)) = split::parse_name(path) else {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "is part of a model split in {count} files (split.count), but its name does                      not end in -0000K-of-{count:05}.gguf, so the other parts cannot be found"
+                ),
+            ));
+        };
+        if named_count != count {
+            return Err(Error::bad_file(
+                path,
+                format!("is named as one of {named_count} parts but holds split.count {count}"),
+            ));
+        }
+        let mut parts = Vec::with_capacity(count as usize);
+        for no in 1..=count {
+            let part = split::part_path(path, &prefix, no, count);
+            let (mmap, parsed) = map_and_parse(&part).map_err(|e| match e {
+                Error::Io { source, .. } => Error::io(
+                    &part,
+                    std::io::Error::new(
+                        source.kind(),
+                        format!(
+                            "part {no} of the {count}-part model {}: {source}",
+                            path.display()
+                        ),
+                    ),
+                ),
+                other => other,
+            })?;
+            let part_no = split_field(&part, &parsed, split::KEY_NO)?;
+            let part_count = split_field(&part, &parsed, split::KEY_COUNT)?;
+            if part_no != Some(no - 1) || part_count != Some(count) {
+                let said = |v: Option<u32>| v.map_or("nothing".to_string(), |v| v.to_string());
+                return Err(Error::bad_file(
+                    &part,
+                    format!(
+                        "should be part {no} of {count} (split.no {}, split.count {count}) but holds                          split.no {} and split.count {}: a part of another split?",
+                        no - 1,
+                        said(part_no),
+                        said(part_count)
+                    ),
+                ));
+            }
+            parts.push((part, mmap, parsed));
+        }
+        let first = parts[0].0.clone();
+        let want = split_field(&first, &parts[0].2, split::KEY_TENSORS)?;
+        let file = GgufFile::merge(&first, parts)?;
+        if let Some(want) = want {
+            if file.tensors.len() as u64 != u64::from(want) {
+                return Err(Error::bad_file(
+                    &first,
+                    format!(
+                        "its {count} parts hold {} tensors, but split.tensors.count says {want}",
+                        file.tensors.len()
+                    ),
+                ));
+            }
+        }
+        Ok(file)
+    }
+
+    /// One file (no tensor can be listed twice: `parse` refused that).
+    fn from_parts(path: &Path, mut parts: Vec<(PathBuf, Mmap, Parsed)>) -> GgufFile {
+        let (part_path, mmap, parsed) = parts.remove(0);
+        GgufFile {
             path: path.to_path_buf(),
-            mmap,
+            parts: vec![Part {
+                path: part_path,
+                mmap,
+                base: 0,
+            }],
             version: parsed.version,
             alignment: parsed.alignment,
             data_offset: parsed.data_offset,
             metadata: parsed.metadata,
             tensors: parsed.tensors,
+            tensor_index: parsed.tensor_index,
+        }
+    }
+
+    /// The parts of a split model as one: the first part's metadata, every part's tensors
+    /// with global offsets.
+    fn merge(first: &Path, parts: Vec<(PathBuf, Mmap, Parsed)>) -> Result<GgufFile> {
+        let mut merged: Vec<Part> = Vec::with_capacity(parts.len());
+        let mut tensors: Vec<TensorInfo> = Vec::new();
+        let mut tensor_index: HashMap<String, usize> = HashMap::new();
+        let mut head = None;
+        let mut base = 0u64;
+        for (i, (path, mmap, parsed)) in parts.into_iter().enumerate() {
+            for mut t in parsed.tensors {
+                if let Some(&other) = tensor_index.get(&t.name) {
+                    let where_ = tensors[other].part;
+                    return Err(Error::bad_file(
+                        &path,
+                        format!(
+                            "tensor '{}' is also in part {} ({})",
+                            Quoted(&t.name),
+                            where_ + 1,
+                            merged[where_].path.display()
+                        ),
+                    ));
+                }
+                t.offset += base;
+                t.part = i;
+                tensor_index.insert(t.name.clone(), tensors.len());
+                tensors.push(t);
+            }
+            let size = mmap.len() as u64;
+            if head.is_none() {
+                head = Some((
+                    parsed.version,
+                    parsed.alignment,
+                    parsed.data_offset,
+                    parsed.metadata,
+                ));
+            }
+            merged.push(Part { path, mmap, base });
+            base += size;
+        }
+        let (version, alignment, data_offset, metadata) =
+            head.ok_or_else(|| Error::Internal("a split model without parts".into()))?;
+        Ok(GgufFile {
+            path: first.to_path_buf(),
+            parts: merged,
+            version,
+            alignment,
+            data_offset,
+            metadata,
+            tensors,
             tensor_index,
         })
     }
@@ -264,13 +401,18 @@ impl GgufFile {
     pub fn version(&self) -> u32 {
         self.version
     }
+    /// Bytes of all parts together.
     pub fn file_size(&self) -> u64 {
-        self.mmap.len() as u64
+        self.parts.iter().map(|p| p.mmap.len() as u64).sum()
+    }
+    /// The files the model was read from: one, or every part of a split model in order.
+    pub fn part_paths(&self) -> impl Iterator<Item = &Path> {
+        self.parts.iter().map(|p| p.path.as_path())
     }
     pub fn alignment(&self) -> u64 {
         self.alignment
     }
-    /// Absolute offset of the tensor data section.
+    /// Absolute offset of the tensor data section (of the first part).
     pub fn data_offset(&self) -> u64 {
         self.data_offset
     }
@@ -357,12 +499,24 @@ impl GgufFile {
     /// file; a `TensorInfo` pointing outside it panics (so not public: embedders use
     /// [`GgufFile::tensor_bytes`]).
     pub(crate) fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
-        &self.mmap[t.offset as usize..(t.offset + t.size) as usize]
+        self.range(t.offset, t.size)
     }
 
-    /// `len` bytes at absolute `offset`, inside a tensor's data checked at open.
+    /// `len` bytes at global `offset`, inside a tensor's data checked at open (so inside
+    /// one part).
     pub(crate) fn range(&self, offset: u64, len: u64) -> &[u8] {
-        &self.mmap[offset as usize..(offset + len) as usize]
+        let (part, local) = self.locate(offset);
+        &part.mmap[local as usize..(local + len) as usize]
+    }
+
+    /// The part holding global `offset`, and the offset within it.
+    fn locate(&self, offset: u64) -> (&Part, u64) {
+        let i = self
+            .parts
+            .partition_point(|p| p.base <= offset)
+            .saturating_sub(1);
+        let part = &self.parts[i];
+        (part, offset - part.base)
     }
 
     /// Tells the kernel the whole pages inside this range are not needed for now, so
@@ -372,6 +526,7 @@ impl GgufFile {
     pub(crate) fn release(&self, offset: u64, len: u64) {
         #[cfg(target_os = "linux")]
         {
+            let (part, offset) = self.locate(offset);
             const PAGE: u64 = 4096;
             let start = offset.next_multiple_of(PAGE);
             let end = (offset + len) / PAGE * PAGE;
@@ -381,7 +536,7 @@ impl GgufFile {
                 // already copied out); MADV_DONTNEED on such a mapping only drops the
                 // page table entries, later reads see the file's contents again.
                 let _ = unsafe {
-                    self.mmap.unchecked_advise_range(
+                    part.mmap.unchecked_advise_range(
                         memmap2::UncheckedAdvice::DontNeed,
                         start as usize,
                         (end - start) as usize,
@@ -393,9 +548,47 @@ impl GgufFile {
         let _ = (offset, len);
     }
 
-    /// The whole file.
+    /// The first part's bytes: the whole file when the model is not split.
     pub fn bytes(&self) -> &[u8] {
-        &self.mmap
+        &self.parts[0].mmap
+    }
+}
+
+/// Maps and parses one file, refusing what is not a regular file before opening it.
+fn map_and_parse(path: &Path) -> Result<(Mmap, Parsed)> {
+    // Only a regular file can be a model, and anything else must be refused before it
+    // is opened: opening a FIFO blocks until something writes to it, and mapping a
+    // directory or a device fails with an errno ("No such device") that names neither.
+    let kind = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    refuse_non_file(path, &kind.file_type())?;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // Again on what was opened, in case the path changed in between.
+    let kind = file.metadata().map_err(|e| Error::io(path, e))?;
+    refuse_non_file(path, &kind.file_type())?;
+    // SAFETY: the mapping is read-only and we never hand out `&mut`. Mapping a file is
+    // only unsound if another process truncates or rewrites it while it is mapped; model
+    // files are inputs nobody edits while a model runs (llama.cpp maps them the same
+    // way), and avoiding the map would mean copying gigabytes of weights to the heap.
+    let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    let parsed = parse(path, &mmap)?;
+    Ok((mmap, parsed))
+}
+
+/// A `split.*` count of a parsed file: any integer type that fits u32 (llama.cpp writes
+/// u16 and i32), else BadFile naming the key.
+fn split_field(path: &Path, parsed: &Parsed, key: &str) -> Result<Option<u32>> {
+    let Some((_, v)) = parsed.metadata.iter().find(|(k, _)| k == key) else {
+        return Ok(None);
+    };
+    match v.as_u64().and_then(|x| u32::try_from(x).ok()) {
+        Some(n) => Ok(Some(n)),
+        None => Err(Error::bad_file(
+            path,
+            format!(
+                "metadata key '{key}' holds {}, expected a count",
+                v.describe()
+            ),
+        )),
     }
 }
 
@@ -709,6 +902,7 @@ fn validate_tensor(
         format,
         offset,
         size,
+        part: 0,
     })
 }
 

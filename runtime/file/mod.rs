@@ -2,3 +2,4 @@
 
 pub(crate) mod gguf;
 pub(crate) mod quant;
+pub(crate) mod split;
