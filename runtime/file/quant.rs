@@ -37,6 +37,8 @@ pub enum WeightFormat {
     Q4_K,
     Q5_K,
     Q6_K,
+    Q2_K,
+    Q3_K,
 }
 
 /// Elements per block of the "legacy" formats (Q4_0 .. Q8_0); ggml's `QK4_0` etc.
@@ -45,7 +47,7 @@ const QK: usize = 32;
 const QK_K: usize = 256;
 
 impl WeightFormat {
-    pub const ALL: [WeightFormat; 11] = [
+    pub const ALL: [WeightFormat; 13] = [
         WeightFormat::F32,
         WeightFormat::F16,
         WeightFormat::BF16,
@@ -57,6 +59,8 @@ impl WeightFormat {
         WeightFormat::Q4_K,
         WeightFormat::Q5_K,
         WeightFormat::Q6_K,
+        WeightFormat::Q2_K,
+        WeightFormat::Q3_K,
     ];
 
     /// The format stored under a ggml type id (`enum ggml_type` in ggml.h), if supported.
@@ -74,6 +78,8 @@ impl WeightFormat {
             WeightFormat::Q5_0 => 6,
             WeightFormat::Q5_1 => 7,
             WeightFormat::Q8_0 => 8,
+            WeightFormat::Q2_K => 10,
+            WeightFormat::Q3_K => 11,
             WeightFormat::Q4_K => 12,
             WeightFormat::Q5_K => 13,
             WeightFormat::Q6_K => 14,
@@ -95,7 +101,11 @@ impl WeightFormat {
             | WeightFormat::Q4_1
             | WeightFormat::Q5_0
             | WeightFormat::Q5_1 => QK as u32,
-            WeightFormat::Q4_K | WeightFormat::Q5_K | WeightFormat::Q6_K => QK_K as u32,
+            WeightFormat::Q4_K
+            | WeightFormat::Q5_K
+            | WeightFormat::Q6_K
+            | WeightFormat::Q2_K
+            | WeightFormat::Q3_K => QK_K as u32,
         }
     }
 
@@ -112,6 +122,8 @@ impl WeightFormat {
             WeightFormat::Q4_K => size_of::<BlockQ4K>(),
             WeightFormat::Q5_K => size_of::<BlockQ5K>(),
             WeightFormat::Q6_K => size_of::<BlockQ6K>(),
+            WeightFormat::Q2_K => size_of::<BlockQ2K>(),
+            WeightFormat::Q3_K => size_of::<BlockQ3K>(),
         };
         size as u32
     }
@@ -140,6 +152,10 @@ impl WeightFormat {
             }
             // Q6_K keeps d last, after ql, qh and scales.
             WeightFormat::Q6_K => &[208],
+            // d, dmin after scales[16] and qs[64]
+            WeightFormat::Q2_K => &[80, 82],
+            // d after hmask[32], qs[64] and scales[12]
+            WeightFormat::Q3_K => &[108],
         }
     }
 }
@@ -274,6 +290,30 @@ pub struct BlockQ6K {
     pub d: u16,                  // f16 super-block scale, stored last
 }
 
+/// `block_q2_K`: 16 sub-blocks of 16, each with a 4-bit scale and a 4-bit min;
+/// x = (d * sc) * q - (dmin * m), q 2 bits.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ2K {
+    pub scales: [u8; QK_K / 16], // low nibble scale, high nibble min, per 16 weights
+    pub qs: [u8; QK_K / 4],      // 2-bit quants: each 32 bytes hold four 32-weight runs
+    pub d: u16,                  // f16 super-block scale for the scales
+    pub dmin: u16,               // f16 super-block scale for the mins
+}
+
+/// `block_q3_K`: 16 sub-blocks of 16 with 6-bit signed scales;
+/// x = (d * (sc - 32)) * (q - 4 * !hbit), q 2 bits plus a high bit from `hmask`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockQ3K {
+    pub hmask: [u8; QK_K / 8], // high bits: bit 4n+j of hmask[l] for run j of half n
+    pub qs: [u8; QK_K / 4],    // low 2 bits, laid out as Q2_K's
+    pub scales: [u8; 12],      // 16 scales of 6 bits (see `scale_q3_k`)
+    pub d: u16,                // f16 super-block scale
+}
+
+const _: () = assert!(size_of::<BlockQ2K>() == 84);
+const _: () = assert!(size_of::<BlockQ3K>() == 110);
 const _: () = assert!(size_of::<BlockQ8_0>() == 34);
 const _: () = assert!(size_of::<BlockQ4_0>() == 18);
 const _: () = assert!(size_of::<BlockQ4_1>() == 20);
@@ -323,6 +363,8 @@ pub fn dequantize(format: WeightFormat, bytes: &[u8], out: &mut [f32]) {
         WeightFormat::Q4_K => blocks(bytes, out, dequantize_q4_k),
         WeightFormat::Q5_K => blocks(bytes, out, dequantize_q5_k),
         WeightFormat::Q6_K => blocks(bytes, out, dequantize_q6_k),
+        WeightFormat::Q2_K => blocks(bytes, out, dequantize_q2_k),
+        WeightFormat::Q3_K => blocks(bytes, out, dequantize_q3_k),
     }
 }
 
@@ -487,6 +529,42 @@ fn dequantize_q6_k(x: &BlockQ6K, y: &mut [f32; QK_K]) {
     }
 }
 
+/// Q2_K and Q3_K lay their 2-bit quants out alike: each half of 128 weights uses 32
+/// bytes of qs, run j (32 weights) taking bits 2j..2j+1 of them; a scale serves 16.
+fn dequantize_q2_k(x: &BlockQ2K, y: &mut [f32; QK_K]) {
+    let d = f16_to_f32(x.d);
+    let min = f16_to_f32(x.dmin);
+    for (e, y) in y.iter_mut().enumerate() {
+        let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
+        let sc = x.scales[e / 16];
+        let dl = d * f32::from(sc & 0x0F);
+        let ml = min * f32::from(sc >> 4);
+        let q = (x.qs[32 * n + l] >> (2 * j)) & 3;
+        *y = dl * f32::from(q) - ml;
+    }
+}
+
+/// Scale `is` (0..16) of a Q3_K block, as ggml's kmask shuffle of the 12 bytes unpacks it:
+/// low 4 bits from byte is % 8 (its high nibble for is >= 8), high 2 bits from byte
+/// 8 + is % 4 (bits 2 * (is / 4)); stored plus 32.
+fn scale_q3_k(scales: &[u8; 12], is: usize) -> i32 {
+    let lo = (scales[is % 8] >> (4 * (is / 8))) & 0x0F;
+    let hi = (scales[8 + is % 4] >> (2 * (is / 4))) & 3;
+    i32::from(lo | (hi << 4)) - 32
+}
+
+fn dequantize_q3_k(x: &BlockQ3K, y: &mut [f32; QK_K]) {
+    let d = f16_to_f32(x.d);
+    for (e, y) in y.iter_mut().enumerate() {
+        let (n, j, l) = (e / 128, (e % 128) / 32, e % 32);
+        let dl = d * scale_q3_k(&x.scales, e / 16) as f32;
+        let low = i32::from((x.qs[32 * n + l] >> (2 * j)) & 3);
+        let high = x.hmask[l] & (1 << (4 * n + j)) != 0;
+        let q = low - if high { 0 } else { 4 };
+        *y = dl * q as f32;
+    }
+}
+
 /// Deterministic xorshift64* generator for test data (no `rand` dependency).
 #[cfg(test)]
 struct XorShift(u64);
@@ -592,6 +670,8 @@ mod tests {
                 WeightFormat::Q4_K => 8,
                 WeightFormat::Q5_K => 9,
                 WeightFormat::Q6_K => 10,
+                WeightFormat::Q2_K => 11,
+                WeightFormat::Q3_K => 12,
             }
         }
         for (i, &f) in WeightFormat::ALL.iter().enumerate() {
@@ -617,7 +697,7 @@ mod tests {
 
     #[test]
     fn format_table_matches_ggml() {
-        let expected: [(WeightFormat, u32, &str, u32, u32); 11] = [
+        let expected: [(WeightFormat, u32, &str, u32, u32); 13] = [
             (WeightFormat::F32, 0, "F32", 1, 4),
             (WeightFormat::F16, 1, "F16", 1, 2),
             (WeightFormat::BF16, 30, "BF16", 1, 2),
@@ -629,6 +709,8 @@ mod tests {
             (WeightFormat::Q4_K, 12, "Q4_K", 256, 144),
             (WeightFormat::Q5_K, 13, "Q5_K", 256, 176),
             (WeightFormat::Q6_K, 14, "Q6_K", 256, 210),
+            (WeightFormat::Q2_K, 10, "Q2_K", 256, 84),
+            (WeightFormat::Q3_K, 11, "Q3_K", 256, 110),
         ];
         for (i, (f, id, name, elems, bytes)) in expected.into_iter().enumerate() {
             assert_eq!(WeightFormat::ALL[i], f);
@@ -638,7 +720,7 @@ mod tests {
             assert_eq!(f.block_elems(), elems);
             assert_eq!(f.block_bytes(), bytes);
         }
-        for unsupported in [4, 9, 10, 11, 15, 16, 23, 28, 39, 1000] {
+        for unsupported in [4, 9, 15, 16, 23, 28, 39, 1000] {
             assert_eq!(WeightFormat::from_ggml_type(unsupported), None);
         }
         assert_eq!(ggml_type_name(16), "IQ2_XXS");

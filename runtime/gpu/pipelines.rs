@@ -52,6 +52,8 @@ fn format_source(f: WeightFormat) -> &'static str {
         WeightFormat::Q4_K => include_str!("../../shaders/formats/q4_k.wgsl"),
         WeightFormat::Q5_K => include_str!("../../shaders/formats/q5_k.wgsl"),
         WeightFormat::Q6_K => include_str!("../../shaders/formats/q6_k.wgsl"),
+        WeightFormat::Q2_K => include_str!("../../shaders/formats/q2_k.wgsl"),
+        WeightFormat::Q3_K => include_str!("../../shaders/formats/q3_k.wgsl"),
     }
 }
 
@@ -298,9 +300,9 @@ mod tests {
     #[test]
     fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let keys = PipelineKey::all();
-        // 6 format kernels x 11 formats + the integer-dot matvec and matmul x 6 formats +
+        // 6 format kernels x 13 formats + the integer-dot matvec and matmul x 6 formats +
         // 4 cache kernels x 2 KV types + 5 others.
-        assert_eq!(keys.len(), 6 * 11 + 2 * 6 + 4 * 2 + 5);
+        assert_eq!(keys.len(), 6 * 13 + 2 * 6 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)
