@@ -77,6 +77,7 @@ pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
         WeightFormat::Q4_K => (include_str!("../../shaders/q8dot/q4_k.wgsl"), true),
         WeightFormat::Q5_K => (include_str!("../../shaders/q8dot/q5_k.wgsl"), false),
         WeightFormat::Q6_K => (include_str!("../../shaders/q8dot/q6_k.wgsl"), true),
+        WeightFormat::Q3_K => (include_str!("../../shaders/q8dot/q3_k.wgsl"), false),
         _ => return None,
     };
     Some(Q8Reader { source, own_q8w4 })
@@ -300,9 +301,9 @@ mod tests {
     #[test]
     fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let keys = PipelineKey::all();
-        // 6 format kernels x 13 formats + the integer-dot matvec and matmul x 6 formats +
+        // 6 format kernels x 13 formats + the integer-dot matvec and matmul x 7 formats +
         // 4 cache kernels x 2 KV types + 5 others.
-        assert_eq!(keys.len(), 6 * 13 + 2 * 6 + 4 * 2 + 5);
+        assert_eq!(keys.len(), 6 * 13 + 2 * 7 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)
