@@ -10,6 +10,8 @@ use edgeseek::{DeviceOptions, LoadOptions};
 
 const ARCHS: [&str; 3] = ["llama", "qwen2", "qwen3"];
 const FORMATS: [&str; 6] = ["F32", "F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K"];
+/// The low-bit formats on one architecture (llama.cpp's Q2_K and Q3_K_M mixes).
+const LOW_BIT: [&str; 2] = ["qwen2-Q2_K", "qwen2-Q3_K_M"];
 
 /// Our kernels dequantize exactly (each is tested against its CPU reference in
 /// runtime/gpu/kernels/), so against llama.cpp run on the same weights (the F32
@@ -23,6 +25,7 @@ fn check_all(opts: &LoadOptions, path_name: &str) {
     let names: Vec<(String, bool)> = ARCHS
         .iter()
         .flat_map(|a| FORMATS.map(|f| (format!("{a}-{f}"), !matches!(f, "F32" | "F16"))))
+        .chain(LOW_BIT.map(|name| (name.to_string(), true)))
         .collect();
     check_fixtures(&names, opts, path_name, TOL_SAME_WEIGHTS);
 }
