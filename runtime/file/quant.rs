@@ -39,6 +39,8 @@ pub enum WeightFormat {
     Q6_K,
     Q2_K,
     Q3_K,
+    IQ4_NL,
+    IQ4_XS,
 }
 
 /// Elements per block of the "legacy" formats (Q4_0 .. Q8_0); ggml's `QK4_0` etc.
@@ -47,7 +49,7 @@ const QK: usize = 32;
 const QK_K: usize = 256;
 
 impl WeightFormat {
-    pub const ALL: [WeightFormat; 13] = [
+    pub const ALL: [WeightFormat; 15] = [
         WeightFormat::F32,
         WeightFormat::F16,
         WeightFormat::BF16,
@@ -61,6 +63,8 @@ impl WeightFormat {
         WeightFormat::Q6_K,
         WeightFormat::Q2_K,
         WeightFormat::Q3_K,
+        WeightFormat::IQ4_NL,
+        WeightFormat::IQ4_XS,
     ];
 
     /// The format stored under a ggml type id (`enum ggml_type` in ggml.h), if supported.
@@ -83,6 +87,8 @@ impl WeightFormat {
             WeightFormat::Q4_K => 12,
             WeightFormat::Q5_K => 13,
             WeightFormat::Q6_K => 14,
+            WeightFormat::IQ4_NL => 20,
+            WeightFormat::IQ4_XS => 23,
             WeightFormat::BF16 => 30,
         }
     }
@@ -100,12 +106,14 @@ impl WeightFormat {
             | WeightFormat::Q4_0
             | WeightFormat::Q4_1
             | WeightFormat::Q5_0
-            | WeightFormat::Q5_1 => QK as u32,
+            | WeightFormat::Q5_1
+            | WeightFormat::IQ4_NL => QK as u32,
             WeightFormat::Q4_K
             | WeightFormat::Q5_K
             | WeightFormat::Q6_K
             | WeightFormat::Q2_K
-            | WeightFormat::Q3_K => QK_K as u32,
+            | WeightFormat::Q3_K
+            | WeightFormat::IQ4_XS => QK_K as u32,
         }
     }
 
@@ -124,6 +132,8 @@ impl WeightFormat {
             WeightFormat::Q6_K => size_of::<BlockQ6K>(),
             WeightFormat::Q2_K => size_of::<BlockQ2K>(),
             WeightFormat::Q3_K => size_of::<BlockQ3K>(),
+            WeightFormat::IQ4_NL => size_of::<BlockIq4Nl>(),
+            WeightFormat::IQ4_XS => size_of::<BlockIq4Xs>(),
         };
         size as u32
     }
@@ -136,6 +146,15 @@ impl WeightFormat {
             return None;
         }
         (n_cols / elems).checked_mul(u64::from(self.block_bytes()))
+    }
+
+    /// The format's lookup table of quant values, where it has one: the one source the
+    /// CPU dequantize here and the WGSL readers (declared by the shader composer) use.
+    pub fn lookup_table(self) -> Option<(&'static str, &'static [i8])> {
+        match self {
+            WeightFormat::IQ4_NL | WeightFormat::IQ4_XS => Some(("KVALUES_IQ4NL", &KVALUES_IQ4NL)),
+            _ => None,
+        }
     }
 
     /// Byte offsets of the f16 scale fields inside one block (empty for the float formats).
@@ -156,6 +175,8 @@ impl WeightFormat {
             WeightFormat::Q2_K => &[80, 82],
             // d after hmask[32], qs[64] and scales[12]
             WeightFormat::Q3_K => &[108],
+            // d first
+            WeightFormat::IQ4_NL | WeightFormat::IQ4_XS => &[0],
         }
     }
 }
@@ -312,6 +333,33 @@ pub struct BlockQ3K {
     pub d: u16,                // f16 super-block scale
 }
 
+/// The 16 non-uniform 4-bit levels of IQ4_NL and IQ4_XS (ggml-common.h `kvalues_iq4nl`).
+pub const KVALUES_IQ4NL: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
+/// `block_iq4_nl`: as Q4_0's layout, but each nibble picks a level of `KVALUES_IQ4NL`;
+/// x = d * kvalues[q].
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockIq4Nl {
+    pub d: u16,           // f16 scale
+    pub qs: [u8; QK / 2], // nibbles, order as Q4_0
+}
+
+/// `block_iq4_xs`: 8 sub-blocks of 32 with 6-bit scales, nibbles as IQ4_NL's;
+/// x = (d * (ls - 32)) * kvalues[q].
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct BlockIq4Xs {
+    pub d: u16,                    // f16 super-block scale
+    pub scales_h: u16,             // top 2 bits of each sub-block scale (bits 2ib..2ib+1)
+    pub scales_l: [u8; QK_K / 64], // low 4 bits: nibble ib % 2 of byte ib / 2
+    pub qs: [u8; QK_K / 2],        // per sub-block 16 bytes: low nibbles 0..16, high 16..32
+}
+
+const _: () = assert!(size_of::<BlockIq4Nl>() == 18);
+const _: () = assert!(size_of::<BlockIq4Xs>() == 136);
 const _: () = assert!(size_of::<BlockQ2K>() == 84);
 const _: () = assert!(size_of::<BlockQ3K>() == 110);
 const _: () = assert!(size_of::<BlockQ8_0>() == 34);
@@ -365,6 +413,8 @@ pub fn dequantize(format: WeightFormat, bytes: &[u8], out: &mut [f32]) {
         WeightFormat::Q6_K => blocks(bytes, out, dequantize_q6_k),
         WeightFormat::Q2_K => blocks(bytes, out, dequantize_q2_k),
         WeightFormat::Q3_K => blocks(bytes, out, dequantize_q3_k),
+        WeightFormat::IQ4_NL => blocks(bytes, out, dequantize_iq4_nl),
+        WeightFormat::IQ4_XS => blocks(bytes, out, dequantize_iq4_xs),
     }
 }
 
@@ -565,6 +615,31 @@ fn dequantize_q3_k(x: &BlockQ3K, y: &mut [f32; QK_K]) {
     }
 }
 
+fn dequantize_iq4_nl(x: &BlockIq4Nl, y: &mut [f32; QK]) {
+    let d = f16_to_f32(x.d);
+    for j in 0..QK / 2 {
+        y[j] = d * f32::from(KVALUES_IQ4NL[usize::from(x.qs[j] & 0x0F)]);
+        y[j + QK / 2] = d * f32::from(KVALUES_IQ4NL[usize::from(x.qs[j] >> 4)]);
+    }
+}
+
+fn dequantize_iq4_xs(x: &BlockIq4Xs, y: &mut [f32; QK_K]) {
+    let d = f16_to_f32(x.d);
+    for (ib, (qs, y)) in
+        x.qs.chunks_exact(16)
+            .zip(y.chunks_exact_mut(32))
+            .enumerate()
+    {
+        let lo = (x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0F;
+        let hi = ((x.scales_h >> (2 * ib)) & 3) as u8;
+        let dl = d * (i32::from(lo | (hi << 4)) - 32) as f32;
+        for j in 0..16 {
+            y[j] = dl * f32::from(KVALUES_IQ4NL[usize::from(qs[j] & 0x0F)]);
+            y[j + 16] = dl * f32::from(KVALUES_IQ4NL[usize::from(qs[j] >> 4)]);
+        }
+    }
+}
+
 /// Deterministic xorshift64* generator for test data (no `rand` dependency).
 #[cfg(test)]
 struct XorShift(u64);
@@ -672,6 +747,8 @@ mod tests {
                 WeightFormat::Q6_K => 10,
                 WeightFormat::Q2_K => 11,
                 WeightFormat::Q3_K => 12,
+                WeightFormat::IQ4_NL => 13,
+                WeightFormat::IQ4_XS => 14,
             }
         }
         for (i, &f) in WeightFormat::ALL.iter().enumerate() {
@@ -697,7 +774,7 @@ mod tests {
 
     #[test]
     fn format_table_matches_ggml() {
-        let expected: [(WeightFormat, u32, &str, u32, u32); 13] = [
+        let expected: [(WeightFormat, u32, &str, u32, u32); 15] = [
             (WeightFormat::F32, 0, "F32", 1, 4),
             (WeightFormat::F16, 1, "F16", 1, 2),
             (WeightFormat::BF16, 30, "BF16", 1, 2),
@@ -711,6 +788,8 @@ mod tests {
             (WeightFormat::Q6_K, 14, "Q6_K", 256, 210),
             (WeightFormat::Q2_K, 10, "Q2_K", 256, 84),
             (WeightFormat::Q3_K, 11, "Q3_K", 256, 110),
+            (WeightFormat::IQ4_NL, 20, "IQ4_NL", 32, 18),
+            (WeightFormat::IQ4_XS, 23, "IQ4_XS", 256, 136),
         ];
         for (i, (f, id, name, elems, bytes)) in expected.into_iter().enumerate() {
             assert_eq!(WeightFormat::ALL[i], f);
@@ -720,7 +799,7 @@ mod tests {
             assert_eq!(f.block_elems(), elems);
             assert_eq!(f.block_bytes(), bytes);
         }
-        for unsupported in [4, 9, 15, 16, 23, 28, 39, 1000] {
+        for unsupported in [4, 9, 15, 16, 19, 28, 39, 1000] {
             assert_eq!(WeightFormat::from_ggml_type(unsupported), None);
         }
         assert_eq!(ggml_type_name(16), "IQ2_XXS");

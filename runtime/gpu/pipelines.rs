@@ -54,6 +54,8 @@ fn format_source(f: WeightFormat) -> &'static str {
         WeightFormat::Q6_K => include_str!("../../shaders/formats/q6_k.wgsl"),
         WeightFormat::Q2_K => include_str!("../../shaders/formats/q2_k.wgsl"),
         WeightFormat::Q3_K => include_str!("../../shaders/formats/q3_k.wgsl"),
+        WeightFormat::IQ4_NL => include_str!("../../shaders/formats/iq4_nl.wgsl"),
+        WeightFormat::IQ4_XS => include_str!("../../shaders/formats/iq4_xs.wgsl"),
     }
 }
 
@@ -81,6 +83,17 @@ pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
         _ => return None,
     };
     Some(Q8Reader { source, own_q8w4 })
+}
+
+/// A format's lookup table as WGSL, from its one source in quant.rs: a private array,
+/// which shaders may index with a runtime value (a `const` array is materialised per use).
+fn lookup_table_wgsl(name: &str, levels: &[i8]) -> String {
+    let values: Vec<String> = levels.iter().map(|v| format!("{v}.0")).collect();
+    format!(
+        "var<private> {name}: array<f32, {n}> = array<f32, {n}>({});\n",
+        values.join(", "),
+        n = levels.len()
+    )
 }
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -165,6 +178,9 @@ impl PipelineKey {
                 format.block_elems(),
                 format.block_bytes()
             ));
+            if let Some((name, levels)) = format.lookup_table() {
+                src.push_str(&lookup_table_wgsl(name, levels));
+            }
             src.push_str(format_source(format));
         }
         for header in spec.headers {
@@ -301,9 +317,9 @@ mod tests {
     #[test]
     fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let keys = PipelineKey::all();
-        // 6 format kernels x 13 formats + the integer-dot matvec and matmul x 7 formats +
+        // 6 format kernels x 15 formats + the integer-dot matvec and matmul x 7 formats +
         // 4 cache kernels x 2 KV types + 5 others.
-        assert_eq!(keys.len(), 6 * 13 + 2 * 7 + 4 * 2 + 5);
+        assert_eq!(keys.len(), 6 * 15 + 2 * 7 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)
