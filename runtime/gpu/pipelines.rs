@@ -80,6 +80,8 @@ pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
         WeightFormat::Q5_K => (include_str!("../../shaders/q8dot/q5_k.wgsl"), false),
         WeightFormat::Q6_K => (include_str!("../../shaders/q8dot/q6_k.wgsl"), true),
         WeightFormat::Q3_K => (include_str!("../../shaders/q8dot/q3_k.wgsl"), false),
+        WeightFormat::IQ4_NL => (include_str!("../../shaders/q8dot/iq4_nl.wgsl"), false),
+        WeightFormat::IQ4_XS => (include_str!("../../shaders/q8dot/iq4_xs.wgsl"), false),
         _ => return None,
     };
     Some(Q8Reader { source, own_q8w4 })
@@ -195,6 +197,9 @@ impl PipelineKey {
                 "const Q8W4_SHARES_LOADS: bool = {};\n",
                 reader.own_q8w4
             ));
+            if let Some((name, levels)) = format.lookup_table() {
+                src.push_str(&lookup_table_wgsl(name, levels));
+            }
             src.push_str(Q8DOT_COMMON);
             src.push_str(reader.source);
             if !reader.own_q8w4 {
@@ -317,9 +322,9 @@ mod tests {
     #[test]
     fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let keys = PipelineKey::all();
-        // 6 format kernels x 15 formats + the integer-dot matvec and matmul x 7 formats +
+        // 6 format kernels x 15 formats + the integer-dot matvec and matmul x 9 formats +
         // 4 cache kernels x 2 KV types + 5 others.
-        assert_eq!(keys.len(), 6 * 15 + 2 * 7 + 4 * 2 + 5);
+        assert_eq!(keys.len(), 6 * 15 + 2 * 9 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)
