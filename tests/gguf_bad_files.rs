@@ -648,8 +648,8 @@ fn unsupported_weight_type_is_named() {
     let bytes = one_tensor(&[256], 16, 0, 1024);
     let needles = ["'x.weight'", "IQ2_XXS (16)", "Q4_K"];
     expect_unsupported(&scratch, "iq2.gguf", &bytes, &needles);
-    let bytes = one_tensor(&[256], 10, 0, 1024);
-    expect_unsupported(&scratch, "q2k.gguf", &bytes, &["Q2_K (10)"]);
+    let bytes = one_tensor(&[256], 19, 0, 1024);
+    expect_unsupported(&scratch, "iq1s.gguf", &bytes, &["IQ1_S (19)"]);
     let bytes = one_tensor(&[256], 1000, 0, 1024);
     expect_unsupported(&scratch, "unknown.gguf", &bytes, &["unknown (1000)"]);
 }
