@@ -91,7 +91,7 @@ fn bench(
     };
     let rss = edgeseek::rss().unwrap_or_default();
     let mem = model.memory();
-    let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let (_, file_bytes) = common::model_files(std::path::Path::new(path));
     // Decode counters summed over the repeats.
     let experts = runs
         .iter()

@@ -356,6 +356,7 @@ fn print(req: &Request, out: &Output) {
     }
     let rss = out.rss.or_else(edgeseek::rss).unwrap_or_default();
     let path = std::path::Path::new(&req.path);
+    let (files, file_bytes) = common::model_files(path);
     let steps: Vec<Value> = out
         .steps
         .iter()
@@ -373,8 +374,8 @@ fn print(req: &Request, out: &Output) {
         "peak_rss_bytes": rss.peak,
         "anon_rss_bytes": rss.anon,
         "file_rss_bytes": rss.file,
-        "model_file_rss_bytes": edgeseek::file_rss(path).unwrap_or(0),
-        "model_file_bytes": std::fs::metadata(path).map_or(0, |m| m.len()),
+        "model_file_rss_bytes": common::model_file_rss(&files),
+        "model_file_bytes": file_bytes,
     });
     if let Some(m) = &out.memory {
         j["adapter"] = json!(out.adapter);

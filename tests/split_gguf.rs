@@ -194,21 +194,30 @@ fn a_part_without_its_name_cannot_find_the_others() {
 
 #[test]
 fn the_examples_take_the_first_part_unchanged() {
-    let ids = |model: &Path| {
-        let v = common::generate_json(&[
+    let run = |model: &Path| {
+        common::generate_json(&[
             "--model",
             model.to_str().unwrap(),
             "--prompt-ids",
             "1,17,305,42",
             "--max-tokens",
             "6",
-        ]);
-        common::ids(&v["ids"])
+        ])
     };
-    assert_eq!(
-        ids(&split_part("qwen2-Q8_0", 1, 3)),
-        ids(&fixture("qwen2-Q8_0.gguf"))
-    );
+    let split = run(&split_part("qwen2-Q8_0", 1, 3));
+    let whole = run(&fixture("qwen2-Q8_0.gguf"));
+    assert_eq!(common::ids(&split["ids"]), common::ids(&whole["ids"]));
+    // The file size reported is the model's: every part's bytes.
+    let parts: u64 = (1..=3)
+        .map(|no| {
+            std::fs::metadata(split_part("qwen2-Q8_0", no, 3))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(split["model_file_bytes"].as_u64(), Some(parts));
+    let size = std::fs::metadata(fixture("qwen2-Q8_0.gguf")).unwrap().len();
+    assert_eq!(whole["model_file_bytes"].as_u64(), Some(size));
 }
 
 /// Sets the value of the metadata key `key`, which holds a u16 (type 2), in a copy.

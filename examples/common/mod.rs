@@ -135,3 +135,25 @@ pub fn add_memory_json(
         });
     }
 }
+
+/// The files a model is read from — one, or every part of a split model — and their
+/// total size in bytes (for the JSON's `model_file_bytes` and `model_file_rss_bytes`).
+#[allow(dead_code)] // chat has no JSON
+pub fn model_files(path: &std::path::Path) -> (Vec<std::path::PathBuf>, u64) {
+    match edgeseek::GgufFile::open(path) {
+        Ok(f) => (
+            f.part_paths().map(|p| p.to_path_buf()).collect(),
+            f.file_size(),
+        ),
+        Err(_) => (
+            vec![path.to_path_buf()],
+            std::fs::metadata(path).map_or(0, |m| m.len()),
+        ),
+    }
+}
+
+/// Resident bytes of the model's file mappings, over all its parts.
+#[allow(dead_code)]
+pub fn model_file_rss(files: &[std::path::PathBuf]) -> u64 {
+    files.iter().filter_map(|f| edgeseek::file_rss(f)).sum()
+}
