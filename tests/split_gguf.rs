@@ -69,13 +69,19 @@ fn a_dense_split_streams_its_layers_from_every_part() {
         max_resident_bytes: Some(size * 4 / 10),
         ..opts()
     };
-    let model = load(&split_part("qwen2-Q8_0", 1, 3), &small);
-    assert!(
-        !model.plan().streamed_layers.is_empty(),
-        "nothing streamed: {:?}",
-        model.plan()
-    );
+    let first = split_part("qwen2-Q8_0", 1, 3);
+    let model = load(&first, &small);
+    let streamed = model.plan().streamed_layers.clone();
     drop(model);
+    // Some streamed layer's matrices live past the first part.
+    let file = GgufFile::open(&first).unwrap();
+    let later = file.tensors().iter().any(|t| {
+        t.part > 0
+            && streamed
+                .iter()
+                .any(|l| t.name.starts_with(&format!("blk.{l}.")))
+    });
+    assert!(later, "no streamed layer in parts 2-3: {streamed:?}");
     same_as_unsplit("qwen2-Q8_0", 3, &small);
 }
 
@@ -177,6 +183,24 @@ fn a_tensor_count_that_disagrees_is_refused() {
     let msg = open_err(&first).to_string();
     assert!(
         msg.contains(&format!("hold {n} tensors")) && msg.contains("split.tensors.count"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_name_that_disagrees_with_the_split_is_refused() {
+    let s = Scratch::new("misnamed");
+    // Named as part 7 of 3, and as part 1 of 4, while it holds split.count 3.
+    let beyond = s.put(&split_part("qwen2-Q8_0", 1, 3), "m-00007-of-00003.gguf");
+    let msg = open_err(&beyond).to_string();
+    assert!(
+        msg.contains("m-00007-of-00003.gguf") && msg.contains("part 7 of 3"),
+        "{msg}"
+    );
+    let of_four = s.put(&split_part("qwen2-Q8_0", 1, 3), "m-00001-of-00004.gguf");
+    let msg = open_err(&of_four).to_string();
+    assert!(
+        msg.contains("one of 4 parts") && msg.contains("split.count 3"),
         "{msg}"
     );
 }

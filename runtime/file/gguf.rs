@@ -175,7 +175,9 @@ impl MetaValue {
 }
 
 /// Where one tensor lives in the file. Validated at open: the format is supported, the
-/// columns are whole blocks, and `offset..offset + size` lies inside the file.
+/// columns are whole blocks, and its data lies inside its file (part `part` of a split
+/// model; `offset` is then global over the parts: read the data with
+/// [`GgufFile::tensor_bytes`]).
 #[derive(Clone, Debug)]
 pub struct TensorInfo {
     pub name: String,
@@ -260,11 +262,11 @@ impl GgufFile {
             ));
         }
         drop(mmap);
-        let Some((prefix, _, named_count)) = split::parse_name(path) else {
+        let Some((prefix, named_no, named_count)) = split::parse_name(path) else {
             return Err(Error::bad_file(
                 path,
                 format!(
-                    "is part of a model split in {count} files (split.count), but its name does                      not end in -0000K-of-{count:05}.gguf, so the other parts cannot be found"
+                    "is part of a model split in {count} files (split.count), but its name does not end in -0000K-of-{count:05}.gguf, so the other parts cannot be found"
                 ),
             ));
         };
@@ -272,6 +274,12 @@ impl GgufFile {
             return Err(Error::bad_file(
                 path,
                 format!("is named as one of {named_count} parts but holds split.count {count}"),
+            ));
+        }
+        if named_no == 0 || named_no > count {
+            return Err(Error::bad_file(
+                path,
+                format!("is named as part {named_no} of {count}, which no split has"),
             ));
         }
         let mut parts = Vec::with_capacity(count as usize);
@@ -297,7 +305,7 @@ impl GgufFile {
                 return Err(Error::bad_file(
                     &part,
                     format!(
-                        "should be part {no} of {count} (split.no {}, split.count {count}) but holds                          split.no {} and split.count {}: a part of another split?",
+                        "should be part {no} of {count} (split.no {}, split.count {count}) but holds split.no {} and split.count {}: a part of another split?",
                         no - 1,
                         said(part_no),
                         said(part_count)
@@ -395,6 +403,7 @@ impl GgufFile {
         })
     }
 
+    /// The path the model is named by: the first part's for a split model.
     pub fn path(&self) -> &Path {
         &self.path
     }

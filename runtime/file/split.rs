@@ -1,8 +1,8 @@
 //! Split GGUF files, as llama.cpp's `llama-gguf-split` writes them: a model in N files
 //! named `<prefix>-00001-of-0000N.gguf` … `<prefix>-0000N-of-0000N.gguf`, each a whole
 //! GGUF file with its own tensor table and data. The first holds the model's metadata;
-//! every part holds `split.no` (0-based), `split.count` and, in the first,
-//! `split.tensors.count` (llama.cpp's `LLM_KV_SPLIT_*`).
+//! every part holds `split.no` (0-based), `split.count` and `split.tensors.count` (the
+//! model's total; llama.cpp's `LLM_KV_SPLIT_*`).
 
 use std::path::{Path, PathBuf};
 
