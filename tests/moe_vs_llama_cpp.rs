@@ -13,6 +13,9 @@ use edgeseek::{DeviceOptions, ExpertBudget, LoadOptions};
 
 const MODELS: [&str; 3] = ["deepseek2-lite", "deepseek2-v3", "qwen3moe"];
 const FORMATS: [&str; 3] = ["F32", "Q8_0", "Q4_K_M"];
+/// Low-bit experts: the V3/R1-style fixture in llama.cpp's Q2_K mix (routed and shared
+/// experts Q2_K / Q3_K), as the full R1's Q2_K_XL files hold them.
+const LOW_BIT: [&str; 1] = ["deepseek2-v3-Q2_K"];
 
 /// As for the dense fixtures (tests/models_vs_llama_cpp.rs): f32 summation order and
 /// KV rounding only, against llama.cpp run on the same (dequantized) weights.
@@ -22,6 +25,7 @@ fn check_all(opts: &LoadOptions, path_name: &str) {
     let names: Vec<(String, bool)> = MODELS
         .iter()
         .flat_map(|m| FORMATS.map(|f| (format!("{m}-{f}"), f != "F32")))
+        .chain(LOW_BIT.map(|name| (name.to_string(), true)))
         .collect();
     check_fixtures(&names, opts, path_name, TOL_SAME_WEIGHTS);
 }
@@ -60,9 +64,12 @@ fn moe_fixtures_match_llama_cpp_without_f16_under_downlevel_limits() {
 
 #[test]
 fn smallest_expert_cache_gives_bitwise_the_all_resident_logits() {
-    for m in MODELS {
-        for fmt in ["F32", "Q4_K_M"] {
-            let name = format!("{m}-{fmt}");
+    let names = MODELS
+        .iter()
+        .flat_map(|m| ["F32", "Q4_K_M"].map(|f| format!("{m}-{f}")))
+        .chain(LOW_BIT.map(String::from));
+    for name in names {
+        {
             let g = golden(&format!("{name}.json"));
             let prompt = common::ids(&g["prompts"][2]["ids"]);
             let path = fixture(&format!("{name}.gguf"));
@@ -98,7 +105,7 @@ fn smallest_expert_cache_gives_bitwise_the_all_resident_logits() {
                 );
                 let what = format!("{name}: all resident vs smallest cache (prefetch {prefetch})");
                 assert_bitwise(&all, &streamed, &what);
-                if prefetch && m != "deepseek2-v3" {
+                if prefetch && !name.starts_with("deepseek2-v3-") {
                     // (v3 has a single MoE layer: nothing to predict.)
                     assert!(
                         st.predicted > 0 && st.prefetched > 0,
