@@ -79,6 +79,7 @@ pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
         WeightFormat::Q4_K => (include_str!("../../shaders/q8dot/q4_k.wgsl"), true),
         WeightFormat::Q5_K => (include_str!("../../shaders/q8dot/q5_k.wgsl"), false),
         WeightFormat::Q6_K => (include_str!("../../shaders/q8dot/q6_k.wgsl"), true),
+        WeightFormat::Q2_K => (include_str!("../../shaders/q8dot/q2_k.wgsl"), false),
         WeightFormat::Q3_K => (include_str!("../../shaders/q8dot/q3_k.wgsl"), false),
         WeightFormat::IQ4_NL => (include_str!("../../shaders/q8dot/iq4_nl.wgsl"), false),
         WeightFormat::IQ4_XS => (include_str!("../../shaders/q8dot/iq4_xs.wgsl"), false),
@@ -196,6 +197,12 @@ impl PipelineKey {
             src.push_str(&format!(
                 "const Q8W4_SHARES_LOADS: bool = {};\n",
                 reader.own_q8w4
+            ));
+            // Q2_K's mins are per 16 weights: q8w_dot adds the activation block's half
+            // sums for it (compiled out for the others).
+            src.push_str(&format!(
+                "const Q8W_HALF_MINS: bool = {};\n",
+                format == WeightFormat::Q2_K
             ));
             if let Some((name, levels)) = format.lookup_table() {
                 src.push_str(&lookup_table_wgsl(name, levels));
@@ -322,9 +329,9 @@ mod tests {
     #[test]
     fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let keys = PipelineKey::all();
-        // 6 format kernels x 15 formats + the integer-dot matvec and matmul x 9 formats +
+        // 6 format kernels x 15 formats + the integer-dot matvec and matmul x 10 formats +
         // 4 cache kernels x 2 KV types + 5 others.
-        assert_eq!(keys.len(), 6 * 15 + 2 * 9 + 4 * 2 + 5);
+        assert_eq!(keys.len(), 6 * 15 + 2 * 10 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)

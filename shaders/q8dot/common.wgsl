@@ -30,14 +30,29 @@ struct Q8W {
     q1: vec4<u32>,
     a: vec2<f32>,
     m: f32,
+    // Formats with a min per 16 weights (Q2_K): the coefficients of dx * sum(qx) over
+    // each half of the activation block. Read only where the composer declares
+    // Q8W_HALF_MINS; the other readers pass NO_HALF_MINS.
+    m2: vec2<f32>,
 }
+
+const NO_HALF_MINS: vec2<f32> = vec2<f32>(0.0, 0.0);
 
 fn q8w_dot(w: Q8W, x0: vec4<u32>, x1: vec4<u32>, xs: vec2<f32>) -> f32 {
     let s0 = dot4I8Packed(w.q0.x, x0.x) + dot4I8Packed(w.q0.y, x0.y)
         + dot4I8Packed(w.q0.z, x0.z) + dot4I8Packed(w.q0.w, x0.w);
     let s1 = dot4I8Packed(w.q1.x, x1.x) + dot4I8Packed(w.q1.y, x1.y)
         + dot4I8Packed(w.q1.z, x1.z) + dot4I8Packed(w.q1.w, x1.w);
-    return xs.x * (w.a.x * f32(s0) + w.a.y * f32(s1)) + w.m * xs.y;
+    let r = xs.x * (w.a.x * f32(s0) + w.a.y * f32(s1)) + w.m * xs.y;
+    if (!Q8W_HALF_MINS) {
+        return r;
+    }
+    let one = 0x01010101u;
+    let h0 = dot4I8Packed(one, x0.x) + dot4I8Packed(one, x0.y)
+        + dot4I8Packed(one, x0.z) + dot4I8Packed(one, x0.w);
+    let h1 = dot4I8Packed(one, x1.x) + dot4I8Packed(one, x1.y)
+        + dot4I8Packed(one, x1.z) + dot4I8Packed(one, x1.w);
+    return r + xs.x * (w.m2.x * f32(h0) + w.m2.y * f32(h1));
 }
 
 struct Q8W4 {

@@ -26,5 +26,5 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let r = words_at(a, n, (base & 15u) + 2u);
     let lo = iq4_words(r & vec4<u32>(NIB));
     let hi = iq4_words((r >> vec4<u32>(4u)) & vec4<u32>(NIB));
-    return Q8W(lo, hi, vec2<f32>(d, d), 0.0);
+    return Q8W(lo, hi, vec2<f32>(d, d), 0.0, NO_HALF_MINS);
 }

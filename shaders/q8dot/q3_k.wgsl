@@ -34,5 +34,5 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let s0 = ((lo >> nib) & 0xfu) | (((hi >> crumb) & 3u) << 4u);
     let s1 = ((lo >> (8u + nib)) & 0xfu) | (((hi >> (8u + crumb)) & 3u) << 4u);
     let d = w4_f16(base + 108u);
-    return Q8W(q0, q1, vec2<f32>(d * f32(i32(s0) - 32), d * f32(i32(s1) - 32)), 0.0);
+    return Q8W(q0, q1, vec2<f32>(d * f32(i32(s0) - 32), d * f32(i32(s1) - 32)), 0.0, NO_HALF_MINS);
 }

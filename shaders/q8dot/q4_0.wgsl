@@ -9,5 +9,5 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let n = W4[v + 1u];
     let d = unpack2x16float(vec4_u16(a, base)).x;
     let r = words_at(a, n, (base & 15u) + 2u);
-    return Q8W(r & vec4<u32>(NIB), (r >> vec4<u32>(4u)) & vec4<u32>(NIB), vec2<f32>(d, d), -8.0 * d);
+    return Q8W(r & vec4<u32>(NIB), (r >> vec4<u32>(4u)) & vec4<u32>(NIB), vec2<f32>(d, d), -8.0 * d, NO_HALF_MINS);
 }

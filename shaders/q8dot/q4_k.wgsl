@@ -36,5 +36,5 @@ fn q8w4(row: u32, b: u32) -> Q8W4 {
 
 fn q4k_w(q0: vec4<u32>, q1: vec4<u32>, dd: vec2<f32>, sm: vec2<f32>) -> Q8W {
     let a = dd.x * sm.x;
-    return Q8W(q0, q1, vec2<f32>(a, a), -dd.y * sm.y);
+    return Q8W(q0, q1, vec2<f32>(a, a), -dd.y * sm.y, NO_HALF_MINS);
 }

@@ -18,5 +18,5 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let dd = unpack2x16float(head.x);
     let sm = scale_min_k4v(head, j);
     let a = dd.x * sm.x;
-    return Q8W(q0, q1, vec2<f32>(a, a), -dd.y * sm.y);
+    return Q8W(q0, q1, vec2<f32>(a, a), -dd.y * sm.y, NO_HALF_MINS);
 }

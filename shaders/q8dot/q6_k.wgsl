@@ -49,5 +49,5 @@ fn q6k_w(l: Run8, h: Run8, k: u32, scales: u32, d: f32) -> Q8W {
     let q1 = ((l.hi >> shl) & vec4<u32>(NIB)) | (((h.hi >> shh) & three) << vec4<u32>(4u));
     let s0 = f32((bitcast<i32>(scales << 24u)) >> 24u);
     let s1 = f32((bitcast<i32>(scales << 16u)) >> 24u);
-    return Q8W(q6_signed(q0), q6_signed(q1), vec2<f32>(d * s0, d * s1), 0.0);
+    return Q8W(q6_signed(q0), q6_signed(q1), vec2<f32>(d * s0, d * s1), 0.0, NO_HALF_MINS);
 }

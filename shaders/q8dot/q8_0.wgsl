@@ -11,5 +11,5 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let c = W4[v + 2u];
     let d = unpack2x16float(vec4_u16(a, base)).x;
     let rel = (base & 15u) + 2u;
-    return Q8W(words_at(a, n, rel), words_at(n, c, rel), vec2<f32>(d, d), 0.0);
+    return Q8W(words_at(a, n, rel), words_at(n, c, rel), vec2<f32>(d, d), 0.0, NO_HALF_MINS);
 }
