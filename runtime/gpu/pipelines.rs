@@ -88,16 +88,24 @@ pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
     Some(Q8Reader { source, own_q8w4 })
 }
 
-/// A format's lookup table as WGSL, from its one source in quant.rs: a private array,
-/// which shaders may index with a runtime value (a `const` array is materialised per use).
-fn lookup_table_wgsl(name: &str, levels: &[i8]) -> String {
+/// A format's lookup table as WGSL, from its one source in quant.rs — a private array,
+/// which shaders may index with a runtime value (a `const` array is materialised per
+/// use) — followed by the helpers its readers share.
+fn push_lookup_table(src: &mut String, format: WeightFormat) {
+    let Some((name, levels)) = format.lookup_table() else {
+        return;
+    };
     let values: Vec<String> = levels.iter().map(|v| format!("{v}.0")).collect();
-    format!(
+    src.push_str(&format!(
         "var<private> {name}: array<f32, {n}> = array<f32, {n}>({});\n",
         values.join(", "),
         n = levels.len()
-    )
+    ));
+    src.push_str(IQ4_LEVELS);
 }
+
+/// The IQ4 levels as values and as packed bytes (the only lookup table so far).
+const IQ4_LEVELS: &str = include_str!("../../shaders/iq4_levels.wgsl");
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const Q8DOT_COMMON: &str = include_str!("../../shaders/q8dot/common.wgsl");
@@ -181,9 +189,7 @@ impl PipelineKey {
                 format.block_elems(),
                 format.block_bytes()
             ));
-            if let Some((name, levels)) = format.lookup_table() {
-                src.push_str(&lookup_table_wgsl(name, levels));
-            }
+            push_lookup_table(&mut src, format);
             src.push_str(format_source(format));
         }
         for header in spec.headers {
@@ -204,9 +210,7 @@ impl PipelineKey {
                 "const Q8W_HALF_MINS: bool = {};\n",
                 format == WeightFormat::Q2_K
             ));
-            if let Some((name, levels)) = format.lookup_table() {
-                src.push_str(&lookup_table_wgsl(name, levels));
-            }
+            push_lookup_table(&mut src, format);
             src.push_str(Q8DOT_COMMON);
             src.push_str(reader.source);
             if !reader.own_q8w4 {

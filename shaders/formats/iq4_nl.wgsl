@@ -6,11 +6,6 @@
 // nibble an index into KVALUES_IQ4NL (16 non-uniform levels, declared by the composer
 // from quant.rs); x = d * kvalues[q].
 
-fn iq4_levels(n: vec4<f32>) -> vec4<f32> {
-    let i = vec4<u32>(n);
-    return vec4<f32>(KVALUES_IQ4NL[i.x], KVALUES_IQ4NL[i.y], KVALUES_IQ4NL[i.z], KVALUES_IQ4NL[i.w]);
-}
-
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let j = g % 4u;
     let base = row + (g / 4u) * BLOCK_BYTES;

@@ -7,11 +7,6 @@
 // (nibble ib % 2 of scales_l[ib / 2]) | (bits 2ib of scales_h) << 4 and 16 qs bytes,
 // low nibbles first; each nibble indexes KVALUES_IQ4NL; x = (d * (ls - 32)) * kvalues[q].
 
-fn iq4_levels(n: vec4<f32>) -> vec4<f32> {
-    let i = vec4<u32>(n);
-    return vec4<f32>(KVALUES_IQ4NL[i.x], KVALUES_IQ4NL[i.y], KVALUES_IQ4NL[i.z], KVALUES_IQ4NL[i.w]);
-}
-
 fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let base = row + (g / 32u) * BLOCK_BYTES;
     let e0 = 8u * (g % 32u);

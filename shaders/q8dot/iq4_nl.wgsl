@@ -1,22 +1,9 @@
 // Integer-dot reader (interface: common.wgsl).
 // IQ4_NL: Q4_0's 18-byte blocks (f16 d, 16 bytes of nibbles, 2 loads), each nibble an
-// index into KVALUES_IQ4NL (declared by the composer from quant.rs); x = d * kvalues[q].
+// index into KVALUES_IQ4NL (declared by the composer from quant.rs, with the helpers of
+// shaders/iq4_levels.wgsl); x = d * kvalues[q].
 // The levels are int8 already, so each nibble becomes its level's byte and the block
 // is d * dx * sum(level * qx), with no offset term.
-fn iq4_byte(n: u32) -> u32 {
-    return u32(i32(KVALUES_IQ4NL[n])) & 0xffu;
-}
-
-// The levels of the four nibbles at bits 0, 8, 16 and 24 of `w` (already masked), packed.
-fn iq4_word(w: u32) -> u32 {
-    return iq4_byte(w & 0xfu) | (iq4_byte((w >> 8u) & 0xfu) << 8u)
-        | (iq4_byte((w >> 16u) & 0xfu) << 16u) | (iq4_byte(w >> 24u) << 24u);
-}
-
-fn iq4_words(n: vec4<u32>) -> vec4<u32> {
-    return vec4<u32>(iq4_word(n.x), iq4_word(n.y), iq4_word(n.z), iq4_word(n.w));
-}
-
 fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + b * 18u;
     let v = base >> 4u;

@@ -4,19 +4,6 @@
 // nibbles weights 0..15, high 16..31) whose nibbles index KVALUES_IQ4NL, and the 6-bit
 // scale (nibble ib % 2 of scales_l[ib / 2]) | (bits 2ib of scales_h) << 4;
 // x = (d * (ls - 32)) * kvalues[q]. 3 loads: the head vec4 and the 16 qs bytes.
-fn iq4_byte(n: u32) -> u32 {
-    return u32(i32(KVALUES_IQ4NL[n])) & 0xffu;
-}
-
-fn iq4_word(w: u32) -> u32 {
-    return iq4_byte(w & 0xfu) | (iq4_byte((w >> 8u) & 0xfu) << 8u)
-        | (iq4_byte((w >> 16u) & 0xfu) << 16u) | (iq4_byte(w >> 24u) << 24u);
-}
-
-fn iq4_words(n: vec4<u32>) -> vec4<u32> {
-    return vec4<u32>(iq4_word(n.x), iq4_word(n.y), iq4_word(n.z), iq4_word(n.w));
-}
-
 fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + (b / 8u) * 136u;
     let ib = b % 8u;
