@@ -256,17 +256,14 @@ impl GgufFile {
         let (mmap, parsed) = map_and_parse(path)?;
         let count = split_field(path, &parsed, split::KEY_COUNT)?.unwrap_or(1);
         if count <= 1 {
-            return Ok(GgufFile::from_parts(
-                path,
-                vec![(path.to_path_buf(), mmap, parsed)],
-            ));
+            return Ok(GgufFile::single(path, mmap, parsed));
         }
-        drop(mmap);
         let Some((prefix, named_no, named_count)) = split::parse_name(path) else {
             return Err(Error::bad_file(
                 path,
                 format!(
-                    "is part of a model split in {count} files (split.count), but its name does not end in -0000K-of-{count:05}.gguf, so the other parts cannot be found"
+                    "is part of a model split in {count} files (split.count), but its name \
+                     does not end in -0000K-of-{count:05}.gguf, so the other parts cannot be found"
                 ),
             ));
         };
@@ -282,36 +279,29 @@ impl GgufFile {
                 format!("is named as part {named_no} of {count}, which no split has"),
             ));
         }
+        // The part `path` names is mapped and parsed already: its place in the loop reuses it.
+        let mut named = Some((mmap, parsed));
         let mut parts = Vec::with_capacity(count as usize);
         for no in 1..=count {
             let part = split::part_path(path, &prefix, no, count);
-            let (mmap, parsed) = map_and_parse(&part).map_err(|e| match e {
-                Error::Io { source, .. } => Error::io(
-                    &part,
-                    std::io::Error::new(
-                        source.kind(),
-                        format!(
-                            "part {no} of the {count}-part model {}: {source}",
-                            path.display()
+            let opened = if no == named_no { named.take() } else { None };
+            let (mmap, parsed) = match opened {
+                Some(p) => p,
+                None => map_and_parse(&part).map_err(|e| match e {
+                    Error::Io { source, .. } => Error::io(
+                        &part,
+                        std::io::Error::new(
+                            source.kind(),
+                            format!(
+                                "part {no} of the {count}-part model {}: {source}",
+                                path.display()
+                            ),
                         ),
                     ),
-                ),
-                other => other,
-            })?;
-            let part_no = split_field(&part, &parsed, split::KEY_NO)?;
-            let part_count = split_field(&part, &parsed, split::KEY_COUNT)?;
-            if part_no != Some(no - 1) || part_count != Some(count) {
-                let said = |v: Option<u32>| v.map_or("nothing".to_string(), |v| v.to_string());
-                return Err(Error::bad_file(
-                    &part,
-                    format!(
-                        "should be part {no} of {count} (split.no {}, split.count {count}) but holds split.no {} and split.count {}: a part of another split?",
-                        no - 1,
-                        said(part_no),
-                        said(part_count)
-                    ),
-                ));
-            }
+                    other => other,
+                })?,
+            };
+            check_part(&part, &parsed, no, count)?;
             parts.push((part, mmap, parsed));
         }
         let first = parts[0].0.clone();
@@ -332,12 +322,11 @@ impl GgufFile {
     }
 
     /// One file (no tensor can be listed twice: `parse` refused that).
-    fn from_parts(path: &Path, mut parts: Vec<(PathBuf, Mmap, Parsed)>) -> GgufFile {
-        let (part_path, mmap, parsed) = parts.remove(0);
+    fn single(path: &Path, mmap: Mmap, parsed: Parsed) -> GgufFile {
         GgufFile {
             path: path.to_path_buf(),
             parts: vec![Part {
-                path: part_path,
+                path: path.to_path_buf(),
                 mmap,
                 base: 0,
             }],
@@ -581,6 +570,26 @@ fn map_and_parse(path: &Path) -> Result<(Mmap, Parsed)> {
     let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
     let parsed = parse(path, &mmap)?;
     Ok((mmap, parsed))
+}
+
+/// Part `no` (1-based) of a `count`-part split must say so in its `split.*` keys.
+fn check_part(part: &Path, parsed: &Parsed, no: u32, count: u32) -> Result<()> {
+    let part_no = split_field(part, parsed, split::KEY_NO)?;
+    let part_count = split_field(part, parsed, split::KEY_COUNT)?;
+    if part_no == Some(no - 1) && part_count == Some(count) {
+        return Ok(());
+    }
+    let said = |v: Option<u32>| v.map_or("nothing".to_string(), |v| v.to_string());
+    Err(Error::bad_file(
+        part,
+        format!(
+            "should be part {no} of {count} (split.no {}, split.count {count}) but holds \
+             split.no {} and split.count {}: a part of another split?",
+            no - 1,
+            said(part_no),
+            said(part_count)
+        ),
+    ))
 }
 
 /// A `split.*` count of a parsed file: any integer type that fits u32 (llama.cpp writes
