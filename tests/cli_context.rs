@@ -152,25 +152,22 @@ fn text_output_names_the_stop_on_stderr_unless_it_is_the_limit() {
 
 #[test]
 fn chat_says_when_the_context_is_full_and_reset_starts_over() {
-    use std::io::Write;
     let m = smollm2();
     // SmolLM2's template with its default system prompt makes "What is 2+2?" 36 tokens:
     // the answer is cut after 5, and the next question no longer fits at all.
-    let mut child = Command::new(common::example_exe("chat"))
-        .args(["--model", m.to_str().unwrap(), "--ctx", "40"])
-        .args(["--max-tokens", "40", "--temperature", "0"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"What is 2+2?\nAnd 3+3?\n/reset\nWhat is 2+2?\n/exit\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::chat(
+        &[
+            "--model",
+            m.to_str().unwrap(),
+            "--ctx",
+            "40",
+            "--max-tokens",
+            "40",
+            "--temperature",
+            "0",
+        ],
+        b"What is 2+2?\nAnd 3+3?\n/reset\nWhat is 2+2?\n/exit\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -76,10 +76,9 @@ fn max_tokens_zero_tokenizes_a_vocabulary_only_file() {
 
 #[test]
 fn chat_answers_resets_and_exits_on_commands_from_stdin() {
-    use std::io::Write;
     let m = smollm2();
-    let mut child = Command::new(common::example_exe("chat"))
-        .args([
+    let out = common::chat(
+        &[
             "--model",
             m.to_str().unwrap(),
             "--max-tokens",
@@ -88,19 +87,9 @@ fn chat_answers_resets_and_exits_on_commands_from_stdin() {
             "256",
             "--temperature",
             "0",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"What is 2+2?\n/reset\n/exit\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ],
+        b"What is 2+2?\n/reset\n/exit\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

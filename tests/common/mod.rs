@@ -53,6 +53,21 @@ pub fn example_exe(example: &str) -> PathBuf {
     exe
 }
 
+/// Runs the chat example with `args`, typing `input` on its stdin; its output once it
+/// has exited.
+pub fn chat(args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(example_exe("chat"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     repo().join("tests/fixtures/models").join(name)
 }
