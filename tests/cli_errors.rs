@@ -128,10 +128,10 @@ fn unsupported_weight_type() {
     let mut b = base();
     let name = b"output_norm.weight";
     let at = find(&b, name) + name.len() + 4 + 8;
-    b[at..at + 4].copy_from_slice(&16u32.to_le_bytes()); // IQ2_XXS
+    b[at..at + 4].copy_from_slice(&39u32.to_le_bytes()); // MXFP4
     expect_error(
         &scratch("wtype.gguf", &b),
-        &["unsupported", "output_norm.weight", "IQ2_XXS"],
+        &["unsupported", "output_norm.weight", "MXFP4"],
     );
 }
 

@@ -645,11 +645,11 @@ fn tensor_offset_past_end_of_file_is_bad_file() {
 #[test]
 fn unsupported_weight_type_is_named() {
     let scratch = Scratch::new("wtype");
-    let bytes = one_tensor(&[256], 16, 0, 1024);
-    let needles = ["'x.weight'", "IQ2_XXS (16)", "Q4_K"];
-    expect_unsupported(&scratch, "iq2.gguf", &bytes, &needles);
-    let bytes = one_tensor(&[256], 19, 0, 1024);
-    expect_unsupported(&scratch, "iq1s.gguf", &bytes, &["IQ1_S (19)"]);
+    let bytes = one_tensor(&[256], 39, 0, 1024);
+    let needles = ["'x.weight'", "MXFP4 (39)", "Q4_K"];
+    expect_unsupported(&scratch, "mxfp4.gguf", &bytes, &needles);
+    let bytes = one_tensor(&[256], 34, 0, 1024);
+    expect_unsupported(&scratch, "tq1.gguf", &bytes, &["TQ1_0 (34)"]);
     let bytes = one_tensor(&[256], 1000, 0, 1024);
     expect_unsupported(&scratch, "unknown.gguf", &bytes, &["unknown (1000)"]);
 }

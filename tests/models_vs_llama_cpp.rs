@@ -11,7 +11,19 @@ use edgeseek::{DeviceOptions, LoadOptions};
 const ARCHS: [&str; 3] = ["llama", "qwen2", "qwen3"];
 const FORMATS: [&str; 6] = ["F32", "F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K"];
 /// The low-bit formats on one architecture (llama.cpp's mixes of each).
-const LOW_BIT: [&str; 4] = ["qwen2-Q2_K", "qwen2-Q3_K_M", "qwen2-IQ4_NL", "qwen2-IQ4_XS"];
+const LOW_BIT: [&str; 11] = [
+    "qwen2-Q2_K",
+    "qwen2-Q3_K_M",
+    "qwen2-IQ4_NL",
+    "qwen2-IQ4_XS",
+    "qwen2-IQ1_S",
+    "qwen2-IQ1_M",
+    "qwen2-IQ2_XXS",
+    "qwen2-IQ2_XS",
+    "qwen2-IQ2_M",
+    "qwen2-IQ3_XXS",
+    "qwen2-IQ3_S",
+];
 
 /// Our kernels dequantize exactly (each is tested against its CPU reference in
 /// runtime/gpu/kernels/), so against llama.cpp run on the same weights (the F32

@@ -15,7 +15,7 @@ const MODELS: [&str; 3] = ["deepseek2-lite", "deepseek2-v3", "qwen3moe"];
 const FORMATS: [&str; 3] = ["F32", "Q8_0", "Q4_K_M"];
 /// Low-bit experts: the V3/R1-style fixture in llama.cpp's Q2_K mix (routed and shared
 /// experts Q2_K / Q3_K), as the full R1's Q2_K_XL files hold them.
-const LOW_BIT: [&str; 1] = ["deepseek2-v3-Q2_K"];
+const LOW_BIT: [&str; 2] = ["deepseek2-v3-Q2_K", "deepseek2-v3-IQ1_S"];
 
 /// As for the dense fixtures (tests/models_vs_llama_cpp.rs): f32 summation order and
 /// KV rounding only, against llama.cpp run on the same (dequantized) weights.

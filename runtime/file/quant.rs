@@ -20,6 +20,8 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::iq;
+
 /// A weight storage format edgeseek can dequantize (on the CPU here, in WGSL on the GPU).
 ///
 /// Variant names are llama.cpp's spelling, which is also what users see in model file names.
@@ -41,15 +43,22 @@ pub enum WeightFormat {
     Q3_K,
     IQ4_NL,
     IQ4_XS,
+    IQ2_XXS,
+    IQ2_XS,
+    IQ2_S,
+    IQ3_XXS,
+    IQ3_S,
+    IQ1_S,
+    IQ1_M,
 }
 
 /// Elements per block of the "legacy" formats (Q4_0 .. Q8_0); ggml's `QK4_0` etc.
 const QK: usize = 32;
 /// Elements per super-block of the k-quants; ggml's `QK_K`.
-const QK_K: usize = 256;
+pub(super) const QK_K: usize = 256;
 
 impl WeightFormat {
-    pub const ALL: [WeightFormat; 15] = [
+    pub const ALL: [WeightFormat; 22] = [
         WeightFormat::F32,
         WeightFormat::F16,
         WeightFormat::BF16,
@@ -65,6 +74,13 @@ impl WeightFormat {
         WeightFormat::Q3_K,
         WeightFormat::IQ4_NL,
         WeightFormat::IQ4_XS,
+        WeightFormat::IQ2_XXS,
+        WeightFormat::IQ2_XS,
+        WeightFormat::IQ2_S,
+        WeightFormat::IQ3_XXS,
+        WeightFormat::IQ3_S,
+        WeightFormat::IQ1_S,
+        WeightFormat::IQ1_M,
     ];
 
     /// The format stored under a ggml type id (`enum ggml_type` in ggml.h), if supported.
@@ -89,6 +105,13 @@ impl WeightFormat {
             WeightFormat::Q6_K => 14,
             WeightFormat::IQ4_NL => 20,
             WeightFormat::IQ4_XS => 23,
+            WeightFormat::IQ2_XXS => 16,
+            WeightFormat::IQ2_XS => 17,
+            WeightFormat::IQ2_S => 22,
+            WeightFormat::IQ3_XXS => 18,
+            WeightFormat::IQ3_S => 21,
+            WeightFormat::IQ1_S => 19,
+            WeightFormat::IQ1_M => 29,
             WeightFormat::BF16 => 30,
         }
     }
@@ -113,7 +136,14 @@ impl WeightFormat {
             | WeightFormat::Q6_K
             | WeightFormat::Q2_K
             | WeightFormat::Q3_K
-            | WeightFormat::IQ4_XS => QK_K as u32,
+            | WeightFormat::IQ4_XS
+            | WeightFormat::IQ2_XXS
+            | WeightFormat::IQ2_XS
+            | WeightFormat::IQ2_S
+            | WeightFormat::IQ3_XXS
+            | WeightFormat::IQ3_S
+            | WeightFormat::IQ1_S
+            | WeightFormat::IQ1_M => QK_K as u32,
         }
     }
 
@@ -134,6 +164,13 @@ impl WeightFormat {
             WeightFormat::Q3_K => size_of::<BlockQ3K>(),
             WeightFormat::IQ4_NL => size_of::<BlockIq4Nl>(),
             WeightFormat::IQ4_XS => size_of::<BlockIq4Xs>(),
+            WeightFormat::IQ2_XXS => size_of::<iq::BlockIq2Xxs>(),
+            WeightFormat::IQ2_XS => size_of::<iq::BlockIq2Xs>(),
+            WeightFormat::IQ2_S => size_of::<iq::BlockIq2S>(),
+            WeightFormat::IQ3_XXS => size_of::<iq::BlockIq3Xxs>(),
+            WeightFormat::IQ3_S => size_of::<iq::BlockIq3S>(),
+            WeightFormat::IQ1_S => size_of::<iq::BlockIq1S>(),
+            WeightFormat::IQ1_M => size_of::<iq::BlockIq1M>(),
         };
         size as u32
     }
@@ -157,6 +194,21 @@ impl WeightFormat {
         }
     }
 
+    /// The grid of a grid i-quant (IQ1_*, IQ2_*, IQ3_*): the one source (iq_grids.rs) the
+    /// CPU dequantize and the WGSL readers (declared by the shader composer) index.
+    pub fn grid(self) -> Option<Grid> {
+        use super::iq_grids as g;
+        Some(match self {
+            WeightFormat::IQ2_XXS => Grid::Pairs("IQ2XXS_GRID", &g::IQ2XXS_GRID),
+            WeightFormat::IQ2_XS => Grid::Pairs("IQ2XS_GRID", &g::IQ2XS_GRID),
+            WeightFormat::IQ2_S => Grid::Pairs("IQ2S_GRID", &g::IQ2S_GRID),
+            WeightFormat::IQ3_XXS => Grid::Words("IQ3XXS_GRID", &g::IQ3XXS_GRID),
+            WeightFormat::IQ3_S => Grid::Words("IQ3S_GRID", &g::IQ3S_GRID),
+            WeightFormat::IQ1_S | WeightFormat::IQ1_M => Grid::Pairs("IQ1S_GRID", &g::IQ1S_GRID),
+            _ => return None,
+        })
+    }
+
     /// Byte offsets of the f16 scale fields inside one block (empty for the float formats).
     /// Test generators use this to make blocks with finite, moderate scales.
     #[cfg(test)]
@@ -177,8 +229,27 @@ impl WeightFormat {
             WeightFormat::Q3_K => &[108],
             // d first
             WeightFormat::IQ4_NL | WeightFormat::IQ4_XS => &[0],
+            // d first
+            WeightFormat::IQ2_XXS
+            | WeightFormat::IQ2_XS
+            | WeightFormat::IQ2_S
+            | WeightFormat::IQ3_XXS
+            | WeightFormat::IQ3_S
+            | WeightFormat::IQ1_S => &[0],
+            // d is spread over the top nibbles of the scales (random_blocks sets it)
+            WeightFormat::IQ1_M => &[],
         }
     }
+}
+
+/// A grid i-quant's lookup grid: its name and entries, each a little-endian word of int8
+/// values (value j in byte j).
+#[derive(Clone, Copy, Debug)]
+pub enum Grid {
+    /// Entries of 4 values (the IQ3 grids).
+    Words(&'static str, &'static [u32]),
+    /// Entries of 8 values (the IQ1 and IQ2 grids).
+    Pairs(&'static str, &'static [u64]),
 }
 
 /// The name of any ggml type id as llama.cpp prints it (`ggml_type_name`), including types
@@ -371,7 +442,7 @@ const _: () = assert!(size_of::<BlockQ4K>() == 144);
 const _: () = assert!(size_of::<BlockQ5K>() == 176);
 const _: () = assert!(size_of::<BlockQ6K>() == 210);
 
-fn f16_to_f32(bits: u16) -> f32 {
+pub(super) fn f16_to_f32(bits: u16) -> f32 {
     f16::from_bits(bits).to_f32()
 }
 
@@ -415,6 +486,13 @@ pub fn dequantize(format: WeightFormat, bytes: &[u8], out: &mut [f32]) {
         WeightFormat::Q3_K => blocks(bytes, out, dequantize_q3_k),
         WeightFormat::IQ4_NL => blocks(bytes, out, dequantize_iq4_nl),
         WeightFormat::IQ4_XS => blocks(bytes, out, dequantize_iq4_xs),
+        WeightFormat::IQ2_XXS => blocks(bytes, out, iq::dequantize_iq2_xxs),
+        WeightFormat::IQ2_XS => blocks(bytes, out, iq::dequantize_iq2_xs),
+        WeightFormat::IQ2_S => blocks(bytes, out, iq::dequantize_iq2_s),
+        WeightFormat::IQ3_XXS => blocks(bytes, out, iq::dequantize_iq3_xxs),
+        WeightFormat::IQ3_S => blocks(bytes, out, iq::dequantize_iq3_s),
+        WeightFormat::IQ1_S => blocks(bytes, out, iq::dequantize_iq1_s),
+        WeightFormat::IQ1_M => blocks(bytes, out, iq::dequantize_iq1_m),
     }
 }
 
@@ -715,6 +793,14 @@ pub fn random_blocks(format: WeightFormat, n_rows: usize, n_cols: usize, seed: u
                     let scale = f16::from_f32(rng.signed(0.001, 2.0)).to_le_bytes();
                     out[start + at..start + at + 2].copy_from_slice(&scale);
                 }
+                if format == WeightFormat::IQ1_M {
+                    // d's nibble k is the top nibble of the k-th u16 of scales (bytes 48..56).
+                    let d = f16::from_f32(rng.signed(0.001, 2.0)).to_bits();
+                    for k in 0..4 {
+                        let hi = start + 48 + 2 * k + 1;
+                        out[hi] = (out[hi] & 0x0f) | ((((d >> (4 * k)) & 0xf) as u8) << 4);
+                    }
+                }
             }
         }
     }
@@ -749,6 +835,13 @@ mod tests {
                 WeightFormat::Q3_K => 12,
                 WeightFormat::IQ4_NL => 13,
                 WeightFormat::IQ4_XS => 14,
+                WeightFormat::IQ2_XXS => 15,
+                WeightFormat::IQ2_XS => 16,
+                WeightFormat::IQ2_S => 17,
+                WeightFormat::IQ3_XXS => 18,
+                WeightFormat::IQ3_S => 19,
+                WeightFormat::IQ1_S => 20,
+                WeightFormat::IQ1_M => 21,
             }
         }
         for (i, &f) in WeightFormat::ALL.iter().enumerate() {
@@ -774,7 +867,7 @@ mod tests {
 
     #[test]
     fn format_table_matches_ggml() {
-        let expected: [(WeightFormat, u32, &str, u32, u32); 15] = [
+        let expected: [(WeightFormat, u32, &str, u32, u32); 22] = [
             (WeightFormat::F32, 0, "F32", 1, 4),
             (WeightFormat::F16, 1, "F16", 1, 2),
             (WeightFormat::BF16, 30, "BF16", 1, 2),
@@ -790,6 +883,13 @@ mod tests {
             (WeightFormat::Q3_K, 11, "Q3_K", 256, 110),
             (WeightFormat::IQ4_NL, 20, "IQ4_NL", 32, 18),
             (WeightFormat::IQ4_XS, 23, "IQ4_XS", 256, 136),
+            (WeightFormat::IQ2_XXS, 16, "IQ2_XXS", 256, 66),
+            (WeightFormat::IQ2_XS, 17, "IQ2_XS", 256, 74),
+            (WeightFormat::IQ2_S, 22, "IQ2_S", 256, 82),
+            (WeightFormat::IQ3_XXS, 18, "IQ3_XXS", 256, 98),
+            (WeightFormat::IQ3_S, 21, "IQ3_S", 256, 110),
+            (WeightFormat::IQ1_S, 19, "IQ1_S", 256, 50),
+            (WeightFormat::IQ1_M, 29, "IQ1_M", 256, 56),
         ];
         for (i, (f, id, name, elems, bytes)) in expected.into_iter().enumerate() {
             assert_eq!(WeightFormat::ALL[i], f);
@@ -799,7 +899,7 @@ mod tests {
             assert_eq!(f.block_elems(), elems);
             assert_eq!(f.block_bytes(), bytes);
         }
-        for unsupported in [4, 9, 15, 16, 19, 28, 39, 1000] {
+        for unsupported in [4, 9, 15, 24, 28, 34, 39, 1000] {
             assert_eq!(WeightFormat::from_ggml_type(unsupported), None);
         }
         assert_eq!(ggml_type_name(16), "IQ2_XXS");

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::file::quant::WeightFormat;
+use crate::file::quant::{Grid, WeightFormat};
 use crate::gpu::kernels::{Binding, Kernel, WeightReader};
 
 /// Element type of the KV cache: f16 where the device has SHADER_F16, else f32.
@@ -56,6 +56,13 @@ fn format_source(f: WeightFormat) -> &'static str {
         WeightFormat::Q3_K => include_str!("../../shaders/formats/q3_k.wgsl"),
         WeightFormat::IQ4_NL => include_str!("../../shaders/formats/iq4_nl.wgsl"),
         WeightFormat::IQ4_XS => include_str!("../../shaders/formats/iq4_xs.wgsl"),
+        WeightFormat::IQ2_XXS => include_str!("../../shaders/formats/iq2_xxs.wgsl"),
+        WeightFormat::IQ2_XS => include_str!("../../shaders/formats/iq2_xs.wgsl"),
+        WeightFormat::IQ2_S => include_str!("../../shaders/formats/iq2_s.wgsl"),
+        WeightFormat::IQ3_XXS => include_str!("../../shaders/formats/iq3_xxs.wgsl"),
+        WeightFormat::IQ3_S => include_str!("../../shaders/formats/iq3_s.wgsl"),
+        WeightFormat::IQ1_S => include_str!("../../shaders/formats/iq1_s.wgsl"),
+        WeightFormat::IQ1_M => include_str!("../../shaders/formats/iq1_m.wgsl"),
     }
 }
 
@@ -83,29 +90,96 @@ pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
         WeightFormat::Q3_K => (include_str!("../../shaders/q8dot/q3_k.wgsl"), false),
         WeightFormat::IQ4_NL => (include_str!("../../shaders/q8dot/iq4_nl.wgsl"), false),
         WeightFormat::IQ4_XS => (include_str!("../../shaders/q8dot/iq4_xs.wgsl"), false),
+        WeightFormat::IQ2_XXS => (include_str!("../../shaders/q8dot/iq2_xxs.wgsl"), false),
+        WeightFormat::IQ2_XS => (include_str!("../../shaders/q8dot/iq2_xs.wgsl"), false),
+        WeightFormat::IQ2_S => (include_str!("../../shaders/q8dot/iq2_s.wgsl"), false),
+        WeightFormat::IQ3_XXS => (include_str!("../../shaders/q8dot/iq3_xxs.wgsl"), false),
+        WeightFormat::IQ3_S => (include_str!("../../shaders/q8dot/iq3_s.wgsl"), false),
+        WeightFormat::IQ1_S => (include_str!("../../shaders/q8dot/iq1_s.wgsl"), false),
+        WeightFormat::IQ1_M => (include_str!("../../shaders/q8dot/iq1_m.wgsl"), false),
         _ => return None,
     };
     Some(Q8Reader { source, own_q8w4 })
 }
 
-/// A format's lookup table as WGSL, from its one source in quant.rs — a private array,
-/// which shaders may index with a runtime value (a `const` array is materialised per
-/// use) — followed by the helpers its readers share.
+/// A format's lookup table or grid as WGSL, from its one source in file/ (quant.rs,
+/// iq_grids.rs), followed by the helpers its readers share.
+///
+/// The 16 IQ4 levels are a private array, which shaders may index with a runtime value
+/// (a `const` array is materialised per use). The i-quant grids (256 to 2048 entries) are
+/// a uniform buffer in bind group 1 instead ([`GRID_GROUP`], [`grid_wgsl`]). Measured on
+/// lavapipe: as a private array, the 256-entry IQ2_XXS grid made one matvec pipeline take
+/// 4.4 s to compile (13 ms for Q4_K) and the 2048-entry IQ1_S one had not compiled after
+/// 3 minutes; as a buffer, 60–360 ms. Uniform rather than storage: a matvec already
+/// binds 4 storage buffers, the most wgpu's downlevel limits allow, while 12 uniform
+/// buffers of up to 16 KiB are allowed there — and the largest grid (IQ1_S, 2048 entries
+/// of 8 bytes) is exactly 16 KiB.
 fn push_lookup_table(src: &mut String, format: WeightFormat) {
-    let Some((name, levels)) = format.lookup_table() else {
-        return;
-    };
-    let values: Vec<String> = levels.iter().map(|v| format!("{v}.0")).collect();
-    src.push_str(&format!(
-        "var<private> {name}: array<f32, {n}> = array<f32, {n}>({});\n",
-        values.join(", "),
-        n = levels.len()
-    ));
-    src.push_str(IQ4_LEVELS);
+    if let Some((name, levels)) = format.lookup_table() {
+        let values: Vec<String> = levels.iter().map(|v| format!("{v}.0")).collect();
+        src.push_str(&private_array(name, "f32", &values));
+        src.push_str(IQ4_LEVELS);
+    }
+    if let Some(grid) = format.grid() {
+        src.push_str(&grid_wgsl(grid));
+        src.push_str(IQ_GRIDS);
+    }
 }
 
-/// The IQ4 levels as values and as packed bytes (the only lookup table so far).
+/// The declaration of a grid and its accessor: `grid8(i)`, entry i of an 8-value grid as
+/// vec2<u32>, or `grid4(i)`, entry i of a 4-value grid as u32. A uniform array's
+/// elements are 16 bytes apart, so each vec4<u32> holds 2 or 4 entries.
+fn grid_wgsl(grid: Grid) -> String {
+    let (name, n_vec4, accessor) = match grid {
+        Grid::Pairs(name, pairs) => (
+            name,
+            pairs.len() / 2,
+            format!(
+                "fn grid8(i: u32) -> vec2<u32> {{\n    let v = {name}[i >> 1u];\n    \
+                 return select(v.xy, v.zw, (i & 1u) == 1u);\n}}\n"
+            ),
+        ),
+        Grid::Words(name, words) => (
+            name,
+            words.len() / 4,
+            format!("fn grid4(i: u32) -> u32 {{\n    return {name}[i >> 2u][i & 3u];\n}}\n"),
+        ),
+    };
+    format!(
+        "@group({GRID_GROUP}) @binding(0) var<uniform> {name}: array<vec4<u32>, {n_vec4}>;\n{accessor}"
+    )
+}
+
+/// The bind group that holds an i-quant grid, after the kernel's own (group 0).
+pub const GRID_GROUP: u32 = 1;
+
+/// A grid's bytes as the shaders read them: entries little-endian, a u64 entry as the
+/// vec2<u32> (low word, high word).
+fn grid_bytes(grid: Grid) -> Vec<u8> {
+    match grid {
+        Grid::Words(_, words) => words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+        Grid::Pairs(_, pairs) => pairs.iter().flat_map(|p| p.to_le_bytes()).collect(),
+    }
+}
+
+fn grid_name(grid: Grid) -> &'static str {
+    match grid {
+        Grid::Words(name, _) | Grid::Pairs(name, _) => name,
+    }
+}
+
+fn private_array(name: &str, ty: &str, values: &[String]) -> String {
+    format!(
+        "var<private> {name}: array<{ty}, {n}> = array<{ty}, {n}>({});\n",
+        values.join(", "),
+        n = values.len()
+    )
+}
+
+/// The IQ4 levels as values and as packed bytes.
 const IQ4_LEVELS: &str = include_str!("../../shaders/iq4_levels.wgsl");
+/// Sign and byte helpers of the grid i-quants.
+const IQ_GRIDS: &str = include_str!("../../shaders/iq_grids.wgsl");
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const Q8DOT_COMMON: &str = include_str!("../../shaders/q8dot/common.wgsl");
@@ -230,6 +304,8 @@ impl PipelineKey {
 pub struct Pipeline {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
+    /// The bind group of its weight format's grid ([`GRID_GROUP`]), for the i-quants.
+    pub grid: Option<wgpu::BindGroup>,
 }
 
 /// Pipelines compiled on first use and kept for the life of the model; bind group
@@ -238,6 +314,9 @@ pub struct PipelineCache {
     device: wgpu::Device,
     layouts: HashMap<&'static [Binding], wgpu::BindGroupLayout>,
     pipelines: HashMap<PipelineKey, Arc<Pipeline>>,
+    /// Each i-quant grid uploaded once, as the bind group every pipeline of its format
+    /// sets, with that group's layout (one uniform buffer).
+    grids: HashMap<&'static str, (wgpu::BindGroupLayout, wgpu::BindGroup)>,
 }
 
 impl PipelineCache {
@@ -246,6 +325,7 @@ impl PipelineCache {
             device: device.clone(),
             layouts: HashMap::new(),
             pipelines: HashMap::new(),
+            grids: HashMap::new(),
         }
     }
 
@@ -266,6 +346,15 @@ impl PipelineCache {
             .entry(bindings)
             .or_insert_with(|| bind_group_layout(device, bindings))
             .clone();
+        let grid = match (spec.weights, key.format.and_then(WeightFormat::grid)) {
+            (WeightReader::None, _) | (_, None) => None,
+            (_, Some(grid)) => Some(
+                self.grids
+                    .entry(grid_name(grid))
+                    .or_insert_with(|| upload_grid(device, grid))
+                    .clone(),
+            ),
+        };
         let source = key.source()?;
         let label = format!("{key:?}");
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -273,9 +362,13 @@ impl PipelineCache {
             label: Some(&label),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
+        let mut layouts = vec![Some(&layout)];
+        if let Some((grid_layout, _)) = &grid {
+            layouts.push(Some(grid_layout));
+        }
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(&label),
-            bind_group_layouts: &[Some(&layout)],
+            bind_group_layouts: &layouts,
             immediate_size: 0,
         });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -289,10 +382,35 @@ impl PipelineCache {
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("compiling {label}: {err}")));
         }
-        let p = Arc::new(Pipeline { pipeline, layout });
+        let p = Arc::new(Pipeline {
+            pipeline,
+            layout,
+            grid: grid.map(|(_, group)| group),
+        });
         self.pipelines.insert(key, p.clone());
         Ok(p)
     }
+}
+
+/// A grid's uniform buffer and the bind group (with its layout) that binds it.
+fn upload_grid(device: &wgpu::Device, grid: Grid) -> (wgpu::BindGroupLayout, wgpu::BindGroup) {
+    use wgpu::util::DeviceExt;
+    let name = grid_name(grid);
+    let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(name),
+        contents: &grid_bytes(grid),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    let layout = bind_group_layout(device, &[Binding::Uniform]);
+    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(name),
+        layout: &layout,
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: buffer.as_entire_binding(),
+        }],
+    });
+    (layout, group)
 }
 
 fn bind_group_layout(device: &wgpu::Device, bindings: &[Binding]) -> wgpu::BindGroupLayout {
@@ -333,9 +451,9 @@ mod tests {
     #[test]
     fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let keys = PipelineKey::all();
-        // 6 format kernels x 15 formats + the integer-dot matvec and matmul x 10 formats +
+        // 6 format kernels x 22 formats + the integer-dot matvec and matmul x 17 formats +
         // 4 cache kernels x 2 KV types + 5 others.
-        assert_eq!(keys.len(), 6 * 15 + 2 * 10 + 4 * 2 + 5);
+        assert_eq!(keys.len(), 6 * 22 + 2 * 17 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)

@@ -123,6 +123,16 @@ fn words_at(a: vec4<u32>, n: vec4<u32>, rel: u32) -> vec4<u32> {
     return select(half_shift(words4(a, n, o), n[o], rel & 2u), n, rel == 16u);
 }
 
+// The 32-bit value at an even byte offset: one load, or two where it straddles vec4s.
+fn w4_u32(byte_off: u32) -> u32 {
+    return w4_u16(byte_off) | (w4_u16(byte_off + 2u) << 16u);
+}
+
+// The byte at any offset: one load.
+fn w4_u8(byte_off: u32) -> u32 {
+    return (W4[byte_off >> 4u][(byte_off >> 2u) & 3u] >> ((byte_off & 3u) * 8u)) & 0xffu;
+}
+
 fn w4_f16(byte_off: u32) -> f32 {
     return unpack2x16float(w4_u16(byte_off)).x;
 }
