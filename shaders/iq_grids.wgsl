@@ -1,7 +1,7 @@
 // Helpers of the grid i-quants' readers (IQ1_*, IQ2_*, IQ3_*), composed after the
-// format's grid, which the composer declares from its one source (runtime/file/
-// iq_grids.rs): a grid entry is a word (u32, 4 values) or two (vec2<u32>, 8 values) of
-// int8 bytes, byte j value j.
+// format's grid and IQ1S_DELTA, which the composer declares from their one source
+// (runtime/file/iq_grids.rs, iq.rs): a grid entry (grid8(i) or grid4(i)) is two words
+// (vec2<u32>, 8 values) or one (u32, 4 values) of int8 bytes, byte j value j.
 
 // ggml's ksigns_iq2xs[s & 127]: 7 stored sign bits and, as the 8th, their parity.
 fn ksigns(s: u32) -> u32 {
@@ -27,8 +27,8 @@ fn signed8(e: vec2<u32>, signs: u32) -> vec2<u32> {
 }
 
 // IQ1: 8 * g + 1 (delta > 0) or 8 * g - 1 (delta < 0) per byte of an IQ1S grid word
-// (g = -1, 0, 1): the values (g + delta) * 8 as int8 bytes, exact, so the integer dot
-// product carries the delta and the block scale is dl / 8. The subtraction is done per
+// (g = -1, 0, 1): the values (g + delta) * 8 as int8 bytes, exact because IQ1S_DELTA is
+// 1/8, so the integer dot product carries the delta and the block scale is dl / 8. The subtraction is done per
 // byte (bit 7 set before subtracting, then restored), so no borrow crosses a byte.
 fn iq1_bytes(w: u32, negative_delta: bool) -> u32 {
     let t = (w << 3u) & 0xf8f8f8f8u;

@@ -53,6 +53,16 @@ fn steps(v: &Value) -> bool {
         })
     })
 }
+/// One FNV-1a digest per run, as 16 hex digits.
+fn digests(v: &Value) -> bool {
+    v.as_array().is_some_and(|a| {
+        !a.is_empty()
+            && a.iter().all(|d| {
+                d.as_str()
+                    .is_some_and(|d| d.len() == 16 && d.chars().all(|c| c.is_ascii_hexdigit()))
+            })
+    })
+}
 /// `{"median", "min", "max"}` over the runs.
 fn stat(v: &Value) -> bool {
     has_exactly(v, &["median", "min", "max"])
@@ -160,6 +170,7 @@ const BENCH: &[(&str, Check)] = &[
     ("model_file_bytes", count),
     ("plan", plan),
     ("dense_streamed_per_token", count),
+    ("logits_digest", digests),
     ("profile", profile),
 ];
 

@@ -13,8 +13,9 @@ use edgeseek::{DeviceOptions, ExpertBudget, LoadOptions};
 
 const MODELS: [&str; 3] = ["deepseek2-lite", "deepseek2-v3", "qwen3moe"];
 const FORMATS: [&str; 3] = ["F32", "Q8_0", "Q4_K_M"];
-/// Low-bit experts: the V3/R1-style fixture in llama.cpp's Q2_K mix (routed and shared
-/// experts Q2_K / Q3_K), as the full R1's Q2_K_XL files hold them.
+/// Low-bit experts on the V3/R1-style fixture: llama.cpp's Q2_K mix (routed and shared
+/// experts Q2_K / Q3_K), as the full R1's Q2_K_XL files hold them, and unsloth's UD-IQ1_S
+/// layout (routed gate/up IQ1_S, down IQ2_XXS).
 const LOW_BIT: [&str; 2] = ["deepseek2-v3-Q2_K", "deepseek2-v3-IQ1_S"];
 
 /// As for the dense fixtures (tests/models_vs_llama_cpp.rs): f32 summation order and

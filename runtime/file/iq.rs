@@ -280,6 +280,19 @@ pub fn dequantize_iq1_m(x: &BlockIq1M, y: &mut [f32; QK_K]) {
 mod tests {
     use super::*;
 
+    /// shaders/iq_grids.wgsl's neg_bytes negates a byte as ~v + 1 and lets no carry
+    /// cross a byte: that holds only while the signed grids hold no zero value.
+    #[test]
+    fn signed_grids_hold_no_zero_byte() {
+        let pairs = [&IQ2XXS_GRID[..], &IQ2XS_GRID[..], &IQ2S_GRID[..]];
+        for w in pairs.into_iter().flatten() {
+            assert!(w.to_le_bytes().iter().all(|&b| b != 0), "{w:#x}");
+        }
+        for w in IQ3XXS_GRID.iter().chain(&IQ3S_GRID) {
+            assert!(w.to_le_bytes().iter().all(|&b| b != 0), "{w:#x}");
+        }
+    }
+
     /// ggml-common.h's ksigns_iq2xs, first and last rows.
     #[test]
     fn ksigns_is_ggmls_table() {

@@ -21,6 +21,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::iq;
+pub use super::iq::IQ1S_DELTA;
 
 /// A weight storage format edgeseek can dequantize (on the CPU here, in WGSL on the GPU).
 ///
@@ -196,15 +197,15 @@ impl WeightFormat {
 
     /// The grid of a grid i-quant (IQ1_*, IQ2_*, IQ3_*): the one source (iq_grids.rs) the
     /// CPU dequantize and the WGSL readers (declared by the shader composer) index.
-    pub fn grid(self) -> Option<Grid> {
+    pub fn grid(self) -> Option<IqGrid> {
         use super::iq_grids as g;
         Some(match self {
-            WeightFormat::IQ2_XXS => Grid::Pairs("IQ2XXS_GRID", &g::IQ2XXS_GRID),
-            WeightFormat::IQ2_XS => Grid::Pairs("IQ2XS_GRID", &g::IQ2XS_GRID),
-            WeightFormat::IQ2_S => Grid::Pairs("IQ2S_GRID", &g::IQ2S_GRID),
-            WeightFormat::IQ3_XXS => Grid::Words("IQ3XXS_GRID", &g::IQ3XXS_GRID),
-            WeightFormat::IQ3_S => Grid::Words("IQ3S_GRID", &g::IQ3S_GRID),
-            WeightFormat::IQ1_S | WeightFormat::IQ1_M => Grid::Pairs("IQ1S_GRID", &g::IQ1S_GRID),
+            WeightFormat::IQ2_XXS => IqGrid::Pairs("IQ2XXS_GRID", &g::IQ2XXS_GRID),
+            WeightFormat::IQ2_XS => IqGrid::Pairs("IQ2XS_GRID", &g::IQ2XS_GRID),
+            WeightFormat::IQ2_S => IqGrid::Pairs("IQ2S_GRID", &g::IQ2S_GRID),
+            WeightFormat::IQ3_XXS => IqGrid::Words("IQ3XXS_GRID", &g::IQ3XXS_GRID),
+            WeightFormat::IQ3_S => IqGrid::Words("IQ3S_GRID", &g::IQ3S_GRID),
+            WeightFormat::IQ1_S | WeightFormat::IQ1_M => IqGrid::Pairs("IQ1S_GRID", &g::IQ1S_GRID),
             _ => return None,
         })
     }
@@ -245,7 +246,7 @@ impl WeightFormat {
 /// A grid i-quant's lookup grid: its name and entries, each a little-endian word of int8
 /// values (value j in byte j).
 #[derive(Clone, Copy, Debug)]
-pub enum Grid {
+pub enum IqGrid {
     /// Entries of 4 values (the IQ3 grids).
     Words(&'static str, &'static [u32]),
     /// Entries of 8 values (the IQ1 and IQ2 grids).

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::file::quant::{Grid, WeightFormat};
+use crate::file::quant::{IqGrid, WeightFormat, IQ1S_DELTA};
 use crate::gpu::kernels::{Binding, Kernel, WeightReader};
 
 /// Element type of the KV cache: f16 where the device has SHADER_F16, else f32.
@@ -107,13 +107,15 @@ pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
 ///
 /// The 16 IQ4 levels are a private array, which shaders may index with a runtime value
 /// (a `const` array is materialised per use). The i-quant grids (256 to 2048 entries) are
-/// a uniform buffer in bind group 1 instead ([`GRID_GROUP`], [`grid_wgsl`]). Measured on
+/// a uniform buffer in bind group 1 instead ([`IQ_GRID_GROUP`], [`grid_wgsl`]). Measured on
 /// lavapipe: as a private array, the 256-entry IQ2_XXS grid made one matvec pipeline take
 /// 4.4 s to compile (13 ms for Q4_K) and the 2048-entry IQ1_S one had not compiled after
 /// 3 minutes; as a buffer, 60–360 ms. Uniform rather than storage: a matvec already
 /// binds 4 storage buffers, the most wgpu's downlevel limits allow, while 12 uniform
 /// buffers of up to 16 KiB are allowed there — and the largest grid (IQ1_S, 2048 entries
-/// of 8 bytes) is exactly 16 KiB.
+/// of 8 bytes) is exactly 16 KiB. Not measured on real GPUs: there, lanes index the grid
+/// with different values, which some drivers serialize for uniform buffers; workgroup
+/// memory filled once per workgroup is the alternative to measure (issue #16).
 fn push_lookup_table(src: &mut String, format: WeightFormat) {
     if let Some((name, levels)) = format.lookup_table() {
         let values: Vec<String> = levels.iter().map(|v| format!("{v}.0")).collect();
@@ -122,6 +124,7 @@ fn push_lookup_table(src: &mut String, format: WeightFormat) {
     }
     if let Some(grid) = format.grid() {
         src.push_str(&grid_wgsl(grid));
+        src.push_str(&format!("const IQ1S_DELTA: f32 = {:?};\n", IQ1S_DELTA));
         src.push_str(IQ_GRIDS);
     }
 }
@@ -129,9 +132,9 @@ fn push_lookup_table(src: &mut String, format: WeightFormat) {
 /// The declaration of a grid and its accessor: `grid8(i)`, entry i of an 8-value grid as
 /// vec2<u32>, or `grid4(i)`, entry i of a 4-value grid as u32. A uniform array's
 /// elements are 16 bytes apart, so each vec4<u32> holds 2 or 4 entries.
-fn grid_wgsl(grid: Grid) -> String {
+fn grid_wgsl(grid: IqGrid) -> String {
     let (name, n_vec4, accessor) = match grid {
-        Grid::Pairs(name, pairs) => (
+        IqGrid::Pairs(name, pairs) => (
             name,
             pairs.len() / 2,
             format!(
@@ -139,32 +142,32 @@ fn grid_wgsl(grid: Grid) -> String {
                  return select(v.xy, v.zw, (i & 1u) == 1u);\n}}\n"
             ),
         ),
-        Grid::Words(name, words) => (
+        IqGrid::Words(name, words) => (
             name,
             words.len() / 4,
             format!("fn grid4(i: u32) -> u32 {{\n    return {name}[i >> 2u][i & 3u];\n}}\n"),
         ),
     };
     format!(
-        "@group({GRID_GROUP}) @binding(0) var<uniform> {name}: array<vec4<u32>, {n_vec4}>;\n{accessor}"
+        "@group({IQ_GRID_GROUP}) @binding(0) var<uniform> {name}: array<vec4<u32>, {n_vec4}>;\n{accessor}"
     )
 }
 
 /// The bind group that holds an i-quant grid, after the kernel's own (group 0).
-pub const GRID_GROUP: u32 = 1;
+pub const IQ_GRID_GROUP: u32 = 1;
 
 /// A grid's bytes as the shaders read them: entries little-endian, a u64 entry as the
 /// vec2<u32> (low word, high word).
-fn grid_bytes(grid: Grid) -> Vec<u8> {
+fn grid_bytes(grid: IqGrid) -> Vec<u8> {
     match grid {
-        Grid::Words(_, words) => words.iter().flat_map(|w| w.to_le_bytes()).collect(),
-        Grid::Pairs(_, pairs) => pairs.iter().flat_map(|p| p.to_le_bytes()).collect(),
+        IqGrid::Words(_, words) => words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+        IqGrid::Pairs(_, pairs) => pairs.iter().flat_map(|p| p.to_le_bytes()).collect(),
     }
 }
 
-fn grid_name(grid: Grid) -> &'static str {
+fn grid_name(grid: IqGrid) -> &'static str {
     match grid {
-        Grid::Words(name, _) | Grid::Pairs(name, _) => name,
+        IqGrid::Words(name, _) | IqGrid::Pairs(name, _) => name,
     }
 }
 
@@ -304,8 +307,8 @@ impl PipelineKey {
 pub struct Pipeline {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
-    /// The bind group of its weight format's grid ([`GRID_GROUP`]), for the i-quants.
-    pub grid: Option<wgpu::BindGroup>,
+    /// The bind group of its weight format's grid ([`IQ_GRID_GROUP`]), for the i-quants.
+    pub iq_grid: Option<wgpu::BindGroup>,
 }
 
 /// Pipelines compiled on first use and kept for the life of the model; bind group
@@ -385,7 +388,7 @@ impl PipelineCache {
         let p = Arc::new(Pipeline {
             pipeline,
             layout,
-            grid: grid.map(|(_, group)| group),
+            iq_grid: grid.map(|(_, group)| group),
         });
         self.pipelines.insert(key, p.clone());
         Ok(p)
@@ -393,7 +396,7 @@ impl PipelineCache {
 }
 
 /// A grid's uniform buffer and the bind group (with its layout) that binds it.
-fn upload_grid(device: &wgpu::Device, grid: Grid) -> (wgpu::BindGroupLayout, wgpu::BindGroup) {
+fn upload_grid(device: &wgpu::Device, grid: IqGrid) -> (wgpu::BindGroupLayout, wgpu::BindGroup) {
     use wgpu::util::DeviceExt;
     let name = grid_name(grid);
     let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {

@@ -374,6 +374,60 @@ mod tests {
         plan(std::path::Path::new("m.gguf"), p)
     }
 
+    /// The full 61-layer DeepSeek-R1 in the UD-IQ1_S type mix, from the per-layer bytes
+    /// of the R1 slice's tensor table (scripts/make_r1_slice.py: true R1 shapes): 3 dense
+    /// layers of 336.5 MiB streamable, 58 MoE layers of 118.6 MiB (attention and shared
+    /// expert) with 20.1 MiB always resident (router, attn_k_b, attn_v_b), the dense
+    /// layers' 13.1 MiB, the 725 MiB output matrix, experts of 9.08 MiB (IQ1_S gate/up,
+    /// IQ2_XXS down), 8 used; MLA's latent KV cache (576 f16 per token and layer) for
+    /// 4096 tokens; scratch as measured on the slice (63.1 MiB).
+    fn full_r1(budget_mib: u64) -> PlanInput {
+        let expert = 9_519_104;
+        PlanInput {
+            budget: Some(budget_mib * MIB),
+            kv_cache: 4096 * 61 * 576 * 2,
+            scratch: 64 * MIB,
+            layers: [vec![352_825_344; 3], vec![124_366_848; 58]].concat(),
+            output: 760_166_400,
+            always_resident: 3 * 13_697_024 + 58 * 21_038_080 + 28_672,
+            // Parts at the binding limit (128 MiB); the widest row is the dense ffn_down's,
+            // 18432 Q6_K values (15,120 B) plus the read padding.
+            largest_part: 128 * MIB,
+            largest_row: 15_136,
+            expert_min: 8 * expert,
+            expert_all: 58 * 256 * expert,
+            n_ctx: 4096,
+        }
+    }
+
+    /// docs/r1.md's plans on paper: what Model::plan() would print for the full R1 on a
+    /// laptop GPU with 8 GiB (a 7 GiB budget) and on a Raspberry Pi 5 with 8 GiB shared
+    /// (a 5 GiB budget, the rest for the OS and the page cache).
+    #[test]
+    fn full_r1_plans_for_a_laptop_and_a_pi_5() {
+        let laptop = plan_of(&full_r1(7 * 1024)).unwrap();
+        println!("laptop: {}", laptop.describe());
+        // Every dense layer up to 39 resident, the last 21 and the output streamed,
+        // what is left is an expert cache of 18 experts (the minimum is 8).
+        assert_eq!(laptop.streamed_layers, (40..61).collect::<Vec<u32>>());
+        assert!(laptop.output_streamed);
+        assert_eq!(laptop.expert_cache.unwrap() / 9_519_104, 18);
+        let pi = plan_of(&full_r1(5 * 1024)).unwrap();
+        println!("pi 5: {}", pi.describe());
+        assert_eq!(pi.streamed_layers, (23..61).collect::<Vec<u32>>());
+        assert_eq!(pi.expert_cache.unwrap() / 9_519_104, 14);
+        // Everything the budget holds adds up to it.
+        for p in [&laptop, &pi] {
+            let total = p.kv_cache
+                + p.scratch
+                + p.always_resident
+                + p.dense_resident
+                + p.stream_buffers
+                + p.expert_cache.unwrap();
+            assert!(total <= p.budget.unwrap(), "{total}");
+        }
+    }
+
     #[test]
     fn without_a_budget_everything_is_resident() {
         let p = plan_of(&input(None)).unwrap();

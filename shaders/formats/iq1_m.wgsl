@@ -25,7 +25,7 @@ fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let sc = w_u32(base + 48u + 2u * (ib / 2u)) & 0xffffu;
     let s = (sc >> (6u * (ib % 2u) + 3u * (l / 2u))) & 7u;
     let dl = iq1m_d(base + 48u) * f32(2u * s + 1u);
-    let delta = select(0.125, -0.125, (nibble & 8u) != 0u);
+    let delta = select(IQ1S_DELTA, -IQ1S_DELTA, (nibble & 8u) != 0u);
     let e = grid8(index);
     return mat2x4<f32>(dl * (i8x4(e.x) + delta), dl * (i8x4(e.y) + delta));
 }

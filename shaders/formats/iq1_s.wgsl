@@ -14,7 +14,7 @@ fn dq8(row: u32, g: u32) -> mat2x4<f32> {
     let qh = w_u32(base + 34u + 2u * (k / 4u)) & 0xffffu;
     let index = w_u8(base + 2u + k) | (((qh >> (3u * l)) & 7u) << 8u);
     let dl = w_f16(base) * f32(2u * ((qh >> 12u) & 7u) + 1u);
-    let delta = select(0.125, -0.125, (qh & 0x8000u) != 0u);
+    let delta = select(IQ1S_DELTA, -IQ1S_DELTA, (qh & 0x8000u) != 0u);
     let e = grid8(index);
     return mat2x4<f32>(dl * (i8x4(e.x) + delta), dl * (i8x4(e.y) + delta));
 }

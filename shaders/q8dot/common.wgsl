@@ -123,7 +123,7 @@ fn words_at(a: vec4<u32>, n: vec4<u32>, rel: u32) -> vec4<u32> {
     return select(half_shift(words4(a, n, o), n[o], rel & 2u), n, rel == 16u);
 }
 
-// The 32-bit value at an even byte offset: one load, or two where it straddles vec4s.
+// The 32-bit value at an even byte offset: two loads (two w4_u16).
 fn w4_u32(byte_off: u32) -> u32 {
     return w4_u16(byte_off) | (w4_u16(byte_off + 2u) << 16u);
 }

@@ -15,7 +15,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::buffers::{self};
 use super::context::GpuContext;
-use super::pipelines::{Pipeline, PipelineCache, PipelineKey, GRID_GROUP};
+use super::pipelines::{Pipeline, PipelineCache, PipelineKey, IQ_GRID_GROUP};
 use crate::error::{Error, Result};
 
 mod attention;
@@ -209,8 +209,8 @@ impl Op {
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, n_tokens: u32) {
         pass.set_pipeline(&self.pipeline.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
-        if let Some(grid) = &self.pipeline.grid {
-            pass.set_bind_group(GRID_GROUP, grid, &[]);
+        if let Some(grid) = &self.pipeline.iq_grid {
+            pass.set_bind_group(IQ_GRID_GROUP, grid, &[]);
         }
         let [x, y, z] = self.grid.size(n_tokens);
         pass.dispatch_workgroups(x, y, z);
