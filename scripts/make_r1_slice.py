@@ -32,7 +32,9 @@ Tensor types mirror unsloth's DeepSeek-R1-UD-IQ1_S (general.file_type MOSTLY_IQ1
   shared expert    ffn_gate_shexp, ffn_up_shexp Q4_K; ffn_down_shexp Q6_K
   dense FFN        ffn_gate, ffn_up Q4_K; ffn_down Q6_K
   token_embd Q4_K, output Q6_K; norms, routers ffn_gate_inp and exp_probs_b F32
-(unsloth's real file holds three dense layers and 58 MoE layers of exactly these kinds).
+(unsloth's real file holds three dense layers and 58 MoE layers of these kinds, except
+that it keeps ffn_down_exps at IQ1_S in most layers and IQ2_XXS in some — "2.06/1.56 bit"
+in its announcement; the slice takes IQ2_XXS for every one, the larger case).
 
 Weights: quant blocks generated directly (quantizing 10 GB of floats to IQ1_S would take
 hours): random quant bytes, and f16 scale fields set so that the dequantized values have

@@ -5,3 +5,5 @@ mod iq;
 mod iq_grids;
 pub(crate) mod quant;
 pub(crate) mod split;
+#[cfg(test)]
+mod test_blocks;

@@ -11,6 +11,7 @@ pub(crate) mod pipelines;
 pub(crate) mod profile;
 pub(crate) mod slabs;
 pub(crate) mod stream;
+pub(crate) mod tables;
 
 pub use graph::Encoder;
 

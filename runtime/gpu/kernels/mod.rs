@@ -15,7 +15,8 @@ use bytemuck::{Pod, Zeroable};
 
 use super::buffers::{self};
 use super::context::GpuContext;
-use super::pipelines::{Pipeline, PipelineCache, PipelineKey, IQ_GRID_GROUP};
+use super::pipelines::{Pipeline, PipelineCache, PipelineKey};
+use super::tables::IQ_GRID_GROUP;
 use crate::error::{Error, Result};
 
 mod attention;
