@@ -10,8 +10,10 @@ use edgeseek::{DeviceOptions, LoadOptions};
 
 const ARCHS: [&str; 3] = ["llama", "qwen2", "qwen3"];
 const FORMATS: [&str; 6] = ["F32", "F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K"];
-/// The low-bit formats on one architecture (llama.cpp's mixes of each).
-const LOW_BIT: [&str; 11] = [
+/// The other formats on one architecture (llama.cpp's mixes of each): the low-bit ones
+/// and Q5_0 / Q5_1 (what llama.cpp's Q4_K_M falls back to where rows are not multiples
+/// of 256).
+const LOW_BIT: [&str; 13] = [
     "qwen2-Q2_K",
     "qwen2-Q3_K_M",
     "qwen2-IQ4_NL",
@@ -23,6 +25,8 @@ const LOW_BIT: [&str; 11] = [
     "qwen2-IQ2_M",
     "qwen2-IQ3_XXS",
     "qwen2-IQ3_S",
+    "qwen2-Q5_0",
+    "qwen2-Q5_1",
 ];
 
 /// Our kernels dequantize exactly (each is tested against its CPU reference in

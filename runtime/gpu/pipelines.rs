@@ -78,12 +78,15 @@ pub struct Q8Reader {
 }
 
 /// The integer-dot reader of a format, for the formats whose matvecs and matmuls run on
-/// 8-bit activations on CPU-backed devices. The others keep the f32 kernels.
+/// 8-bit activations on CPU-backed devices: every quantized format. The float formats
+/// keep the f32 kernels.
 pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
     let (source, own_q8w4) = match f {
         WeightFormat::Q4_0 => (include_str!("../../shaders/q8dot/q4_0.wgsl"), false),
         WeightFormat::Q4_1 => (include_str!("../../shaders/q8dot/q4_1.wgsl"), false),
         WeightFormat::Q8_0 => (include_str!("../../shaders/q8dot/q8_0.wgsl"), false),
+        WeightFormat::Q5_0 => (include_str!("../../shaders/q8dot/q5_0.wgsl"), false),
+        WeightFormat::Q5_1 => (include_str!("../../shaders/q8dot/q5_1.wgsl"), false),
         WeightFormat::Q4_K => (include_str!("../../shaders/q8dot/q4_k.wgsl"), true),
         WeightFormat::Q5_K => (include_str!("../../shaders/q8dot/q5_k.wgsl"), false),
         WeightFormat::Q6_K => (include_str!("../../shaders/q8dot/q6_k.wgsl"), true),
@@ -352,12 +355,27 @@ mod tests {
     use naga::back::{hlsl, msl, spv};
     use naga::valid::{Capabilities, ValidationFlags, Validator};
 
+    /// On CPU-backed devices every quantized format's matvecs and matmuls run on 8-bit
+    /// activations (issue #16): a real Q4_K_M file whose rows are not multiples of 256
+    /// is mostly Q5_0, and a format without a reader would fall back to the f32 kernels.
+    /// Only the float formats keep them.
+    #[test]
+    fn every_quantized_format_has_an_integer_dot_reader() {
+        for f in WeightFormat::ALL {
+            let float = matches!(
+                f,
+                WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16
+            );
+            assert_eq!(q8dot_reader(f).is_some(), !float, "{}", f.name());
+        }
+    }
+
     #[test]
     fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let keys = PipelineKey::all();
-        // 6 format kernels x 22 formats + the integer-dot matvec and matmul x 17 formats +
-        // 4 cache kernels x 2 KV types + 5 others.
-        assert_eq!(keys.len(), 6 * 22 + 2 * 17 + 4 * 2 + 5);
+        // 6 format kernels x 22 formats + the integer-dot matvec and matmul x the 19
+        // quantized formats + 4 cache kernels x 2 KV types + 5 others.
+        assert_eq!(keys.len(), 6 * 22 + 2 * 19 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)
