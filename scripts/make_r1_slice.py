@@ -85,7 +85,6 @@ data + 1 GiB free, ~7.4 GiB).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -101,6 +100,7 @@ import numpy as np  # noqa: E402
 import gguf  # noqa: E402
 
 import make_fixtures as mf  # noqa: E402
+from make_moe_fixtures import _sigmoid_std  # noqa: E402  (the router-score spread, as the MoE fixtures)
 
 DEFAULT_OUT = REPO / "models" / "synthetic"
 STEM = "DeepSeek-R1-slice-UD-IQ1_S"
@@ -149,12 +149,6 @@ SLAB_BYTES = 1 << 26  # rows generated and written at a time: ~64 MiB of blocks
 #   quantized types: blocks whose values have the given rms;  F32 with kind
 #   "f32": N(0, rms^2);  "norm": 1 + 0.1 N(0,1)
 # --------------------------------------------------------------------------
-def _sigmoid_std(gain: float) -> float:
-    """Spread of the router's sigmoid scores for logits N(0, gain^2) (as make_moe_fixtures)."""
-    z = np.random.default_rng(0).standard_normal(200000) * gain
-    return float(np.std(1.0 / (1.0 + np.exp(-z))))
-
-
 def tensor_plan() -> list[tuple[str, tuple[int, ...], Q, str, float]]:
     def w(name, shape, qtype):
         return (name, shape, qtype, "q", 1.0 / np.sqrt(shape[-1]))
@@ -471,24 +465,12 @@ def write_split(out: Path, plan) -> list[Path]:
 # Checks
 # --------------------------------------------------------------------------
 def llama_check(path: Path) -> None:
-    from _common import Model, _LOG_KEEP
-    t0 = time.time()
-    with Model(path) as m:
-        n_vocab = m.n_vocab
-    dt = time.time() - t0
-    starts = [i for i, ln in enumerate(_LOG_KEEP) if ln.startswith("print_info: file format")]
-    lines = [ln.rstrip("\n") for ln in _LOG_KEEP[starts[-1]:] if ln.startswith("print_info:")]
-    loader = [ln.rstrip("\n") for ln in _LOG_KEEP if "llama_model_loader: - type" in ln
-              or "additional" in ln and "GGUFs" in ln]
+    from _common import llama_load_report
+    kv, lines, loader, dt, n_vocab = llama_load_report(path)
     print(f"llama.cpp loaded {path.name} in {dt:.1f} s (mmap, CPU, no decode); n_vocab {n_vocab}; "
           "tensor types and parsed hparams:")
     for ln in loader + lines:
         print("   ", ln)
-    kv = {}
-    for ln in lines:
-        mt = re.match(r"print_info: (.+?)\s+= (.*)$", ln)
-        if mt:
-            kv[mt.group(1).strip()] = mt.group(2).strip()
     want = {"n_layer": "3", "n_embd": "7168", "n_head": "128", "n_head_kv": "1", "n_rot": "64",
             "n_embd_head_k": "576", "n_embd_head_v": "512", "n_expert": "256", "n_expert_used": "8",
             "n_expert_groups": "8", "n_group_used": "4", "n_ff": "18432",
