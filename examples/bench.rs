@@ -107,6 +107,10 @@ fn bench(
         stat(|r| r.decode_tok_s),
         stat(|r| r.ttft_s),
     );
+    let digests: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{:016x}", r.logits_digest))
+        .collect();
 
     if !json {
         println!("{path} on {}", model.device().adapter_name);
@@ -116,10 +120,6 @@ fn bench(
         );
         println!("prefill {prompt_tokens} tokens: {}", prefill.text("tok/s"));
         println!("decode {gen_tokens} tokens: {}", decode.text("tok/s"));
-        let digests: Vec<String> = runs
-            .iter()
-            .map(|r| format!("{:016x}", r.logits_digest))
-            .collect();
         println!("logits digest per run: {}", digests.join(" "));
         println!(
             "GPU: weights {} MiB, expert cache {} MiB, KV {} MiB, scratch {} MiB; anonymous RSS {} MiB ({:.1}% of the {} MiB file), peak RSS {} MiB",
@@ -168,10 +168,6 @@ fn bench(
         return Ok(());
     }
     let plan = model.plan();
-    let digests: Vec<String> = runs
-        .iter()
-        .map(|r| format!("{:016x}", r.logits_digest))
-        .collect();
     let mut j = json!({
         "model": path,
         "adapter": model.device().adapter_name,

@@ -131,8 +131,6 @@ def main() -> None:
                     "(all experts, 10%% experts, min, 25%% of file, 15%% of file)")
     ap.add_argument("--json", type=Path, help="also write all results here")
     args = ap.parse_args()
-    if args.llama_bin is not None:
-        args.llama_bin = str(args.llama_bin)
 
     if not BENCH.exists():
         sys.exit(f"error: {BENCH} is missing: cargo build --release --examples")
