@@ -77,15 +77,7 @@ fn main() {
     let text = args.value("--prompt");
     let raw = args.flag("--raw");
     let system = args.value("--system");
-    let template = args.value("--template").map(|n| {
-        ChatTemplate::from_name(&n).unwrap_or_else(|| {
-            let known: Vec<&str> = ChatTemplate::ALL.iter().map(|t| t.name()).collect();
-            fail(&format!(
-                "--template: unknown template '{n}' (known: {})",
-                known.join(", ")
-            ))
-        })
-    });
+    let template = args.template();
     let input = match (ids, text) {
         (Some(ids), None) => Input::Ids(parse_ids(&ids)),
         (None, Some(t)) => Input::Text {

@@ -89,6 +89,23 @@ impl Args {
         o
     }
 
+    /// `--template NAME`: a chat template by name, instead of the one the file names.
+    #[allow(dead_code)] // not every example renders chats
+    pub fn template(&mut self) -> Option<edgeseek::ChatTemplate> {
+        self.value("--template").map(|n| {
+            edgeseek::ChatTemplate::from_name(&n).unwrap_or_else(|| {
+                let known: Vec<&str> = edgeseek::ChatTemplate::ALL
+                    .iter()
+                    .map(|t| t.name())
+                    .collect();
+                fail(&format!(
+                    "--template: unknown template '{n}' (known: {})",
+                    known.join(", ")
+                ))
+            })
+        })
+    }
+
     /// Fails on anything not consumed: a typo must not be silently ignored.
     pub fn finish(self) {
         if let Some(a) = self.items.first() {

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod server;
+
 use edgeseek::{LoadOptions, Model};
 use serde_json::Value;
 

@@ -1,0 +1,219 @@
+//! The model's thread: one model, one session, requests served one at a time in the
+//! order they were read (a FIFO queue).
+//!
+//! Why a queue and not interleaved sessions: the library keeps one KV cache per loaded
+//! model, so two conversations at once would need the model loaded twice (its weights
+//! twice in memory) — the opposite of what a small machine needs. One session also
+//! keeps the KV cache of the last conversation: a client that continues it (the usual
+//! chat turn) only evaluates the new tokens.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use edgeseek::{ChatTemplate, Event, GenerateOptions, Model, Prompt, Summary};
+
+use crate::openai::ApiError;
+
+/// What to generate from.
+pub enum JobInput {
+    Chat(Vec<edgeseek::Message>),
+    Text(String),
+}
+
+impl JobInput {
+    /// The request parameter the input came from, for error objects.
+    fn param(&self) -> &'static str {
+        match self {
+            JobInput::Chat(_) => "messages",
+            JobInput::Text(_) => "prompt",
+        }
+    }
+}
+
+pub struct Job {
+    pub input: JobInput,
+    pub opts: GenerateOptions,
+    /// Set by the connection when its client goes away; checked before every token.
+    pub cancel: Arc<AtomicBool>,
+    pub reply: Sender<Reply>,
+}
+
+/// What the model thread tells the connection, in this order: `Started` or `Failed`
+/// first, then events, `Done` last (or `Failed` if generation broke).
+pub enum Reply {
+    Started,
+    ThinkStart,
+    ThinkEnd,
+    Text(String),
+    Done(Summary),
+    Failed(ApiError),
+}
+
+/// Counters for `/health` (and the tests).
+#[derive(Default)]
+pub struct Stats {
+    /// Jobs queued and not yet started.
+    pub queued: AtomicUsize,
+    pub completed: AtomicU64,
+    pub cancelled: AtomicU64,
+    pub failed: AtomicU64,
+    /// The most tokens sampled after a job's cancel flag was seen set: how promptly a
+    /// disconnect stops generation (a token being evaluated when the client left is
+    /// the one that can still come).
+    pub max_tokens_after_cancel: AtomicU64,
+}
+
+/// The queue's sending end.
+#[derive(Clone)]
+pub struct Queue {
+    jobs: SyncSender<Job>,
+    pub stats: Arc<Stats>,
+}
+
+impl Queue {
+    /// Queues a job; a full queue is a 503 for the client to retry.
+    pub fn submit(&self, job: Job) -> Result<(), ApiError> {
+        self.stats.queued.fetch_add(1, Ordering::SeqCst);
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+                Err(match e {
+                    TrySendError::Full(_) => {
+                        ApiError::server(503, "the server's queue is full; retry later")
+                    }
+                    TrySendError::Disconnected(_) => {
+                        ApiError::server(500, "the model thread has stopped")
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// Starts the model thread on a loaded model, rendering chats with `template` (None:
+/// the file's own); `capacity` jobs may wait.
+pub fn start(model: Model, template: Option<ChatTemplate>, capacity: usize) -> Queue {
+    let (jobs, rx) = mpsc::sync_channel(capacity);
+    let stats = Arc::new(Stats::default());
+    let thread_stats = stats.clone();
+    std::thread::Builder::new()
+        .name("model".into())
+        .spawn(move || run(model, template, rx, &thread_stats))
+        .expect("spawning the model thread");
+    Queue { jobs, stats }
+}
+
+fn run(mut model: Model, template: Option<ChatTemplate>, jobs: Receiver<Job>, stats: &Stats) {
+    let n_ctx = model.n_ctx() as usize;
+    let mut session = match model.session() {
+        Ok(s) => s,
+        Err(e) => {
+            // Checked at startup (main makes a session before serving); unreachable.
+            eprintln!("serve: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Some(t) = template {
+        session.set_template(t);
+    }
+    for job in jobs {
+        stats.queued.fetch_sub(1, Ordering::SeqCst);
+        if job.cancel.load(Ordering::SeqCst) {
+            // The client left while the job waited.
+            stats.cancelled.fetch_add(1, Ordering::SeqCst);
+            continue;
+        }
+        let prompt = match &job.input {
+            JobInput::Chat(messages) => Prompt::Chat(messages),
+            JobInput::Text(text) => Prompt::Raw(text),
+        };
+        // Checked here rather than left to generate(): the client gets OpenAI's code.
+        let prompt_tokens = match session.encode(prompt) {
+            Ok((ids, _)) => ids.len(),
+            Err(e) => {
+                fail(
+                    &job,
+                    stats,
+                    ApiError::invalid(Some(job.input.param()), e.to_string()),
+                );
+                continue;
+            }
+        };
+        if prompt_tokens > n_ctx {
+            let param = job.input.param();
+            fail(
+                &job,
+                stats,
+                ApiError::invalid(
+                    Some(param),
+                    format!(
+                        "the prompt has {prompt_tokens} tokens; this model's context holds {n_ctx}"
+                    ),
+                )
+                .with_code("context_length_exceeded"),
+            );
+            continue;
+        }
+        let generation = match session.generate(prompt, job.opts.clone()) {
+            Ok(g) => g,
+            Err(e) => {
+                fail(&job, stats, error_reply(e));
+                continue;
+            }
+        };
+        if job.reply.send(Reply::Started).is_err() {
+            job.cancel.store(true, Ordering::SeqCst);
+        }
+        let mut after_cancel = 0u64;
+        for event in generation {
+            let reply = match event {
+                Ok(Event::Token { .. }) => {
+                    if job.cancel.load(Ordering::SeqCst) {
+                        after_cancel += 1;
+                    }
+                    continue;
+                }
+                Ok(Event::Text(t)) => Reply::Text(t),
+                Ok(Event::ThinkStart) => Reply::ThinkStart,
+                Ok(Event::ThinkEnd) => Reply::ThinkEnd,
+                Ok(Event::Done(s)) => {
+                    // Counted before the client hears of it: a client that reads
+                    // /health after its answer sees its request counted.
+                    stats
+                        .max_tokens_after_cancel
+                        .fetch_max(after_cancel, Ordering::SeqCst);
+                    let counter = match s.stop {
+                        edgeseek::StopReason::Cancelled => &stats.cancelled,
+                        _ => &stats.completed,
+                    };
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    Reply::Done(s)
+                }
+                Err(e) => {
+                    // The Generation ends after an error.
+                    fail(&job, stats, error_reply(e));
+                    break;
+                }
+            };
+            if job.reply.send(reply).is_err() {
+                // The connection is gone: stop after this token.
+                job.cancel.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+fn fail(job: &Job, stats: &Stats, error: ApiError) {
+    stats.failed.fetch_add(1, Ordering::SeqCst);
+    let _ = job.reply.send(Reply::Failed(error));
+}
+
+/// An edgeseek error as the client sees it: its input's fault (400) or ours (500).
+fn error_reply(e: edgeseek::Error) -> ApiError {
+    match e {
+        edgeseek::Error::Invalid(_) => ApiError::invalid(None, e.to_string()),
+        _ => ApiError::server(500, e.to_string()),
+    }
+}

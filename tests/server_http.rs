@@ -1,0 +1,313 @@
+//! The `serve` example over raw HTTP on SmolLM2: OpenAI's error object for every kind of
+//! bad input (never a crash or a hung connection), keep-alive, chunked and
+//! `Expect: 100-continue` bodies, and a client that leaves mid-stream cancelling its
+//! generation within a token while the next request is unaffected.
+
+mod common;
+
+use std::io::{BufReader, Read, Write};
+use std::time::{Duration, Instant};
+
+use common::server::{chat_body, read_chunk, read_response, request, sse_events, Server};
+use serde_json::{json, Value};
+
+const MODEL: &str = "smollm2";
+const QUESTION: &str = "What is the capital of France? Answer in one sentence.";
+
+fn smollm2() -> Server {
+    let model = common::repo().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        model.exists(),
+        "{} is missing: run models/fetch-smollm2.sh",
+        model.display()
+    );
+    // A small context and body limit so the limits are cheap to reach; a short timeout
+    // for the slow client.
+    Server::start(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--model-name",
+        MODEL,
+        "--ctx",
+        "256",
+        "--max-body-kb",
+        "16",
+        "--timeout-s",
+        "2",
+    ])
+}
+
+/// The error object of a refused request: its status and the object's fields.
+fn refused(server: &Server, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let (status, v) = server.json(method, path, body);
+    let e = &v["error"];
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty())
+            && e["type"].is_string()
+            && e.get("param").is_some()
+            && e.get("code").is_some(),
+        "not an OpenAI error object: {v}"
+    );
+    (status, e.clone())
+}
+
+#[test]
+fn bad_requests_get_openai_errors_and_the_server_carries_on() {
+    let s = smollm2();
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let with = |extra: Value| {
+        let mut v = json!({"model": MODEL, "messages": user});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v.to_string()
+    };
+    let chat = "/v1/chat/completions";
+    let cases: Vec<(String, u16, Value, Value)> = vec![
+        ("{\"model\": ".into(), 400, Value::Null, Value::Null),
+        ("[1, 2]".into(), 400, Value::Null, Value::Null),
+        (
+            json!({"model": MODEL, "messages": "hi"}).to_string(),
+            400,
+            json!("messages"),
+            Value::Null,
+        ),
+        (
+            json!({"model": MODEL, "messages": []}).to_string(),
+            400,
+            json!("messages"),
+            Value::Null,
+        ),
+        (
+            with(json!({"max_tokens": "5"})),
+            400,
+            json!("max_tokens"),
+            Value::Null,
+        ),
+        (
+            with(json!({"temperature": "hot"})),
+            400,
+            json!("temperature"),
+            Value::Null,
+        ),
+        (with(json!({"n": 3})), 400, json!("n"), Value::Null),
+        (
+            json!({"model": "gpt-4o", "messages": user}).to_string(),
+            404,
+            Value::Null,
+            json!("model_not_found"),
+        ),
+        (
+            chat_body(MODEL, &"word ".repeat(400), json!({})),
+            400,
+            json!("messages"),
+            json!("context_length_exceeded"),
+        ),
+    ];
+    for (body, status, param, code) in cases {
+        let (got, e) = refused(&s, "POST", chat, &body);
+        assert_eq!(got, status, "{body}: {e}");
+        assert_eq!((&e["param"], &e["code"]), (&param, &code), "{body}: {e}");
+    }
+    // Over the body limit (16 KiB here): 413, connection closed, nothing read past it.
+    let big = chat_body(MODEL, &"x".repeat(20_000), json!({}));
+    let (status, e) = refused(&s, "POST", chat, &big);
+    assert_eq!((status, &e["code"]), (413, &json!("request_too_large")));
+    // A prompt over the context on the other endpoint names its own parameter.
+    let long = json!({"model": MODEL, "prompt": "word ".repeat(400)}).to_string();
+    let (status, e) = refused(&s, "POST", "/v1/completions", &long);
+    assert_eq!((status, &e["param"]), (400, &json!("prompt")));
+    assert_eq!(refused(&s, "POST", "/v1/nothing", "{}").0, 404);
+    assert_eq!(refused(&s, "GET", chat, "").0, 405);
+    assert_eq!(refused(&s, "GET", "/v1/models/gpt-4o", "").0, 404);
+
+    // Not HTTP at all: a 400 and the connection closes.
+    let mut c = s.connect();
+    c.write_all(b"HELLO THERE\r\n\r\n").unwrap();
+    let r = read_response(&mut BufReader::new(c));
+    assert_eq!(r.status, 400);
+    // A head over 64 KiB.
+    let mut c = s.connect();
+    let head = format!(
+        "GET /health HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    c.write_all(head.as_bytes()).ok();
+    assert_eq!(read_response(&mut BufReader::new(c)).status, 431);
+    // A client that promises 100 bytes and sends 10: a 408 after the timeout, not a
+    // thread waiting forever.
+    let mut c = s.connect();
+    let t = Instant::now();
+    c.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"model\":")
+        .unwrap();
+    let r = read_response(&mut BufReader::new(c));
+    assert_eq!(r.status, 408);
+    assert!(t.elapsed() < Duration::from_secs(60));
+
+    // After all that the server still answers.
+    let (status, v) = s.json(
+        "POST",
+        chat,
+        &chat_body(MODEL, QUESTION, json!({"temperature": 0, "max_tokens": 48})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let answer = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(answer.contains("Paris"), "{v}");
+    let h = s.health();
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["requests"]["completed"], 1, "{h}");
+}
+
+#[test]
+fn one_connection_carries_many_requests_in_every_body_framing() {
+    let s = smollm2();
+    let body = chat_body(MODEL, QUESTION, json!({"temperature": 0, "max_tokens": 48}));
+    let c = s.connect();
+    let mut w = c.try_clone().unwrap();
+    let mut r = BufReader::new(c);
+    // Content-Length, keep-alive.
+    w.write_all(request("POST", "/v1/chat/completions", &body, true).as_bytes())
+        .unwrap();
+    let first = read_response(&mut r);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("connection"), Some("keep-alive"));
+    let first: Value = serde_json::from_slice(&first.body).unwrap();
+    // Chunked request body, on the same connection.
+    let (a, b) = body.split_at(body.len() / 2);
+    let chunked = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    w.write_all(chunked.as_bytes()).unwrap();
+    let second = read_response(&mut r);
+    assert_eq!(second.status, 200);
+    let second: Value = serde_json::from_slice(&second.body).unwrap();
+    // curl's `Expect: 100-continue`: the interim response, then the answer.
+    let expect = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    w.write_all(expect.as_bytes()).unwrap();
+    let interim = read_response(&mut r);
+    assert_eq!(interim.status, 100);
+    w.write_all(body.as_bytes()).unwrap();
+    let third = read_response(&mut r);
+    assert_eq!(third.status, 200);
+    let third: Value = serde_json::from_slice(&third.body).unwrap();
+    // Greedy, same conversation: the same answer each time.
+    let content = |v: &Value| v["choices"][0]["message"]["content"].clone();
+    assert!(
+        content(&first).as_str().unwrap().contains("Paris"),
+        "{first}"
+    );
+    assert_eq!(content(&first), content(&second));
+    assert_eq!(content(&first), content(&third));
+    // A streamed answer on the same connection ends its chunked body properly.
+    let stream = chat_body(
+        MODEL,
+        QUESTION,
+        json!({"temperature": 0, "max_tokens": 48, "stream": true}),
+    );
+    w.write_all(request("POST", "/v1/chat/completions", &stream, true).as_bytes())
+        .unwrap();
+    let streamed = read_response(&mut r);
+    assert_eq!(streamed.header("content-type"), Some("text/event-stream"));
+    let events = sse_events(&streamed.body);
+    assert_eq!(events.last(), Some(&json!("[DONE]")));
+    let text: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(json!(text), content(&first));
+    // And the connection still serves.
+    w.write_all(request("GET", "/health", "", false).as_bytes())
+        .unwrap();
+    assert_eq!(read_response(&mut r).status, 200);
+}
+
+#[test]
+fn a_client_that_leaves_mid_stream_cancels_its_generation() {
+    let s = smollm2();
+    let long = chat_body(
+        MODEL,
+        "Write a long story about a dragon who learns to cook.",
+        json!({"max_tokens": 400, "stream": true, "seed": 1}),
+    );
+    let c = s.connect();
+    let mut w = c.try_clone().unwrap();
+    w.write_all(request("POST", "/v1/chat/completions", &long, false).as_bytes())
+        .unwrap();
+    let mut r = BufReader::new(c);
+    let head = read_head(&mut r);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Two events (the role, then the first text), then hang up.
+    for _ in 0..2 {
+        read_chunk(&mut r).expect("an event");
+    }
+    drop(r);
+    drop(w);
+    let t = Instant::now();
+    let h = loop {
+        let h = s.health();
+        if h["requests"]["cancelled"] == 1 {
+            break h;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the generation was not cancelled: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Within one token: at most the token being evaluated when the client left.
+    assert!(h["max_tokens_after_cancel"].as_u64().unwrap() <= 1, "{h}");
+    assert_eq!(h["requests"]["completed"], 0, "{h}");
+    // The next request is unaffected.
+    let (status, v) = s.json(
+        "POST",
+        "/v1/chat/completions",
+        &chat_body(MODEL, QUESTION, json!({"temperature": 0, "max_tokens": 48})),
+    );
+    assert_eq!(status, 200);
+    assert!(v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Paris"));
+}
+
+/// The status line and headers of a response, as text.
+fn read_head(r: &mut impl std::io::BufRead) -> String {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            return head;
+        }
+        head.push_str(&line);
+    }
+}
+
+#[test]
+fn models_and_health_describe_the_server() {
+    let s = smollm2();
+    let (status, v) = s.json("GET", "/v1/models", "");
+    assert_eq!(status, 200);
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"][0]["id"], MODEL);
+    assert_eq!(v["data"][0]["object"], "model");
+    let (status, m) = s.json("GET", &format!("/v1/models/{MODEL}"), "");
+    assert_eq!((status, &m), (200, &v["data"][0]));
+    let h = s.health();
+    assert_eq!((&h["status"], &h["model"]), (&json!("ok"), &json!(MODEL)));
+    // CORS preflight from a browser chat UI.
+    let mut c = s.connect();
+    c.write_all(
+        b"OPTIONS /v1/chat/completions HTTP/1.1\r\nOrigin: http://x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut text = String::new();
+    c.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 204"), "{text}");
+    assert!(text.contains("Access-Control-Allow-Origin: *"), "{text}");
+}
