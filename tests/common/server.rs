@@ -2,7 +2,7 @@
 //! the tests speak bytes on a socket so that they can send what real clients must
 //! never send, and leave in the middle of a stream.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
