@@ -262,6 +262,30 @@ fn a_client_that_leaves_mid_stream_cancels_its_generation() {
     // Within one token: at most the token being evaluated when the client left.
     assert!(h["max_tokens_after_cancel"].as_u64().unwrap() <= 1, "{h}");
     assert_eq!(h["requests"]["completed"], 0, "{h}");
+    // A client waiting for a whole answer that gives up is noticed too.
+    let whole = chat_body(
+        MODEL,
+        "Write a long story about a dragon who learns to cook.",
+        json!({"max_tokens": 400, "seed": 1}),
+    );
+    let mut c = s.connect();
+    c.write_all(request("POST", "/v1/chat/completions", &whole, false).as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(c);
+    let t = Instant::now();
+    let h = loop {
+        let h = s.health();
+        if h["requests"]["cancelled"] == 2 {
+            break h;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the whole request was not cancelled: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(h["max_tokens_after_cancel"].as_u64().unwrap() <= 1, "{h}");
     // The next request is unaffected.
     let (status, v) = s.json(
         "POST",

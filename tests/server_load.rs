@@ -110,8 +110,8 @@ fn stream(server: &Server, body: &str, leave: bool) -> (String, Duration) {
                 }
             }
         }
-        if leave && first.is_some() {
-            return (text, first.unwrap());
+        if let (true, Some(first)) = (leave, first) {
+            return (text, first);
         }
     }
     assert!(done, "the stream ended without [DONE]");
