@@ -66,8 +66,10 @@ fn main() {
     args.finish();
 
     // Bind before loading: a port in use fails in milliseconds, not after the load.
-    let listener = TcpListener::bind((host.as_str(), port))
-        .unwrap_or_else(|e| fail(&format!("cannot listen on {host}:{port}: {e}")));
+    let listener = TcpListener::bind((host.as_str(), port)).unwrap_or_else(|e| {
+        eprintln!("serve: cannot listen on {host}:{port}: {e}");
+        std::process::exit(1)
+    });
     let mut model = Model::load(&model_path, &load).unwrap_or_else(|e| {
         eprintln!("serve: {e}");
         std::process::exit(1)

@@ -17,8 +17,13 @@ pub struct Server {
 
 impl Server {
     /// Starts `serve` with `args` on a free port; returns once it listens (after the load).
+    /// `$EDGESEEK_SERVE` names another build of it.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(super::example_exe("serve"))
+        // EDGESEEK_SERVE: another build of the server, e.g. the release one for the
+        // load test's measurement (docs/server.md).
+        let exe = std::env::var_os("EDGESEEK_SERVE")
+            .map_or_else(|| super::example_exe("serve"), Into::into);
+        let mut child = Command::new(exe)
             .args(args)
             .args(["--port", "0"])
             .stdout(Stdio::piped())
