@@ -358,7 +358,7 @@ struct Waiter {
 }
 
 impl Waiter {
-    /// The next reply; None when the client has gone (or the model thread has).
+    /// The next reply; None when the client has gone.
     fn next(&self) -> Option<Reply> {
         loop {
             match self.replies.recv_timeout(Duration::from_millis(20)) {
@@ -375,7 +375,13 @@ impl Waiter {
                         return None;
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => return None,
+                // The model thread dropped the job without a last reply: it panicked.
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Some(Reply::Failed(ApiError::server(
+                        500,
+                        "the generation failed inside edgeseek (see the server's log)",
+                    )))
+                }
             }
         }
     }

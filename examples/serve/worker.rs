@@ -107,100 +107,117 @@ pub fn start(model: Model, template: Option<ChatTemplate>, capacity: usize) -> Q
 
 fn run(mut model: Model, template: Option<ChatTemplate>, jobs: Receiver<Job>, stats: &Stats) {
     let n_ctx = model.n_ctx() as usize;
-    let mut session = match model.session() {
-        Ok(s) => s,
-        Err(e) => {
-            // Checked at startup (main makes a session before serving); unreachable.
-            eprintln!("serve: {e}");
-            std::process::exit(1);
-        }
-    };
-    if let Some(t) = template {
-        session.set_template(t);
-    }
-    for job in jobs {
-        stats.queued.fetch_sub(1, Ordering::SeqCst);
-        if job.cancel.load(Ordering::SeqCst) {
-            // The client left while the job waited.
-            stats.cancelled.fetch_add(1, Ordering::SeqCst);
-            continue;
-        }
-        let prompt = match &job.input {
-            JobInput::Chat(messages) => Prompt::Chat(messages),
-            JobInput::Text(text) => Prompt::Raw(text),
-        };
-        // Checked here rather than left to generate(): the client gets OpenAI's code.
-        let prompt_tokens = match session.encode(prompt) {
-            Ok((ids, _)) => ids.len(),
+    loop {
+        let mut session = match model.session() {
+            Ok(s) => s,
             Err(e) => {
-                fail(
-                    &job,
-                    stats,
-                    ApiError::invalid(Some(job.input.param()), e.to_string()),
-                );
-                continue;
+                // Checked at startup (main makes a session before serving).
+                eprintln!("serve: {e}");
+                std::process::exit(1);
             }
         };
-        if prompt_tokens > n_ctx {
-            let param = job.input.param();
+        if let Some(t) = &template {
+            session.set_template(t.clone());
+        }
+        // A panic in a generation is a bug in edgeseek; it fails that request (its
+        // connection sees the reply channel close and answers 500) and the server goes
+        // on with a fresh session rather than dying with every queued request.
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for job in jobs.iter() {
+                serve_job(&mut session, job, stats, n_ctx);
+            }
+        }));
+        if served.is_ok() {
+            return; // every sender is gone: the server is shutting down
+        }
+        stats.failed.fetch_add(1, Ordering::SeqCst);
+        eprintln!("serve: a generation panicked (a bug in edgeseek); starting a new session");
+    }
+}
+
+/// One request, start to end: checks, generation, replies, counts.
+fn serve_job(session: &mut edgeseek::Session<'_>, job: Job, stats: &Stats, n_ctx: usize) {
+    stats.queued.fetch_sub(1, Ordering::SeqCst);
+    if job.cancel.load(Ordering::SeqCst) {
+        // The client left while the job waited.
+        stats.cancelled.fetch_add(1, Ordering::SeqCst);
+        return;
+    }
+    let prompt = match &job.input {
+        JobInput::Chat(messages) => Prompt::Chat(messages),
+        JobInput::Text(text) => Prompt::Raw(text),
+    };
+    // Checked here rather than left to generate(): the client gets OpenAI's code.
+    let prompt_tokens = match session.encode(prompt) {
+        Ok((ids, _)) => ids.len(),
+        Err(e) => {
             fail(
                 &job,
                 stats,
-                ApiError::invalid(
-                    Some(param),
-                    format!(
-                        "the prompt has {prompt_tokens} tokens; this model's context holds {n_ctx}"
-                    ),
-                )
-                .with_code("context_length_exceeded"),
+                ApiError::invalid(Some(job.input.param()), e.to_string()),
             );
-            continue;
+            return;
         }
-        let generation = match session.generate(prompt, job.opts.clone()) {
-            Ok(g) => g,
-            Err(e) => {
-                fail(&job, stats, error_reply(e));
+    };
+    if prompt_tokens > n_ctx {
+        let param = job.input.param();
+        fail(
+            &job,
+            stats,
+            ApiError::invalid(
+                Some(param),
+                format!(
+                    "the prompt has {prompt_tokens} tokens; this model's context holds {n_ctx}"
+                ),
+            )
+            .with_code("context_length_exceeded"),
+        );
+        return;
+    }
+    let generation = match session.generate(prompt, job.opts.clone()) {
+        Ok(g) => g,
+        Err(e) => {
+            fail(&job, stats, error_reply(e));
+            return;
+        }
+    };
+    if job.reply.send(Reply::Started).is_err() {
+        job.cancel.store(true, Ordering::SeqCst);
+    }
+    let mut after_cancel = 0u64;
+    for event in generation {
+        let reply = match event {
+            Ok(Event::Token { .. }) => {
+                if job.cancel.load(Ordering::SeqCst) {
+                    after_cancel += 1;
+                }
                 continue;
             }
-        };
-        if job.reply.send(Reply::Started).is_err() {
-            job.cancel.store(true, Ordering::SeqCst);
-        }
-        let mut after_cancel = 0u64;
-        for event in generation {
-            let reply = match event {
-                Ok(Event::Token { .. }) => {
-                    if job.cancel.load(Ordering::SeqCst) {
-                        after_cancel += 1;
-                    }
-                    continue;
-                }
-                Ok(Event::Text(t)) => Reply::Text(t),
-                Ok(Event::ThinkStart) => Reply::ThinkStart,
-                Ok(Event::ThinkEnd) => Reply::ThinkEnd,
-                Ok(Event::Done(s)) => {
-                    // Counted before the client hears of it: a client that reads
-                    // /health after its answer sees its request counted.
-                    stats
-                        .max_tokens_after_cancel
-                        .fetch_max(after_cancel, Ordering::SeqCst);
-                    let counter = match s.stop {
-                        edgeseek::StopReason::Cancelled => &stats.cancelled,
-                        _ => &stats.completed,
-                    };
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    Reply::Done(s)
-                }
-                Err(e) => {
-                    // The Generation ends after an error.
-                    fail(&job, stats, error_reply(e));
-                    break;
-                }
-            };
-            if job.reply.send(reply).is_err() {
-                // The connection is gone: stop after this token.
-                job.cancel.store(true, Ordering::SeqCst);
+            Ok(Event::Text(t)) => Reply::Text(t),
+            Ok(Event::ThinkStart) => Reply::ThinkStart,
+            Ok(Event::ThinkEnd) => Reply::ThinkEnd,
+            Ok(Event::Done(s)) => {
+                // Counted before the client hears of it: a client that reads
+                // /health after its answer sees its request counted.
+                stats
+                    .max_tokens_after_cancel
+                    .fetch_max(after_cancel, Ordering::SeqCst);
+                let counter = match s.stop {
+                    edgeseek::StopReason::Cancelled => &stats.cancelled,
+                    _ => &stats.completed,
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                Reply::Done(s)
             }
+            Err(e) => {
+                // The Generation ends after an error.
+                fail(&job, stats, error_reply(e));
+                break;
+            }
+        };
+        if job.reply.send(reply).is_err() {
+            // The connection is gone: stop after this token.
+            job.cancel.store(true, Ordering::SeqCst);
         }
     }
 }
