@@ -59,31 +59,86 @@ macro_rules! rust_layout {
 
 fn rust_layouts() -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
-    rust_layout!(m, EsLoadOptions {
-        struct_size, n_ctx, max_batch, expert_cache, expert_cache_bytes, max_resident_bytes,
-        adapter, eviction, no_f16, downlevel, f32_activations, prefetch,
-    });
-    rust_layout!(m, EsModelInfo {
-        struct_size, n_ctx, arch, chat_template, adapter, opens_think, n_ctx_train, n_vocab,
-        n_layer, n_embd, n_head, n_head_kv, n_expert, n_expert_used, gpu_weights_bytes,
-        gpu_expert_cache_bytes, gpu_kv_bytes, gpu_scratch_bytes, gpu_stream_ring_bytes,
-        dense_streamed_bytes,
-    });
-    rust_layout!(m, EsGenerateOptions {
-        struct_size, max_tokens, temperature, top_k, top_p, min_p, repeat_penalty,
-        repeat_last_n, seed, stop, n_stop,
-    });
-    rust_layout!(m, EsSummary {
-        struct_size, stop, prompt_tokens, reused_tokens, generated_tokens, prefill_tok_s,
-        decode_tok_s,
-    });
+    rust_layout!(
+        m,
+        EsLoadOptions {
+            struct_size,
+            n_ctx,
+            max_batch,
+            expert_cache,
+            expert_cache_bytes,
+            max_resident_bytes,
+            adapter,
+            eviction,
+            no_f16,
+            downlevel,
+            f32_activations,
+            prefetch,
+        }
+    );
+    rust_layout!(
+        m,
+        EsModelInfo {
+            struct_size,
+            n_ctx,
+            arch,
+            chat_template,
+            adapter,
+            opens_think,
+            n_ctx_train,
+            n_vocab,
+            n_layer,
+            n_embd,
+            n_head,
+            n_head_kv,
+            n_expert,
+            n_expert_used,
+            gpu_weights_bytes,
+            gpu_expert_cache_bytes,
+            gpu_kv_bytes,
+            gpu_scratch_bytes,
+            gpu_stream_ring_bytes,
+            dense_streamed_bytes,
+        }
+    );
+    rust_layout!(
+        m,
+        EsGenerateOptions {
+            struct_size,
+            max_tokens,
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            repeat_penalty,
+            repeat_last_n,
+            seed,
+            stop,
+            n_stop,
+        }
+    );
+    rust_layout!(
+        m,
+        EsSummary {
+            struct_size,
+            stop,
+            prompt_tokens,
+            reused_tokens,
+            generated_tokens,
+            prefill_tok_s,
+            decode_tok_s,
+        }
+    );
     m
 }
 
 /// The same map from the C compiler, plus the C-declared types mapped to Rust's names.
 fn c_layouts() -> BTreeMap<String, String> {
     let structs = header::structs(&header::header_code());
-    assert!(structs.len() >= 4, "the header's structs were not found: {structs:?}");
+    assert!(
+        structs.len() >= 4,
+        "the header's structs were not found: {structs:?}"
+    );
     let mut c = String::from("#include <stdio.h>\n#include <stddef.h>\n#include \"edgeseek.h\"\n");
     c.push_str("int main(void) {\n");
     let mut types = BTreeMap::new();
@@ -144,12 +199,24 @@ fn every_struct_has_the_c_compilers_layout() {
     let only = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| -> Vec<String> {
         a.keys().filter(|k| !b.contains_key(*k)).cloned().collect()
     };
-    assert!(only(&c, &rust).is_empty(), "in the header only: {:?}", only(&c, &rust));
-    assert!(only(&rust, &c).is_empty(), "in Rust only: {:?}", only(&rust, &c));
+    assert!(
+        only(&c, &rust).is_empty(),
+        "in the header only: {:?}",
+        only(&c, &rust)
+    );
+    assert!(
+        only(&rust, &c).is_empty(),
+        "in Rust only: {:?}",
+        only(&rust, &c)
+    );
     let differ: Vec<String> = c
         .iter()
         .filter(|(k, v)| rust[*k] != **v)
         .map(|(k, v)| format!("{k}: C {v}, Rust {}", rust[k]))
         .collect();
-    assert!(differ.is_empty(), "layouts differ (offset size type):\n{}", differ.join("\n"));
+    assert!(
+        differ.is_empty(),
+        "layouts differ (offset size type):\n{}",
+        differ.join("\n")
+    );
 }

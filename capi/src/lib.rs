@@ -29,9 +29,8 @@ pub use options::{
     es_generate_options_default, es_load_options_default, EsGenerateOptions, EsLoadOptions,
 };
 pub use session::{
-    es_session_cancel, es_session_chat, es_session_free, es_session_last_summary,
-    es_session_new, es_session_reset, es_session_set_system, EsEventCallback, EsEventKind,
-    EsSession, EsSummary,
+    es_session_cancel, es_session_chat, es_session_free, es_session_last_summary, es_session_new,
+    es_session_reset, es_session_set_system, EsEventCallback, EsEventKind, EsSession, EsSummary,
 };
 pub use status::*;
 

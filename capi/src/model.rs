@@ -92,7 +92,10 @@ impl EsModel {
             arch: ptr(&arch),
             chat_template: ptr(&template),
             adapter: ptr(&adapter),
-            opens_think: model.chat_template().is_some_and(|t| t.opens_think()).into(),
+            opens_think: model
+                .chat_template()
+                .is_some_and(|t| t.opens_think())
+                .into(),
             n_ctx_train: cfg.n_ctx_train,
             n_vocab: cfg.n_vocab,
             n_layer: cfg.n_layer,

@@ -372,9 +372,9 @@ fn chat(
         history,
         summary: last_summary,
     } = state;
-    let session = session.as_mut().ok_or_else(|| {
-        Failure::invalid("the session could not be restarted earlier; free it")
-    })?;
+    let session = session
+        .as_mut()
+        .ok_or_else(|| Failure::invalid("the session could not be restarted earlier; free it"))?;
     let mut messages = Vec::with_capacity(history.len() + 2);
     messages.extend(system.iter().map(|s| Message::system(s.clone())));
     messages.extend(history.iter().cloned());
