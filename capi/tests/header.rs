@@ -1,6 +1,8 @@
 //! include/edgeseek.h and the library cannot drift apart: the functions it declares are
 //! the ones capi's sources export, and a C program that uses every declaration compiles
-//! with -Werror, links against the library and runs. (Struct layouts: src/layout_tests.rs.)
+//! with -Werror, links against the library and runs; docs/c-api.md's example compiles
+//! and links.
+//! (Struct layouts: src/layout_tests.rs.)
 
 mod common;
 
@@ -106,4 +108,29 @@ fn a_c_program_using_every_declaration_compiles_links_and_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("every declaration: ok"));
+}
+
+#[test]
+fn the_c_api_pages_minimal_program_compiles_and_links() {
+    let page = std::fs::read_to_string(header::repo_root().join("docs/c-api.md")).unwrap();
+    let start = page.find("```c\n").expect("docs/c-api.md has a ```c block") + 5;
+    let end = start + page[start..].find("```").unwrap();
+    let lib = library();
+    let dir = scratch("c_api_page");
+    let src = dir.join("minimal.c");
+    std::fs::write(&src, &page[start..end]).unwrap();
+    let exe = dir.join("minimal");
+    let include = header::repo_root().join("include");
+    let mut args: Vec<&OsStr> = STRICT.iter().map(OsStr::new).collect();
+    args.extend([
+        OsStr::new("-I"),
+        include.as_os_str(),
+        src.as_os_str(),
+        OsStr::new("-o"),
+        exe.as_os_str(),
+        OsStr::new("-L"),
+        lib.dir.as_os_str(),
+        OsStr::new("-ledgeseek"),
+    ]);
+    cc(&args);
 }
