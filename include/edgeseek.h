@@ -22,8 +22,8 @@
  *    session; es_session_cancel may be called from any thread at any time while the
  *    session is alive. A second call on a session that is busy (another thread's
  *    es_session_chat, or a call from inside its own callback) returns ES_ERR_BUSY rather
- *    than blocking. es_model_info and es_tokenize may run on any thread at the same time as
- *    anything else on the model.
+ *    than blocking. es_model_info and es_tokenize may run on any thread, also while the
+ *    model's session is in es_session_chat on another.
  *  - Structs passed in start with `struct_size`: fill them with the es_*_default
  *    function, then change fields. The library refuses a struct whose struct_size is not
  *    the size it was built with (ES_ERR_INVALID_ARGUMENT), which catches an uninitialized

@@ -24,6 +24,8 @@ mod tests;
 
 use std::ffi::{c_char, c_int, CString};
 
+use status::status_name;
+
 pub use model::{es_model_free, es_model_info, es_model_load, es_tokenize, EsModel, EsModelInfo};
 pub use options::{
     es_generate_options_default, es_load_options_default, EsGenerateOptions, EsLoadOptions,
@@ -32,7 +34,10 @@ pub use session::{
     es_session_cancel, es_session_chat, es_session_free, es_session_last_summary, es_session_new,
     es_session_reset, es_session_set_system, EsEventCallback, EsEventKind, EsSession, EsSummary,
 };
-pub use status::*;
+pub use status::{
+    ES_ERR_BUFFER_TOO_SMALL, ES_ERR_BUSY, ES_ERR_GENERATION, ES_ERR_INTERNAL,
+    ES_ERR_INVALID_ARGUMENT, ES_ERR_MODEL, ES_OK,
+};
 
 /// The library's version ("0.1.0"), a static string.
 #[no_mangle]

@@ -65,15 +65,21 @@ fn build() -> Library {
     let manifest = header::repo_root().join("Cargo.toml");
     // `cargo build`, not `cargo rustc -- --print native-static-libs`: with the test
     // profile `cargo rustc` builds the test harness instead of the library.
+    // `-p edgeseek --example hello`: an example needs edgeseek's dev-dependencies, whose
+    // features cargo then unifies into the shared dependencies (naga's "msl-out"), as the
+    // root's `cargo test` does. Without it this build would want naga, wgpu and edgeseek
+    // compiled a second time with fewer features (minutes on a fresh clone); with it,
+    // after `cargo test` at the root only capi itself is compiled here.
     let out = Command::new(env!("CARGO"))
         .args([
             "build",
+            "--profile",
+            profile,
             "-p",
             "edgeseek-capi",
             "--lib",
-            "--profile",
-            profile,
         ])
+        .args(["-p", "edgeseek", "--example", "hello"])
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
