@@ -119,6 +119,16 @@ impl<'m> Session<'m> {
         })
     }
 
+    /// Forgets the cached tokens: the next `generate` evaluates its whole prompt. Its
+    /// output then depends on the prompt and options alone. With a cached prefix the
+    /// prompt's remaining tokens are evaluated in other batch shapes (one token alone, or
+    /// other chunks), whose kernels round differently in the last bits of the logits:
+    /// greedy text rarely changes, sampled text can.
+    pub fn clear_cache(&mut self) {
+        self.cached.clear();
+        self.model.reset();
+    }
+
     /// Renders [`Prompt::Chat`] with this template instead of the model's.
     pub fn set_template(&mut self, template: ChatTemplate) {
         self.template = Some(template);

@@ -71,6 +71,36 @@ def smollm2(url, model):
     )
     check(parts.choices[0].message.content == answer, "content as text parts reads the same")
 
+    # Sampling: the same seed gives the same text, at temperature 1 with a nucleus.
+    sampled = [
+        client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "Tell me about the sea."}],
+            temperature=1.0,
+            top_p=0.9,
+            seed=7,
+            max_tokens=12,
+        ).choices[0].message.content
+        for _ in range(2)
+    ]
+    check(sampled[0] == sampled[1] and sampled[0] != "", f"seed makes sampling repeatable: {sampled[0]!r}")
+
+    # A conversation: system prompt, an earlier answer, a follow-up that needs both.
+    follow = client.chat.completions.create(
+        model=model,
+        messages=[
+            {"role": "system", "content": "You answer in one short sentence."},
+            {"role": "user", "content": QUESTION},
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": "And of Italy?"},
+        ],
+        temperature=0,
+        max_tokens=48,
+    )
+    text = follow.choices[0].message.content
+    check("Rome" in text, f"a multi-turn conversation with a system prompt: {text!r}")
+    check(follow.usage.prompt_tokens > u.prompt_tokens, "the whole conversation is the prompt")
+
     done = client.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0)
     text = done.choices[0].text
     check(len(text) > 0 and done.object == "text_completion", f"a text completion: {text!r}")

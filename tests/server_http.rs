@@ -15,26 +15,12 @@ const MODEL: &str = "smollm2";
 const QUESTION: &str = "What is the capital of France? Answer in one sentence.";
 
 fn smollm2() -> Server {
-    let model = common::repo().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        model.exists(),
-        "{} is missing: run models/fetch-smollm2.sh",
-        model.display()
-    );
     // A small context and body limit so the limits are cheap to reach; a short timeout
-    // for the slow client.
-    Server::start(&[
-        "--model",
-        model.to_str().unwrap(),
-        "--model-name",
+    // for the slow clients.
+    Server::smollm2(
         MODEL,
-        "--ctx",
-        "256",
-        "--max-body-kb",
-        "16",
-        "--timeout-s",
-        "2",
-    ])
+        &["--ctx", "256", "--max-body-kb", "16", "--timeout-s", "2"],
+    )
 }
 
 /// The error object of a refused request: its status and the object's fields.
@@ -109,7 +95,7 @@ fn bad_requests_get_openai_errors_and_the_server_carries_on() {
         assert_eq!(got, status, "{body}: {e}");
         assert_eq!((&e["param"], &e["code"]), (&param, &code), "{body}: {e}");
     }
-    // Over the body limit (16 KiB here): 413, connection closed, nothing read past it.
+    // Over the body limit (16 KiB here): 413.
     let big = chat_body(MODEL, &"x".repeat(20_000), json!({}));
     let (status, e) = refused(&s, "POST", chat, &big);
     assert_eq!((status, &e["code"]), (413, &json!("request_too_large")));
@@ -118,8 +104,13 @@ fn bad_requests_get_openai_errors_and_the_server_carries_on() {
     let (status, e) = refused(&s, "POST", "/v1/completions", &long);
     assert_eq!((status, &e["param"]), (400, &json!("prompt")));
     assert_eq!(refused(&s, "POST", "/v1/nothing", "{}").0, 404);
-    assert_eq!(refused(&s, "GET", chat, "").0, 405);
     assert_eq!(refused(&s, "GET", "/v1/models/gpt-4o", "").0, 404);
+    // A known path with the wrong method: 405 and the methods it takes.
+    let mut c = s.connect();
+    c.write_all(request("GET", chat, "", false).as_bytes())
+        .unwrap();
+    let r = read_response(&mut BufReader::new(c));
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST, OPTIONS")));
 
     // Not HTTP at all: a 400 and the connection closes.
     let mut c = s.connect();
@@ -143,6 +134,24 @@ fn bad_requests_get_openai_errors_and_the_server_carries_on() {
     let r = read_response(&mut BufReader::new(c));
     assert_eq!(r.status, 408);
     assert!(t.elapsed() < Duration::from_secs(60));
+    // Nor can one that sends a byte now and then: the whole request must arrive within
+    // the timeout (2 s here) of its first byte.
+    let mut c = s.connect();
+    let t = Instant::now();
+    let dribble = request("POST", chat, &chat_body(MODEL, QUESTION, json!({})), false);
+    let mut status = None;
+    for byte in dribble.as_bytes() {
+        if c.write_all(&[*byte]).is_err() {
+            break; // the server answered and closed
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        if t.elapsed() > Duration::from_secs(4) {
+            status = Some(read_response(&mut BufReader::new(c.try_clone().unwrap())).status);
+            break;
+        }
+    }
+    let status = status.unwrap_or_else(|| read_response(&mut BufReader::new(c)).status);
+    assert_eq!(status, 408);
 
     // After all that the server still answers.
     let (status, v) = s.json(
@@ -224,6 +233,15 @@ fn one_connection_carries_many_requests_in_every_body_framing() {
     w.write_all(request("GET", "/health", "", false).as_bytes())
         .unwrap();
     assert_eq!(read_response(&mut r).status, 200);
+    // An HTTP/1.0 client knows no chunks: the stream is the body up to the close.
+    let mut c = s.connect();
+    let old =
+        request("POST", "/v1/chat/completions", &stream, false).replacen("HTTP/1.1", "HTTP/1.0", 1);
+    c.write_all(old.as_bytes()).unwrap();
+    let r = read_response(&mut BufReader::new(c));
+    assert_eq!((r.status, r.header("transfer-encoding")), (200, None));
+    let events = sse_events(&r.body);
+    assert_eq!(events.last(), Some(&json!("[DONE]")));
 }
 
 #[test]
@@ -232,7 +250,7 @@ fn a_client_that_leaves_mid_stream_cancels_its_generation() {
     let long = chat_body(
         MODEL,
         "Write a long story about a dragon who learns to cook.",
-        json!({"max_tokens": 400, "stream": true, "seed": 1}),
+        json!({"max_tokens": 200, "stream": true, "seed": 1}),
     );
     let c = s.connect();
     let mut w = c.try_clone().unwrap();
@@ -241,51 +259,61 @@ fn a_client_that_leaves_mid_stream_cancels_its_generation() {
     let mut r = BufReader::new(c);
     let head = read_head(&mut r);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    // Two events (the role, then the first text), then hang up.
-    for _ in 0..2 {
-        read_chunk(&mut r).expect("an event");
+    // The role event, then text events until one with text, then hang up.
+    read_chunk(&mut r).expect("the role event");
+    let mut received = 0;
+    while received == 0 {
+        let chunk = read_chunk(&mut r).expect("a text event");
+        received += sse_events(&chunk)
+            .iter()
+            .filter(|e| e["choices"][0]["delta"]["content"].is_string())
+            .count();
     }
     drop(r);
     drop(w);
-    let t = Instant::now();
-    let h = loop {
-        let h = s.health();
-        if h["requests"]["cancelled"] == 1 {
-            break h;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "the generation was not cancelled: {h}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Within one token: at most the token being evaluated when the client left.
-    assert!(h["max_tokens_after_cancel"].as_u64().unwrap() <= 1, "{h}");
+    let h = s.wait_for("the stream's cancellation", Duration::from_secs(60), |h| {
+        h["requests"]["cancelled"] == 1
+    });
     assert_eq!(h["requests"]["completed"], 0, "{h}");
+    // Within a token: from the moment the server saw the client gone, at most the token
+    // being evaluated then; and end to end, the tokens generated are those the client
+    // read, the one evaluated as it left, and one more it had not read yet.
+    let c = &h["cancellation"];
+    assert!(
+        c["max_tokens_after_disconnect"].as_u64().unwrap() <= 1,
+        "{h}"
+    );
+    let generated = c["last_cancelled_generated_tokens"].as_u64().unwrap();
+    assert!(
+        generated <= received as u64 + 2,
+        "{generated} tokens for {received} read: {h}"
+    );
+
     // A client waiting for a whole answer that gives up is noticed too.
     let whole = chat_body(
         MODEL,
         "Write a long story about a dragon who learns to cook.",
-        json!({"max_tokens": 400, "seed": 1}),
+        json!({"max_tokens": 200, "seed": 1}),
     );
     let mut c = s.connect();
     c.write_all(request("POST", "/v1/chat/completions", &whole, false).as_bytes())
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    s.wait_for("the whole answer's start", Duration::from_secs(60), |h| {
+        h["running"] == true
+    });
     drop(c);
-    let t = Instant::now();
-    let h = loop {
-        let h = s.health();
-        if h["requests"]["cancelled"] == 2 {
-            break h;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "the whole request was not cancelled: {h}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(h["max_tokens_after_cancel"].as_u64().unwrap() <= 1, "{h}");
+    let h = s.wait_for(
+        "the whole answer's cancellation",
+        Duration::from_secs(60),
+        |h| h["requests"]["cancelled"] == 2,
+    );
+    assert!(
+        h["cancellation"]["max_tokens_after_disconnect"]
+            .as_u64()
+            .unwrap()
+            <= 1,
+        "{h}"
+    );
     // The next request is unaffected.
     let (status, v) = s.json(
         "POST",
@@ -297,6 +325,66 @@ fn a_client_that_leaves_mid_stream_cancels_its_generation() {
         .as_str()
         .unwrap()
         .contains("Paris"));
+}
+
+#[test]
+fn full_queues_and_connection_limits_are_503_and_a_queued_leaver_is_dropped() {
+    let s = Server::smollm2(MODEL, &["--max-queue", "1", "--max-connections", "4"]);
+    // Four idle connections hold every slot: the fifth is told to come back later.
+    // (The accept loop takes connections in order, so the fifth is the one refused.)
+    let idle: Vec<_> = (0..4).map(|_| s.connect()).collect();
+    let mut fifth = s.connect();
+    let r = read_response(&mut BufReader::new(fifth.try_clone().unwrap()));
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    fifth.write_all(b"GET /health HTTP/1.1\r\n\r\n").ok();
+    drop(idle);
+    s.wait_for("the idle connections' end", Duration::from_secs(10), |h| {
+        h["connections"] == 1
+    });
+
+    // One generating, one waiting: a third is 503.
+    let long = |stream: bool| {
+        chat_body(
+            MODEL,
+            "Write a long story about a dragon who learns to cook.",
+            json!({"max_tokens": 200, "stream": stream, "seed": 1}),
+        )
+    };
+    let mut running = s.connect();
+    running
+        .write_all(request("POST", "/v1/chat/completions", &long(true), false).as_bytes())
+        .unwrap();
+    s.wait_for("the first request's start", Duration::from_secs(60), |h| {
+        h["running"] == true
+    });
+    let mut queued = s.connect();
+    queued
+        .write_all(request("POST", "/v1/chat/completions", &long(false), false).as_bytes())
+        .unwrap();
+    s.wait_for("the second request queued", Duration::from_secs(10), |h| {
+        h["queue_length"] == 1
+    });
+    let (status, e) = refused(&s, "POST", "/v1/chat/completions", &long(false));
+    assert_eq!((status, &e["type"]), (503, &json!("server_error")), "{e}");
+    // The queued client leaves, then the running one: both are cancelled, and the
+    // queued one never starts.
+    drop(queued);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(running);
+    let h = s.wait_for("both cancelled", Duration::from_secs(60), |h| {
+        h["requests"]["cancelled"] == 2
+    });
+    assert_eq!(
+        (&h["requests"]["completed"], &h["queue_length"]),
+        (&json!(0), &json!(0)),
+        "{h}"
+    );
+    let (status, _) = s.json(
+        "POST",
+        "/v1/chat/completions",
+        &chat_body(MODEL, QUESTION, json!({"temperature": 0, "max_tokens": 8})),
+    );
+    assert_eq!(status, 200);
 }
 
 /// The status line and headers of a response, as text.

@@ -16,10 +16,15 @@ const OPENAI_PIP: &str = "openai==3.63.0";
 
 /// A directory holding the `openai` package (installed on first use).
 fn openai_package() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-openai");
-    if dir.join("openai").is_dir() {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    // Named by version: another pin installs beside it. Installed into a scratch
+    // directory and renamed, so an interrupted install is never taken for a whole one.
+    let dir = base.join(format!("python-{}", OPENAI_PIP.replace("==", "-")));
+    if dir.is_dir() {
         return dir;
     }
+    let scratch = base.join(format!("python-openai-partial-{}", std::process::id()));
+    std::fs::remove_dir_all(&scratch).ok();
     let out = Command::new("python3")
         .args([
             "-m",
@@ -29,34 +34,27 @@ fn openai_package() -> PathBuf {
             "--disable-pip-version-check",
         ])
         .arg("--target")
-        .arg(&dir)
+        .arg(&scratch)
         .arg(OPENAI_PIP)
         .output()
         .unwrap_or_else(|e| panic!("python3 is needed to run the openai client: {e}"));
     assert!(
         out.status.success(),
         "pip could not install {OPENAI_PIP} into {} (PyPI must be reachable): {}",
-        dir.display(),
+        scratch.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+    if std::fs::rename(&scratch, &dir).is_err() {
+        // Another test process installed it first.
+        std::fs::remove_dir_all(&scratch).ok();
+    }
     dir
 }
 
 #[test]
 fn the_openai_python_client_talks_to_the_server() {
     let package = openai_package();
-    let smollm2 = common::repo().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        smollm2.exists(),
-        "{} is missing: run models/fetch-smollm2.sh",
-        smollm2.display()
-    );
-    let chat = Server::start(&[
-        "--model",
-        smollm2.to_str().unwrap(),
-        "--model-name",
-        "smollm2",
-    ]);
+    let chat = Server::smollm2("smollm2", &[]);
     // Random weights: the reply never leaves the think span the template opens.
     let r1 = Server::start(&[
         "--model",

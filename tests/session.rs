@@ -173,6 +173,35 @@ fn cancellation_and_seeded_sampling() {
 }
 
 #[test]
+fn a_cleared_cache_makes_a_request_independent_of_the_one_before() {
+    let mut m = model();
+    let seeded = GenerateOptions {
+        max_tokens: 12,
+        sampler: SamplerOptions {
+            temperature: 1.0,
+            top_p: 0.9,
+            seed: 7,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let question = [Message::user("Tell me about the sea.")];
+    let (fresh, _) = run(&mut m, Prompt::Chat(&question), seeded.clone());
+    let mut s = m.session().unwrap();
+    collect(&mut s, Prompt::Raw("Something else first."), greedy(3));
+    s.clear_cache();
+    let (again, sum) = collect(&mut s, Prompt::Chat(&question), seeded.clone());
+    assert_eq!(sum.reused_tokens, 0);
+    assert_eq!(
+        again, fresh,
+        "same prompt and seed from an empty cache, same text"
+    );
+    // Not cleared, the same prompt comes from the cache but for its last token.
+    let (_, sum) = collect(&mut s, Prompt::Chat(&question), seeded);
+    assert_eq!(sum.reused_tokens, sum.prompt_tokens - 1);
+}
+
+#[test]
 fn a_prompt_longer_than_the_context_is_a_clear_error() {
     let mut m = model();
     let long = "word ".repeat(400);

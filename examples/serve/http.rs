@@ -4,11 +4,49 @@
 //! as a chunked body so the connection stays reusable.
 //!
 //! Every read is bounded: the request head by `Limits::max_head_bytes`, the body by
-//! `Limits::max_body_bytes`, the time by the socket's read timeout (set by the caller).
+//! `Limits::max_body_bytes`, the time by `Conn`: a whole request must arrive within the
+//! timeout of its first byte, and a connection idle that long between requests closes.
 //! A client that breaks a rule gets a status and the connection is closed.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// A connection's reading half. Every read waits at most until the current request's
+/// deadline or, between requests, the idle timeout: a client sending a byte now and then
+/// cannot hold a thread longer than that.
+pub struct Conn {
+    stream: TcpStream,
+    timeout: Duration,
+    deadline: Option<Instant>,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, timeout: Duration) -> Conn {
+        Conn {
+            stream,
+            timeout,
+            deadline: None,
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let wait = match self.deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => self.timeout,
+        };
+        if wait.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "past the request's deadline",
+            ));
+        }
+        self.stream.set_read_timeout(Some(wait))?;
+        self.stream.read(buf)
+    }
+}
 
 pub struct Limits {
     pub max_head_bytes: usize,
@@ -23,6 +61,8 @@ pub struct Request {
     /// The client keeps the connection open after the response (HTTP/1.1 unless it said
     /// `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`).
     pub keep_alive: bool,
+    /// HTTP/1.1 (chunked responses allowed) rather than 1.0.
+    pub http11: bool,
 }
 
 /// Why no request could be read.
@@ -44,16 +84,23 @@ fn reject(status: u16, message: impl Into<String>) -> ReadError {
 /// Reads one request. `out` is the same connection, for the `100 Continue` interim
 /// response.
 pub fn read_request(
-    input: &mut BufReader<TcpStream>,
+    input: &mut BufReader<Conn>,
     out: &mut TcpStream,
     limits: &Limits,
 ) -> Result<Request, ReadError> {
+    // Between requests: wait up to the idle timeout for a first byte, then give the whole
+    // request the timeout from there.
+    input.get_mut().deadline = None;
+    match input.fill_buf() {
+        Ok([]) | Err(_) => return Err(ReadError::Closed),
+        Ok(_) => {}
+    }
+    let conn = input.get_mut();
+    conn.deadline = Some(Instant::now() + conn.timeout);
     let mut head_left = limits.max_head_bytes;
     let request_line = match read_line(input, &mut head_left) {
         Ok(Some(line)) => line,
         Ok(None) => return Err(ReadError::Closed),
-        // Idle between requests past the timeout: close quietly.
-        Err(LineError::Io(e)) if is_timeout(&e) => return Err(ReadError::Closed),
         Err(e) => return Err(head_error(e)),
     };
     let mut parts = request_line.split(' ');
@@ -144,6 +191,7 @@ pub fn read_request(
         path,
         body,
         keep_alive,
+        http11,
     })
 }
 
@@ -156,10 +204,7 @@ enum LineError {
 
 /// One CRLF- (or LF-) terminated line of at most `*left` bytes, counted against it;
 /// None at a clean end of stream before any byte.
-fn read_line(
-    input: &mut BufReader<TcpStream>,
-    left: &mut usize,
-) -> Result<Option<String>, LineError> {
+fn read_line(input: &mut BufReader<Conn>, left: &mut usize) -> Result<Option<String>, LineError> {
     let mut line = Vec::new();
     let n = input
         .by_ref()
@@ -220,7 +265,7 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 /// A chunked body (RFC 9112 7.1), at most `limit` bytes of data; trailers are skipped.
-fn read_chunked(input: &mut BufReader<TcpStream>, limit: usize) -> Result<Vec<u8>, ReadError> {
+fn read_chunked(input: &mut BufReader<Conn>, limit: usize) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::new();
     // Chunk-size lines and trailers are small; 64 KiB of them is plenty.
     let mut lines_left = 64 * 1024;
@@ -292,7 +337,19 @@ pub fn write_json(
     body: &str,
     keep_alive: bool,
 ) -> io::Result<()> {
+    write_json_with(out, status, body, keep_alive, "")
+}
+
+/// As [`write_json`], with `extra` header lines (each ending in CRLF).
+pub fn write_json_with(
+    out: &mut impl Write,
+    status: u16,
+    body: &str,
+    keep_alive: bool,
+    extra: &str,
+) -> io::Result<()> {
     let mut msg = head(status, "application/json", keep_alive);
+    msg.push_str(extra);
     msg.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     msg.push_str(body);
     out.write_all(msg.as_bytes())?;
@@ -309,32 +366,54 @@ pub fn write_preflight(out: &mut impl Write, keep_alive: bool) -> io::Result<()>
     out.flush()
 }
 
-/// A stream of server-sent events in a chunked body: one chunk per event.
+/// A stream of server-sent events: one chunk per event of a chunked body (HTTP/1.1),
+/// or for an HTTP/1.0 client, which knows no chunks, a body that ends with the
+/// connection.
 pub struct EventStream<'a> {
     out: &'a mut TcpStream,
+    chunked: bool,
 }
 
 impl<'a> EventStream<'a> {
-    pub fn start(out: &'a mut TcpStream, keep_alive: bool) -> io::Result<EventStream<'a>> {
-        let mut msg = head(200, "text/event-stream", keep_alive);
-        msg.push_str("Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
+    /// Sends the head. Without `http11` the connection closes after the stream.
+    pub fn start(
+        out: &'a mut TcpStream,
+        keep_alive: bool,
+        http11: bool,
+    ) -> io::Result<EventStream<'a>> {
+        let mut msg = head(200, "text/event-stream", keep_alive && http11);
+        msg.push_str("Cache-Control: no-cache\r\n");
+        if http11 {
+            msg.push_str("Transfer-Encoding: chunked\r\n");
+        }
+        msg.push_str("\r\n");
         out.write_all(msg.as_bytes())?;
         out.flush()?;
-        Ok(EventStream { out })
+        Ok(EventStream {
+            out,
+            chunked: http11,
+        })
     }
 
     /// `data: {data}` and the blank line that ends the event.
     pub fn send(&mut self, data: &str) -> io::Result<()> {
         let event = format!("data: {data}\n\n");
-        let chunk = format!("{:x}\r\n{event}\r\n", event.len());
-        self.out.write_all(chunk.as_bytes())?;
+        if self.chunked {
+            let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+            self.out.write_all(chunk.as_bytes())?;
+        } else {
+            self.out.write_all(event.as_bytes())?;
+        }
         self.out.flush()
     }
 
-    /// The last chunk; the connection can carry the next request.
-    pub fn finish(self) -> io::Result<()> {
-        self.out.write_all(b"0\r\n\r\n")?;
-        self.out.flush()
+    /// Ends the body; whether the connection can carry the next request.
+    pub fn finish(self) -> io::Result<bool> {
+        if self.chunked {
+            self.out.write_all(b"0\r\n\r\n")?;
+            self.out.flush()?;
+        }
+        Ok(self.chunked)
     }
 }
 
@@ -370,7 +449,7 @@ mod tests {
         client.shutdown(std::net::Shutdown::Write).unwrap();
         let (server, _) = listener.accept().unwrap();
         let mut out = server.try_clone().unwrap();
-        let mut input = BufReader::new(server);
+        let mut input = BufReader::new(Conn::new(server, Duration::from_secs(5)));
         let limits = Limits {
             max_head_bytes: 1024,
             max_body_bytes,

@@ -14,20 +14,21 @@
 mod common;
 mod http;
 mod openai;
+mod reply;
 mod worker;
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{fail, Args};
-use edgeseek::{GenerateOptions, Model, StopReason};
+use edgeseek::{GenerateOptions, Model};
 use openai::{ApiError, Envelope, Input};
 use serde_json::json;
-use worker::{Job, JobInput, Queue, Reply};
+use worker::{Cancel, Job, JobInput, Queue, Reply};
 
 struct Server {
     model_id: String,
@@ -100,24 +101,49 @@ fn main() {
     io::stdout().flush().ok();
 
     for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let server = server.clone();
-        if server.connections.fetch_add(1, Ordering::SeqCst) >= server.max_connections {
-            server.connections.fetch_sub(1, Ordering::SeqCst);
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin on the error.
+                eprintln!("serve: accept: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let Some(slot) = ConnectionSlot::take(&server) else {
             let e = ApiError::server(503, "too many connections; retry later");
             let mut stream = stream;
             http::write_json(&mut stream, e.status, &e.to_json(), false).ok();
+            // The request is unread: half-close so the client reads the 503 rather than a
+            // reset. (No draining here: that would stall the accept loop.)
+            stream.shutdown(std::net::Shutdown::Write).ok();
             continue;
-        }
+        };
         let spawned = std::thread::Builder::new()
             .name("connection".into())
-            .spawn(move || {
-                serve_connection(stream, &server);
-                server.connections.fetch_sub(1, Ordering::SeqCst);
-            });
-        if spawned.is_err() {
-            eprintln!("serve: cannot start a thread for a connection");
+            .spawn(move || serve_connection(stream, &slot.0));
+        if let Err(e) = spawned {
+            // The closure, and the slot in it, were dropped: the count is right.
+            eprintln!("serve: cannot start a thread for a connection: {e}");
         }
+    }
+}
+
+/// One of `--max-connections`, held by a connection's thread and given back when it
+/// ends, however it ends (a panic included).
+struct ConnectionSlot(Arc<Server>);
+
+impl ConnectionSlot {
+    fn take(server: &Arc<Server>) -> Option<ConnectionSlot> {
+        let open = server.connections.fetch_add(1, Ordering::SeqCst);
+        let slot = ConnectionSlot(server.clone());
+        (open < server.max_connections).then_some(slot)
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -129,14 +155,16 @@ fn unix_now() -> u64 {
 
 /// Requests on one connection, until the client closes it or a response closes it.
 fn serve_connection(stream: TcpStream, server: &Server) {
-    if stream.set_read_timeout(Some(server.timeout)).is_err() {
+    // A client that stops reading must not hold the thread either: a write that cannot
+    // proceed for the timeout fails, and the generation is cancelled.
+    if stream.set_write_timeout(Some(server.timeout)).is_err() {
         return;
     }
     stream.set_nodelay(true).ok();
     let Ok(mut out) = stream.try_clone() else {
         return;
     };
-    let mut input = BufReader::new(stream);
+    let mut input = BufReader::new(http::Conn::new(stream, server.timeout));
     loop {
         let request = match http::read_request(&mut input, &mut out, &server.limits) {
             Ok(r) => r,
@@ -183,8 +211,13 @@ fn close_gracefully(stream: &TcpStream) {
 /// Answers one request; whether the connection may carry another.
 fn respond(request: &http::Request, server: &Server, out: &mut TcpStream) -> io::Result<bool> {
     let keep = request.keep_alive;
-    let route = (request.method.as_str(), request.path.trim_end_matches('/'));
-    let result = match route {
+    let path = request.path.trim_end_matches('/');
+    let model_not_found = |id: &str| {
+        ApiError::invalid(None, format!("the model '{id}' does not exist"))
+            .with_status(404)
+            .with_code("model_not_found")
+    };
+    let result = match (request.method.as_str(), path) {
         ("OPTIONS", _) => return http::write_preflight(out, keep).map(|_| true),
         ("GET", "/health") => Ok(health(server)),
         ("GET", "/v1/models") => Ok(json!({
@@ -197,39 +230,35 @@ fn respond(request: &http::Request, server: &Server, out: &mut TcpStream) -> io:
             if id == server.model_id {
                 Ok(openai::model_object(id, server.created).to_string())
             } else {
-                Err(
-                    ApiError::not_found(format!("the model '{id}' does not exist"))
-                        .with_code("model_not_found"),
-                )
+                Err(model_not_found(id))
             }
         }
+        ("POST", "/v1/chat/completions") if !server.has_template => Err(ApiError::invalid(
+            Some("messages"),
+            "the model file has no chat template (pass --template); use /v1/completions",
+        )),
         ("POST", "/v1/chat/completions") => {
             match openai::chat_request(&request.body, &server.model_id) {
-                Ok(r) if !server.has_template => {
-                    drop(r);
-                    Err(ApiError::invalid(
-                        Some("messages"),
-                        "the model file has no chat template; use /v1/completions",
-                    ))
-                }
-                Ok(r) => return generate(server, r, keep, out),
+                Ok(r) => return generate(server, r, request, out),
                 Err(e) => Err(e),
             }
         }
         ("POST", "/v1/completions") => {
             match openai::completion_request(&request.body, &server.model_id) {
-                Ok(r) => return generate(server, r, keep, out),
+                Ok(r) => return generate(server, r, request, out),
                 Err(e) => Err(e),
             }
         }
-        (_, "/health" | "/v1/models" | "/v1/chat/completions" | "/v1/completions") => {
-            Err(ApiError::invalid(
-                None,
-                format!("method {} is not allowed here", request.method),
-            )
-            .with_status(405))
-        }
-        (_, path) => Err(ApiError::not_found(format!("no route {path}"))),
+        (method, path) => match allowed_methods(path) {
+            Some(allow) => {
+                let e = ApiError::invalid(None, format!("method {method} is not allowed here"))
+                    .with_status(405);
+                let allow = format!("Allow: {allow}\r\n");
+                http::write_json_with(out, 405, &e.to_json(), keep, &allow)?;
+                return Ok(true);
+            }
+            None => Err(ApiError::not_found(format!("no route {path}"))),
+        },
     };
     match result {
         Ok(body) => http::write_json(out, 200, &body, keep)?,
@@ -238,19 +267,34 @@ fn respond(request: &http::Request, server: &Server, out: &mut TcpStream) -> io:
     Ok(true)
 }
 
+/// The methods a known path takes (a 405's `Allow`); None for unknown paths.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    match path {
+        "/health" | "/v1/models" => Some("GET, OPTIONS"),
+        p if p.starts_with("/v1/models/") => Some("GET, OPTIONS"),
+        "/v1/chat/completions" | "/v1/completions" => Some("POST, OPTIONS"),
+        _ => None,
+    }
+}
+
 fn health(server: &Server) -> String {
     let s = &server.queue.stats;
+    let n = |v: &AtomicU64| v.load(Ordering::SeqCst);
     json!({
         "status": "ok",
         "model": server.model_id,
         "queue_length": s.queued.load(Ordering::SeqCst),
+        "running": s.running.load(Ordering::SeqCst),
         "connections": server.connections.load(Ordering::SeqCst),
         "requests": {
-            "completed": s.completed.load(Ordering::SeqCst),
-            "cancelled": s.cancelled.load(Ordering::SeqCst),
-            "failed": s.failed.load(Ordering::SeqCst),
+            "completed": n(&s.completed),
+            "cancelled": n(&s.cancelled),
+            "failed": n(&s.failed),
         },
-        "max_tokens_after_cancel": s.max_tokens_after_cancel.load(Ordering::SeqCst),
+        "cancellation": {
+            "max_tokens_after_disconnect": n(&s.max_tokens_after_disconnect),
+            "last_cancelled_generated_tokens": n(&s.last_cancelled_generated),
+        },
     })
     .to_string()
 }
@@ -269,8 +313,12 @@ fn generate_options(p: &openai::Params, cancel: &Arc<AtomicBool>, n: u64) -> Gen
     if let Some(t) = p.temperature {
         o.sampler.temperature = t;
     }
-    if let Some(t) = p.top_p {
-        o.sampler.top_p = t;
+    match p.top_p {
+        // The smallest nucleus is the most likely token alone: greedy (the sampler wants
+        // top-p above 0).
+        Some(0.0) => o.sampler.temperature = 0.0,
+        Some(t) => o.sampler.top_p = t,
+        None => {}
     }
     o.sampler.seed = p.seed.unwrap_or_else(|| {
         let nanos = SystemTime::now()
@@ -281,55 +329,50 @@ fn generate_options(p: &openai::Params, cancel: &Arc<AtomicBool>, n: u64) -> Gen
     o
 }
 
-fn finish_reason(stop: StopReason) -> &'static str {
-    match stop {
-        StopReason::MaxTokens | StopReason::ContextFull => "length",
-        StopReason::EndOfGeneration | StopReason::StopString | StopReason::Cancelled => "stop",
-    }
-}
-
 /// Queues a generation and answers it, streamed or whole.
 fn generate(
     server: &Server,
     request: openai::Request,
-    keep: bool,
-    out: &mut TcpStream,
+    http: &http::Request,
+    stream: &mut TcpStream,
 ) -> io::Result<bool> {
     let chat = matches!(request.input, Input::Chat(_));
     let n = server.next_id.fetch_add(1, Ordering::SeqCst);
     let id = format!("{}-{n}", if chat { "chatcmpl" } else { "cmpl" });
-    let cancel = Arc::new(AtomicBool::new(false));
+    let cancel = Arc::new(Cancel::default());
     let (reply, replies) = mpsc::channel();
     let job = Job {
         input: match request.input {
             Input::Chat(m) => JobInput::Chat(m),
             Input::Text(t) => JobInput::Text(t),
         },
-        opts: generate_options(&request.params, &cancel, n),
+        opts: generate_options(&request.params, &cancel.flag, n),
+        repeatable: request.params.seed.is_some(),
         cancel: cancel.clone(),
         reply,
     };
+    let out = reply::Out {
+        stream,
+        keep_alive: http.keep_alive,
+        http11: http.http11,
+    };
     if let Err(e) = server.queue.submit(job) {
-        http::write_json(out, e.status, &e.to_json(), keep)?;
-        return Ok(true);
+        return reply::refuse(out, &e);
     }
-    let waiter = Waiter {
+    let waiter = reply::Waiter {
         replies,
-        conn: out.try_clone()?,
+        conn: out.stream.try_clone()?,
         cancel,
     };
     // The first reply says whether the request was accepted: errors get a status.
     match waiter.next() {
         Some(Reply::Started) => {}
-        Some(Reply::Failed(e)) => {
-            http::write_json(out, e.status, &e.to_json(), keep)?;
-            return Ok(true);
-        }
+        Some(Reply::Failed(e)) => return reply::refuse(out, &e),
         Some(_) => {
             // The model thread sends Started or Failed first; anything else is our bug.
             waiter.abandon();
             let e = ApiError::server(500, "the model thread replied out of order");
-            http::write_json(out, e.status, &e.to_json(), false)?;
+            reply::refuse(out, &e)?;
             return Ok(false);
         }
         None => return Ok(false),
@@ -341,331 +384,16 @@ fn generate(
     };
     let p = &request.params;
     match (chat, p.stream) {
-        (true, true) => stream_chat(&waiter, &envelope, p.include_usage, out, keep),
-        (true, false) => whole_chat(&waiter, &envelope, out, keep),
-        (false, true) => stream_text(&waiter, &envelope, p.include_usage, out, keep),
-        (false, false) => whole_text(&waiter, &envelope, out, keep),
-    }
-}
-
-/// Waits for the model thread's replies while watching the client's socket: a client
-/// that closes its connection cancels its generation (the model thread checks the flag
-/// before every token).
-struct Waiter {
-    replies: Receiver<Reply>,
-    conn: TcpStream,
-    cancel: Arc<AtomicBool>,
-}
-
-impl Waiter {
-    /// The next reply; None when the client has gone.
-    fn next(&self) -> Option<Reply> {
-        loop {
-            match self.replies.recv_timeout(Duration::from_millis(20)) {
-                Ok(r) => {
-                    if http::peer_closed(&self.conn) {
-                        self.cancel.store(true, Ordering::SeqCst);
-                        return None;
-                    }
-                    return Some(r);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if http::peer_closed(&self.conn) {
-                        self.cancel.store(true, Ordering::SeqCst);
-                        return None;
-                    }
-                }
-                // The model thread dropped the job without a last reply: it panicked.
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Some(Reply::Failed(ApiError::server(
-                        500,
-                        "the generation failed inside edgeseek (see the server's log)",
-                    )))
-                }
-            }
-        }
-    }
-
-    /// Marks the generation cancelled after a failed write to the client.
-    fn abandon(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Leading and trailing white space of a text channel dropped as it streams, so that a
-/// streamed reply and a whole one read the same: the answer after R1's "</think>" starts
-/// with "\n\n", which DeepSeek's API does not return.
-#[derive(Default)]
-struct Trim {
-    started: bool,
-    /// White space held back until text follows it.
-    held: String,
-}
-
-impl Trim {
-    fn push(&mut self, piece: &str) -> Option<String> {
-        let piece = if self.started {
-            piece
-        } else {
-            piece.trim_start()
-        };
-        if piece.is_empty() {
-            return None;
-        }
-        self.started = true;
-        let body = piece.trim_end();
-        if body.is_empty() {
-            self.held.push_str(piece);
-            return None;
-        }
-        let mut out = std::mem::take(&mut self.held);
-        out.push_str(body);
-        self.held.push_str(&piece[body.len()..]);
-        Some(out)
-    }
-}
-
-/// The reply's two channels: reasoning inside a think span, the answer outside it.
-#[derive(Default)]
-struct Channels {
-    in_think: bool,
-    thought: bool,
-    reasoning: Trim,
-    content: Trim,
-}
-
-/// What a reply adds to a chat response.
-enum ChatPiece {
-    Reasoning(String),
-    Content(String),
-    Nothing,
-    Done(edgeseek::Summary),
-    Failed(ApiError),
-}
-
-impl Channels {
-    fn take(&mut self, reply: Reply) -> ChatPiece {
-        match reply {
-            Reply::ThinkStart => {
-                self.in_think = true;
-                self.thought = true;
-                ChatPiece::Nothing
-            }
-            Reply::ThinkEnd => {
-                self.in_think = false;
-                ChatPiece::Nothing
-            }
-            Reply::Text(t) if self.in_think => self
-                .reasoning
-                .push(&t)
-                .map_or(ChatPiece::Nothing, ChatPiece::Reasoning),
-            Reply::Text(t) => self
-                .content
-                .push(&t)
-                .map_or(ChatPiece::Nothing, ChatPiece::Content),
-            Reply::Done(s) => ChatPiece::Done(s),
-            Reply::Failed(e) => ChatPiece::Failed(e),
-            Reply::Started => ChatPiece::Nothing,
-        }
-    }
-}
-
-fn usage_of(s: &edgeseek::Summary) -> serde_json::Value {
-    openai::usage(s.prompt_tokens, s.generated_tokens)
-}
-
-fn whole_chat(w: &Waiter, env: &Envelope, out: &mut TcpStream, keep: bool) -> io::Result<bool> {
-    let mut ch = Channels::default();
-    let (mut reasoning, mut content) = (String::new(), String::new());
-    loop {
-        let Some(reply) = w.next() else {
-            return Ok(false);
-        };
-        match ch.take(reply) {
-            ChatPiece::Reasoning(t) => reasoning.push_str(&t),
-            ChatPiece::Content(t) => content.push_str(&t),
-            ChatPiece::Nothing => {}
-            ChatPiece::Done(s) => {
-                let body = env.chat_completion(
-                    &content,
-                    ch.thought.then_some(reasoning.as_str()),
-                    finish_reason(s.stop),
-                    usage_of(&s),
-                );
-                http::write_json(out, 200, &body, keep)?;
-                return Ok(true);
-            }
-            ChatPiece::Failed(e) => {
-                http::write_json(out, e.status, &e.to_json(), keep)?;
-                return Ok(true);
-            }
-        }
-    }
-}
-
-fn stream_chat(
-    w: &Waiter,
-    env: &Envelope,
-    include_usage: bool,
-    out: &mut TcpStream,
-    keep: bool,
-) -> io::Result<bool> {
-    let mut sse = http::EventStream::start(out, keep).inspect_err(|_| w.abandon())?;
-    let first = env.chat_chunk(
-        json!({"role": "assistant", "content": ""}),
-        None,
-        include_usage,
-    );
-    sse.send(&first).inspect_err(|_| w.abandon())?;
-    let mut ch = Channels::default();
-    loop {
-        let Some(reply) = w.next() else {
-            return Ok(false);
-        };
-        let data = match ch.take(reply) {
-            ChatPiece::Reasoning(t) => {
-                env.chat_chunk(json!({"reasoning_content": t}), None, include_usage)
-            }
-            ChatPiece::Content(t) => env.chat_chunk(json!({"content": t}), None, include_usage),
-            ChatPiece::Nothing => continue,
-            ChatPiece::Done(s) => {
-                let last = env.chat_chunk(json!({}), Some(finish_reason(s.stop)), include_usage);
-                sse.send(&last)?;
-                if include_usage {
-                    sse.send(&env.usage_chunk("chat.completion.chunk", usage_of(&s)))?;
-                }
-                sse.send("[DONE]")?;
-                sse.finish()?;
-                return Ok(true);
-            }
-            ChatPiece::Failed(e) => {
-                // Headers are sent: the error travels as an event, as OpenAI's do.
-                sse.send(&e.to_json())?;
-                sse.finish()?;
-                return Ok(true);
-            }
-        };
-        sse.send(&data).inspect_err(|_| w.abandon())?;
-    }
-}
-
-/// The text a completion reply adds; think tags come back as the text they were.
-fn text_of(reply: &Reply) -> Option<&str> {
-    match reply {
-        Reply::Text(t) => Some(t),
-        Reply::ThinkStart => Some("<think>"),
-        Reply::ThinkEnd => Some("</think>"),
-        _ => None,
-    }
-}
-
-fn whole_text(w: &Waiter, env: &Envelope, out: &mut TcpStream, keep: bool) -> io::Result<bool> {
-    let mut text = String::new();
-    loop {
-        let Some(reply) = w.next() else {
-            return Ok(false);
-        };
-        if let Some(t) = text_of(&reply) {
-            text.push_str(t);
-            continue;
-        }
-        match reply {
-            Reply::Done(s) => {
-                let body =
-                    env.text_completion(&text, Some(finish_reason(s.stop)), Some(usage_of(&s)));
-                http::write_json(out, 200, &body, keep)?;
-                return Ok(true);
-            }
-            Reply::Failed(e) => {
-                http::write_json(out, e.status, &e.to_json(), keep)?;
-                return Ok(true);
-            }
-            _ => {}
-        }
-    }
-}
-
-fn stream_text(
-    w: &Waiter,
-    env: &Envelope,
-    include_usage: bool,
-    out: &mut TcpStream,
-    keep: bool,
-) -> io::Result<bool> {
-    let mut sse = http::EventStream::start(out, keep).inspect_err(|_| w.abandon())?;
-    loop {
-        let Some(reply) = w.next() else {
-            return Ok(false);
-        };
-        if let Some(t) = text_of(&reply) {
-            sse.send(&env.text_completion(t, None, None))
-                .inspect_err(|_| w.abandon())?;
-            continue;
-        }
-        match reply {
-            Reply::Done(s) => {
-                sse.send(&env.text_completion("", Some(finish_reason(s.stop)), None))?;
-                if include_usage {
-                    sse.send(&env.usage_chunk("text_completion", usage_of(&s)))?;
-                }
-                sse.send("[DONE]")?;
-                sse.finish()?;
-                return Ok(true);
-            }
-            Reply::Failed(e) => {
-                sse.send(&e.to_json())?;
-                sse.finish()?;
-                return Ok(true);
-            }
-            _ => {}
-        }
+        (true, true) => reply::stream_chat(&waiter, &envelope, p.include_usage, out),
+        (true, false) => reply::whole_chat(&waiter, &envelope, out),
+        (false, true) => reply::stream_text(&waiter, &envelope, p.include_usage, out),
+        (false, false) => reply::whole_text(&waiter, &envelope, out),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn trimmed(pieces: &[&str]) -> String {
-        let mut t = Trim::default();
-        pieces.iter().filter_map(|p| t.push(p)).collect()
-    }
-
-    #[test]
-    fn white_space_around_a_channel_is_dropped_as_it_streams() {
-        assert_eq!(
-            trimmed(&["\n", "\nThe", " answer", " ", "is", " 2.", "\n\n"]),
-            "The answer is 2."
-        );
-        assert_eq!(trimmed(&["a ", " ", "\n", "b"]), "a  \nb");
-        assert_eq!(trimmed(&[" ", "\n"]), "");
-    }
-
-    #[test]
-    fn reasoning_and_answer_go_to_their_own_channels() {
-        let replies = [
-            Reply::Started,
-            Reply::ThinkStart,
-            Reply::Text("\nOne plus one".into()),
-            Reply::Text(" is two.\n".into()),
-            Reply::ThinkEnd,
-            Reply::Text("\n\n".into()),
-            Reply::Text("2".into()),
-        ];
-        let mut ch = Channels::default();
-        let (mut reasoning, mut content) = (String::new(), String::new());
-        for r in replies {
-            match ch.take(r) {
-                ChatPiece::Reasoning(t) => reasoning.push_str(&t),
-                ChatPiece::Content(t) => content.push_str(&t),
-                ChatPiece::Nothing => {}
-                _ => panic!("no Done or Failed was sent"),
-            }
-        }
-        assert!(ch.thought);
-        assert_eq!(reasoning, "One plus one is two.");
-        assert_eq!(content, "2");
-    }
 
     #[test]
     fn request_parameters_become_generation_options() {
@@ -696,13 +424,15 @@ mod tests {
         );
         assert_eq!(a.max_tokens, usize::MAX);
         assert_ne!(a.sampler.seed, b.sampler.seed);
-    }
-
-    #[test]
-    fn stop_reasons_map_to_openai_finish_reasons() {
-        assert_eq!(finish_reason(StopReason::EndOfGeneration), "stop");
-        assert_eq!(finish_reason(StopReason::StopString), "stop");
-        assert_eq!(finish_reason(StopReason::MaxTokens), "length");
-        assert_eq!(finish_reason(StopReason::ContextFull), "length");
+        // top_p 0: greedy.
+        let zero = openai::Params {
+            top_p: Some(0.0),
+            ..Default::default()
+        };
+        let z = generate_options(&zero, &cancel, 3);
+        assert_eq!(
+            (z.sampler.temperature, z.sampler.top_p),
+            (0.0, GenerateOptions::default().sampler.top_p)
+        );
     }
 }

@@ -114,9 +114,12 @@ fn check_model(obj: &Map<String, Value>, model_id: &str) -> Result<(), ApiError>
             "you must provide a model parameter",
         )),
         Some(Value::String(m)) if m == model_id => Ok(()),
-        Some(Value::String(m)) => Err(ApiError::not_found(format!(
-            "the model '{m}' does not exist; this server runs '{model_id}'"
-        ))
+        // OpenAI's answer to an unknown model: a 404 of type invalid_request_error.
+        Some(Value::String(m)) => Err(ApiError::invalid(
+            None,
+            format!("the model '{m}' does not exist; this server runs '{model_id}'"),
+        )
+        .with_status(404)
         .with_code("model_not_found")),
         Some(_) => Err(ApiError::invalid(Some("model"), "model must be a string")),
     }
@@ -144,8 +147,13 @@ fn refuse_unsupported(obj: &Map<String, Value>) -> Result<(), ApiError> {
             ));
         }
     }
-    for name in ["logprobs", "echo"] {
-        if obj.get(name).is_some_and(|v| v.as_bool() == Some(true)) {
+    // false, 0 and null ask for nothing (chat's logprobs is a boolean, the completions'
+    // an integer).
+    for name in ["logprobs", "top_logprobs", "echo"] {
+        let asked = obj
+            .get(name)
+            .is_some_and(|v| !(v.is_null() || v == &json!(false) || v.as_f64() == Some(0.0)));
+        if asked {
             return Err(ApiError::invalid(
                 Some(name),
                 format!("{name} is not supported"),
@@ -541,7 +549,7 @@ impl Envelope<'_> {
     }
 }
 
-/// `GET /v1/models` (and `/v1/models/{id}` with `list: false`).
+/// One model object, for `GET /v1/models` and `GET /v1/models/{id}`.
 pub fn model_object(model_id: &str, created: u64) -> Value {
     json!({"id": model_id, "object": "model", "created": created, "owned_by": "edgeseek"})
 }

@@ -34,9 +34,51 @@ impl JobInput {
 pub struct Job {
     pub input: JobInput,
     pub opts: GenerateOptions,
-    /// Set by the connection when its client goes away; checked before every token.
-    pub cancel: Arc<AtomicBool>,
+    /// Evaluate the whole prompt, whatever the cache holds: the client gave a seed and
+    /// expects the same request to give the same text (Session::clear_cache says why a
+    /// cached prefix could change it).
+    pub repeatable: bool,
+    pub cancel: Arc<Cancel>,
     pub reply: Sender<Reply>,
+}
+
+/// A job's cancellation, shared by its connection and the model thread.
+pub struct Cancel {
+    /// Set when the client is gone; the library checks it before every token.
+    pub flag: Arc<AtomicBool>,
+    /// Tokens sampled so far (the model thread counts them).
+    sampled: AtomicU64,
+    /// `sampled` when the connection saw its client gone; NOT_SEEN until then.
+    sampled_when_gone: AtomicU64,
+}
+
+const NOT_SEEN: u64 = u64::MAX;
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Cancel {
+            flag: Arc::default(),
+            sampled: AtomicU64::new(0),
+            sampled_when_gone: AtomicU64::new(NOT_SEEN),
+        }
+    }
+}
+
+impl Cancel {
+    /// The client has gone: note how far generation was, then stop it.
+    pub fn client_gone(&self) {
+        let _ = self.sampled_when_gone.compare_exchange(
+            NOT_SEEN,
+            self.sampled.load(Ordering::SeqCst),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
 }
 
 /// What the model thread tells the connection, in this order: `Started` or `Failed`
@@ -55,13 +97,17 @@ pub enum Reply {
 pub struct Stats {
     /// Jobs queued and not yet started.
     pub queued: AtomicUsize,
+    /// A job is being generated.
+    pub running: AtomicBool,
     pub completed: AtomicU64,
     pub cancelled: AtomicU64,
     pub failed: AtomicU64,
-    /// The most tokens sampled after a job's cancel flag was seen set: how promptly a
-    /// disconnect stops generation (a token being evaluated when the client left is
-    /// the one that can still come).
-    pub max_tokens_after_cancel: AtomicU64,
+    /// The most tokens a cancelled job sampled after its connection saw the client gone:
+    /// how promptly a disconnect stops generation (the token being evaluated at that
+    /// moment is the one that can still come).
+    pub max_tokens_after_disconnect: AtomicU64,
+    /// Tokens the last cancelled job generated in all.
+    pub last_cancelled_generated: AtomicU64,
 }
 
 /// The queue's sending end.
@@ -131,6 +177,7 @@ fn run(mut model: Model, template: Option<ChatTemplate>, jobs: Receiver<Job>, st
             return; // every sender is gone: the server is shutting down
         }
         stats.failed.fetch_add(1, Ordering::SeqCst);
+        stats.running.store(false, Ordering::SeqCst);
         eprintln!("serve: a generation panicked (a bug in edgeseek); starting a new session");
     }
 }
@@ -138,87 +185,91 @@ fn run(mut model: Model, template: Option<ChatTemplate>, jobs: Receiver<Job>, st
 /// One request, start to end: checks, generation, replies, counts.
 fn serve_job(session: &mut edgeseek::Session<'_>, job: Job, stats: &Stats, n_ctx: usize) {
     stats.queued.fetch_sub(1, Ordering::SeqCst);
-    if job.cancel.load(Ordering::SeqCst) {
+    if job.cancel.is_set() {
         // The client left while the job waited.
         stats.cancelled.fetch_add(1, Ordering::SeqCst);
         return;
+    }
+    if job.repeatable {
+        session.clear_cache();
     }
     let prompt = match &job.input {
         JobInput::Chat(messages) => Prompt::Chat(messages),
         JobInput::Text(text) => Prompt::Raw(text),
     };
-    // Checked here rather than left to generate(): the client gets OpenAI's code.
-    let prompt_tokens = match session.encode(prompt) {
-        Ok((ids, _)) => ids.len(),
+    // Tokenized here, once, so that a prompt over the context gets OpenAI's code.
+    let (ids, opened_think) = match session.encode(prompt) {
+        Ok(encoded) => encoded,
         Err(e) => {
-            fail(
-                &job,
-                stats,
-                ApiError::invalid(Some(job.input.param()), e.to_string()),
-            );
-            return;
+            let error = ApiError::invalid(Some(job.input.param()), e.to_string());
+            return fail(&job, stats, error);
         }
     };
-    if prompt_tokens > n_ctx {
-        let param = job.input.param();
-        fail(
-            &job,
-            stats,
-            ApiError::invalid(
-                Some(param),
-                format!(
-                    "the prompt has {prompt_tokens} tokens; this model's context holds {n_ctx}"
-                ),
-            )
-            .with_code("context_length_exceeded"),
-        );
-        return;
+    if ids.len() > n_ctx {
+        let error = ApiError::invalid(
+            Some(job.input.param()),
+            format!(
+                "the prompt has {} tokens; this model's context holds {n_ctx}",
+                ids.len()
+            ),
+        )
+        .with_code("context_length_exceeded");
+        return fail(&job, stats, error);
     }
-    let generation = match session.generate(prompt, job.opts.clone()) {
+    let mut opts = job.opts.clone();
+    opts.starts_in_think |= opened_think;
+    let generation = match session.generate(Prompt::Ids(&ids), opts) {
         Ok(g) => g,
-        Err(e) => {
-            fail(&job, stats, error_reply(e));
-            return;
-        }
+        Err(e) => return fail(&job, stats, error_reply(e)),
     };
+    stats.running.store(true, Ordering::SeqCst);
     if job.reply.send(Reply::Started).is_err() {
-        job.cancel.store(true, Ordering::SeqCst);
+        job.cancel.client_gone();
     }
-    let mut after_cancel = 0u64;
     for event in generation {
         let reply = match event {
             Ok(Event::Token { .. }) => {
-                if job.cancel.load(Ordering::SeqCst) {
-                    after_cancel += 1;
-                }
+                job.cancel.sampled.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
             Ok(Event::Text(t)) => Reply::Text(t),
             Ok(Event::ThinkStart) => Reply::ThinkStart,
             Ok(Event::ThinkEnd) => Reply::ThinkEnd,
             Ok(Event::Done(s)) => {
-                // Counted before the client hears of it: a client that reads
-                // /health after its answer sees its request counted.
-                stats
-                    .max_tokens_after_cancel
-                    .fetch_max(after_cancel, Ordering::SeqCst);
-                let counter = match s.stop {
-                    edgeseek::StopReason::Cancelled => &stats.cancelled,
-                    _ => &stats.completed,
-                };
-                counter.fetch_add(1, Ordering::SeqCst);
+                // Counted before the client hears of it: a client that reads /health
+                // after its answer sees its request counted.
+                stats.running.store(false, Ordering::SeqCst);
+                if s.stop == edgeseek::StopReason::Cancelled {
+                    record_cancel(stats, &job.cancel, s.generated_tokens as u64);
+                } else {
+                    stats.completed.fetch_add(1, Ordering::SeqCst);
+                }
                 Reply::Done(s)
             }
             Err(e) => {
                 // The Generation ends after an error.
+                stats.running.store(false, Ordering::SeqCst);
                 fail(&job, stats, error_reply(e));
                 break;
             }
         };
         if job.reply.send(reply).is_err() {
             // The connection is gone: stop after this token.
-            job.cancel.store(true, Ordering::SeqCst);
+            job.cancel.client_gone();
         }
+    }
+}
+
+fn record_cancel(stats: &Stats, cancel: &Cancel, generated: u64) {
+    stats.cancelled.fetch_add(1, Ordering::SeqCst);
+    stats
+        .last_cancelled_generated
+        .store(generated, Ordering::SeqCst);
+    let seen = cancel.sampled_when_gone.load(Ordering::SeqCst);
+    if seen != NOT_SEEN {
+        stats
+            .max_tokens_after_disconnect
+            .fetch_max(generated.saturating_sub(seen), Ordering::SeqCst);
     }
 }
 

@@ -30,10 +30,19 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        // Its first line says where it listens. Read on a thread that then keeps reading
+        // (so a later line never meets a closed pipe), with a bound on the wait.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok).unwrap_or_default();
+            tx.send(first).ok();
+            lines.for_each(drop);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(600))
+            .unwrap_or_else(|_| panic!("serve did not say where it listens in 10 minutes"));
         let addr = match line.trim().rsplit_once("http://") {
             Some((_, addr)) => addr.to_string(),
             None => {
@@ -75,6 +84,28 @@ impl Server {
         let (status, v) = self.json("GET", "/health", "");
         assert_eq!(status, 200, "{v}");
         v
+    }
+
+    /// Polls `/health` until `done` holds (panics after `within`); the last reading.
+    pub fn wait_for(&self, what: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let t = std::time::Instant::now();
+        loop {
+            let h = self.health();
+            if done(&h) {
+                return h;
+            }
+            assert!(t.elapsed() < within, "{what}: not after {within:?}: {h}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server on SmolLM2 (fetched if missing, as `common::smollm2` does), named
+    /// `name`, with `args` added.
+    pub fn smollm2(name: &str, args: &[&str]) -> Server {
+        let model = super::smollm2();
+        let mut all = vec!["--model", model.to_str().unwrap(), "--model-name", name];
+        all.extend_from_slice(args);
+        Server::start(&all)
     }
 
     /// The server process's resident memory, from /proc (Linux).
