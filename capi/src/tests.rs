@@ -1,5 +1,6 @@
 //! The C functions called directly from Rust, as a C host would call them: error paths
-//! first (no model needed), then sessions on SmolLM2 (models/fetch-smollm2.sh).
+//! first (no model needed), then sessions on SmolLM2 ($EDGESEEK_SMOLLM2, else
+//! models/fetch-smollm2.sh's file).
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::{null, null_mut};
@@ -17,15 +18,14 @@ fn take(error: *mut c_char) -> String {
     s
 }
 
+#[path = "../tests/common/smollm2.rs"]
+mod smollm2_file;
+
+/// $EDGESEEK_SMOLLM2, else models/SmolLM2-135M-Instruct.Q4_1.gguf.
 fn smollm2() -> CString {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.exists(),
-        "{} is missing: run models/fetch-smollm2.sh",
-        path.display()
-    );
-    CString::new(path.to_str().unwrap()).unwrap()
+    let path = smollm2_file::path();
+    let text = path.to_str().expect("the model's path is UTF-8");
+    CString::new(text).unwrap()
 }
 
 fn load() -> *mut EsModel {

@@ -8,19 +8,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use common::{cc, header, library, scratch, STRICT};
+use common::{cc, header, library, scratch, smollm2, STRICT};
 
 const QUESTION: &str = "What is the capital of France? Answer in one sentence.";
-
-fn smollm2() -> PathBuf {
-    let path = header::repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.exists(),
-        "{} is missing: run models/fetch-smollm2.sh",
-        path.display()
-    );
-    path
-}
 
 /// Compiles examples/c/chat.c into `dir`, linked with `link` (after the source).
 fn build_chat(dir: &std::path::Path, link: &[&OsStr]) -> PathBuf {
@@ -38,7 +28,7 @@ fn build_chat(dir: &std::path::Path, link: &[&OsStr]) -> PathBuf {
 /// Runs the chat program greedily for at most 48 tokens; its stdout.
 fn run(exe: &std::path::Path, question: Option<&str>, stdin: &str) -> String {
     let mut cmd = Command::new(exe);
-    cmd.args(["-n", "48"]).arg(smollm2());
+    cmd.args(["-n", "48"]).arg(smollm2::path());
     cmd.args(question);
     // GPU tests run on Mesa's lavapipe where there is no GPU; its window-system probe
     // wants a runtime directory.
