@@ -25,9 +25,11 @@
  *    than blocking. es_model_info and es_tokenize may run on any thread, also while the
  *    model's session is in es_session_chat on another.
  *  - Structs passed in start with `struct_size`: fill them with the es_*_default
- *    function, then change fields. The library refuses a struct whose struct_size is not
- *    the size it was built with (ES_ERR_INVALID_ARGUMENT), which catches an uninitialized
- *    struct and a header/library mismatch, and lets later versions grow the structs.
+ *    function, then change fields. The library reads struct_size first, alone, and
+ *    refuses a struct whose struct_size is not the size it was built with
+ *    (ES_ERR_INVALID_ARGUMENT, naming the struct) without reading the rest: this catches
+ *    an uninitialized struct and a header/library mismatch, and lets later versions grow
+ *    the structs (a later library can tell a smaller, older struct by its size).
  */
 #ifndef EDGESEEK_H
 #define EDGESEEK_H
@@ -192,7 +194,8 @@ int es_session_reset(EsSession *s, char **error);
  * order is llama.cpp's: repetition penalty, top-k, top-p, min-p, temperature. */
 typedef struct EsGenerateOptions {
     uint32_t struct_size;     /* sizeof(EsGenerateOptions), set by es_generate_options_default */
-    uint32_t max_tokens;      /* most tokens to generate (reasoning included); default 512 */
+    uint32_t max_tokens;      /* most tokens to generate (reasoning included), at least 1
+                                 (0 is ES_ERR_INVALID_ARGUMENT); default 512 */
     float temperature;        /* 0: greedy; default 0.6 (DeepSeek's advice for R1) */
     uint32_t top_k;           /* keep the k most likely; 0 (default): all */
     float top_p;              /* 0 < p <= 1; default 0.95 */

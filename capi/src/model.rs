@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_int, CString};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use edgeseek_rs::{GgufFile, Model, Tokenizer};
+use edgeseek_rs::{GgufFile, LoadOptions, Model, Tokenizer};
 
 use crate::options::EsLoadOptions;
 use crate::status::{pointer_call, silent_call, status_call, str_arg, Failure};
@@ -74,10 +74,8 @@ const _: () = {
 };
 
 impl EsModel {
-    fn load(path: &std::path::Path, opts: &EsLoadOptions) -> Result<EsModel, Failure> {
-        // SAFETY: `opts` came from the caller, who promises `adapter` is a C string.
-        let load_options = unsafe { opts.to_rust() }?;
-        let model = Model::load(path, &load_options).map_err(Failure::load)?;
+    fn load(path: &std::path::Path, load_options: &LoadOptions) -> Result<EsModel, Failure> {
+        let model = Model::load(path, load_options).map_err(Failure::load)?;
         let cfg = model.config();
         let mem = model.memory();
         let arch = CString::new(cfg.arch.name()).ok();
@@ -183,9 +181,8 @@ pub unsafe extern "C" fn es_model_load(
     unsafe {
         pointer_call("es_model_load", error, || {
             let path = path_arg(path)?;
-            let defaults = EsLoadOptions::default();
-            let opts = opts.as_ref().unwrap_or(&defaults);
-            let cell = EsModel::load(&path, opts)?;
+            let options = EsLoadOptions::read(opts)?;
+            let cell = EsModel::load(&path, &options)?;
             Ok(Arc::into_raw(Arc::new(cell)).cast_mut())
         })
     }

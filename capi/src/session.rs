@@ -314,8 +314,7 @@ pub unsafe extern "C" fn es_session_chat(
             let session = session_ref(s)?;
             let message = str_arg(user_message, "user_message")?;
             let cb = cb.ok_or_else(|| Failure::invalid("callback is NULL"))?;
-            let defaults = EsGenerateOptions::default();
-            let mut options = opts.as_ref().unwrap_or(&defaults).to_rust()?;
+            let mut options = EsGenerateOptions::read(opts)?;
             let mut state = session.lock("es_session_chat")?;
             // A cancel that came before this call belongs to an earlier one.
             session.cancel.store(false, Ordering::Relaxed);

@@ -203,7 +203,7 @@ fn option_defaults_are_the_rust_defaults_and_struct_size_is_checked() {
         load.struct_size as usize,
         std::mem::size_of::<EsLoadOptions>()
     );
-    let rust = unsafe { load.to_rust() }.unwrap();
+    let rust = unsafe { EsLoadOptions::read(&load) }.unwrap();
     assert_eq!(
         format!("{rust:?}"),
         format!("{:?}", edgeseek_rs::LoadOptions::default())
@@ -212,7 +212,7 @@ fn option_defaults_are_the_rust_defaults_and_struct_size_is_checked() {
     let mut generate = std::mem::MaybeUninit::<EsGenerateOptions>::uninit();
     unsafe { es_generate_options_default(generate.as_mut_ptr()) };
     let generate = unsafe { generate.assume_init() };
-    let rust = unsafe { generate.to_rust() }.unwrap();
+    let rust = unsafe { EsGenerateOptions::read(&generate) }.unwrap();
     assert_eq!(
         format!("{rust:?}"),
         format!("{:?}", edgeseek_rs::GenerateOptions::default())
@@ -239,7 +239,7 @@ fn option_defaults_are_the_rust_defaults_and_struct_size_is_checked() {
         n_stop: 2,
         ..generate
     };
-    assert!(unsafe { stop_null.to_rust() }
+    assert!(unsafe { EsGenerateOptions::read(&stop_null) }
         .unwrap_err()
         .message
         .contains("stop is NULL"));
@@ -249,10 +249,62 @@ fn option_defaults_are_the_rust_defaults_and_struct_size_is_checked() {
         n_stop: 2,
         ..generate
     };
-    let failure = unsafe { stop_bad.to_rust() }.unwrap_err();
+    let failure = unsafe { EsGenerateOptions::read(&stop_bad) }.unwrap_err();
     assert_eq!(failure.status, ES_ERR_INVALID_ARGUMENT);
     assert!(
         failure.message.contains("stop[1] is not UTF-8"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn max_tokens_0_is_refused() {
+    let zero = EsGenerateOptions {
+        max_tokens: 0,
+        ..EsGenerateOptions::default()
+    };
+    let failure = unsafe { EsGenerateOptions::read(&zero) }.unwrap_err();
+    assert_eq!(failure.status, ES_ERR_INVALID_ARGUMENT);
+    assert!(
+        failure.message.contains("max_tokens is 0"),
+        "{}",
+        failure.message
+    );
+}
+
+/// The first fields of an options struct as an older, smaller header would declare it.
+#[repr(C, align(8))]
+#[allow(dead_code)] // n_ctx is never read: it only gives the struct a second field
+struct Smaller {
+    struct_size: u32,
+    n_ctx: u32,
+}
+
+#[test]
+fn a_struct_smaller_than_the_librarys_is_refused_without_reading_past_it() {
+    // struct_size is read alone; the 8 bytes here are all there is to read (Miri or
+    // ASan would flag a read of the whole struct).
+    let smaller = Smaller {
+        struct_size: std::mem::size_of::<Smaller>() as u32,
+        n_ctx: 0,
+    };
+    let mut error = null_mut();
+    let path = c"/nonexistent.gguf";
+    let opts = (&smaller as *const Smaller).cast::<EsLoadOptions>();
+    assert!(unsafe { es_model_load(path.as_ptr(), opts, &mut error) }.is_null());
+    let message = take(error);
+    assert!(
+        message.starts_with("EsLoadOptions.struct_size is 8 but this library's EsLoadOptions"),
+        "{message}"
+    );
+    let opts = (&smaller as *const Smaller).cast::<EsGenerateOptions>();
+    let failure = unsafe { EsGenerateOptions::read(opts) }.unwrap_err();
+    assert_eq!(failure.status, ES_ERR_INVALID_ARGUMENT);
+    assert!(
+        failure
+            .message
+            .starts_with("EsGenerateOptions.struct_size is 8 but this library's EsGenerateOptions"),
         "{}",
         failure.message
     );
