@@ -225,6 +225,24 @@ pub unsafe extern "C" fn es_session_cancel(s: *mut EsSession) {
     }
 }
 
+/// Test hook: a bug that panics halfway through changing a session's state (the user's
+/// message in the history, no answer), as a panic inside generation would. The lock is
+/// left poisoned; the next call must start the conversation afresh.
+///
+/// # Safety
+/// As es_session_reset.
+#[cfg(test)]
+pub(crate) unsafe fn panic_holding_the_state(s: *mut EsSession, error: *mut *mut c_char) -> c_int {
+    unsafe {
+        status_call("panic_holding_the_state", error, || {
+            let session = session_ref(s)?;
+            let mut state = session.lock("panic_holding_the_state")?;
+            state.history.push(Message::user("half a turn"));
+            panic!("a bug while the session's state is held");
+        })
+    }
+}
+
 /// # Safety
 /// `s` a live handle; `system` NULL or a C string; `error` NULL or writable.
 #[no_mangle]
