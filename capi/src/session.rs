@@ -113,6 +113,23 @@ pub struct EsSession {
     claim: Claim,
 }
 
+// An `EsSession *` is used from any thread (one call at a time, but es_session_cancel
+// beside a running chat, and es_session_free on another thread than the chats): the
+// session must be Send and Sync with no `unsafe impl` to vouch for it. That needs the
+// edgeseek Session, the conversation and the summary Send (Mutex<State>: Sync), and
+// the model cell Send + Sync (its Arc in Claim).
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn sync<T: Sync>() {}
+    send::<Session<'static>>();
+    send::<Message>();
+    send::<Summary>();
+    send::<EsModel>();
+    sync::<EsModel>();
+    send::<EsSession>();
+    sync::<EsSession>();
+};
+
 impl EsSession {
     /// A fresh edgeseek Session on the model (which resets the model's KV cache).
     fn open(cell: &EsModel) -> Result<Session<'static>, Failure> {

@@ -771,3 +771,30 @@ fn summary_slot() -> EsSummary {
         ..unsafe { std::mem::zeroed() }
     }
 }
+
+#[test]
+fn es_tokenize_is_es_err_model_when_the_file_is_gone_after_load() {
+    // A second name for the model (a hard link, else a copy), removed once loaded: the
+    // tokenizer es_tokenize builds on first use cannot be read from it any more.
+    let dir = std::env::temp_dir().join(format!("edgeseek-capi-gone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(smollm2_file::FILE);
+    let original = smollm2_file::path();
+    std::fs::remove_file(&path).ok();
+    if std::fs::hard_link(&original, &path).is_err() {
+        std::fs::copy(&original, &path).unwrap();
+    }
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    let mut error = null_mut();
+    let m = unsafe { es_model_load(c_path.as_ptr(), null(), &mut error) };
+    assert!(!m.is_null(), "load failed: {}", take(error));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let mut n = 0usize;
+    let text = TOKENIZED.0.as_ptr();
+    let status = unsafe { es_tokenize(m, text, 0, null_mut(), 0, &mut n, &mut error) };
+    let message = take(error);
+    assert_eq!(status, ES_ERR_MODEL, "{message}");
+    assert!(message.contains(path.to_str().unwrap()), "{message}");
+    unsafe { es_model_free(m) };
+}
