@@ -20,7 +20,8 @@
  *    it twice, is undefined behaviour.
  *  - Threads: a model or session may be used from any thread, one call at a time per
  *    session; es_session_cancel may be called from any thread at any time while the
- *    session is alive. A second call on a session that is busy (another thread's
+ *    session is alive (it only sets a flag; es_session_chat says which answer it stops).
+ *    A second call on a session that is busy (another thread's
  *    es_session_chat, or a call from inside its own callback) returns ES_ERR_BUSY rather
  *    than blocking. es_model_info and es_tokenize may run on any thread, also while the
  *    model's session is in es_session_chat on another.
@@ -52,7 +53,7 @@ typedef enum EsStatus {
     /* The session is in another call (see Threads above). */
     ES_ERR_BUSY = -2,
     /* Loading failed: the file is missing, corrupt or unsupported, no usable GPU, a
-     * memory budget that cannot be met. */
+     * memory budget that cannot be met; or es_tokenize cannot read the file any more. */
     ES_ERR_MODEL = -3,
     /* Generating or tokenizing failed (for example the GPU device was lost). */
     ES_ERR_GENERATION = -4,
@@ -163,7 +164,8 @@ const EsModelInfo *es_model_info(const EsModel *m);
  * *n_tokens receives the count. With ids NULL and capacity 0, only counts. With a buffer
  * too small, returns ES_ERR_BUFFER_TOO_SMALL and writes no ids (*n_tokens still says how
  * many are needed). The first call builds a second tokenizer from the file (tens of ms),
- * so that tokenizing never waits for a running chat. */
+ * so that tokenizing never waits for a running chat; ES_ERR_MODEL when the file can no
+ * longer be read (moved or changed since es_model_load). */
 int es_tokenize(const EsModel *m, const char *text, int add_special, uint32_t *ids,
                 size_t capacity, size_t *n_tokens, char **error);
 
@@ -224,7 +226,11 @@ typedef enum EsEventKind {
  * token, the callback receives nothing more but ES_EVENT_DONE (whose return value is
  * ignored), and es_session_chat still returns ES_OK (stop reason "cancelled").
  * The callback may call es_session_cancel; any other call on the same session returns
- * ES_ERR_BUSY, and es_session_free on it is undefined behaviour. */
+ * ES_ERR_BUSY, and es_session_free on it is undefined behaviour.
+ * The callback must return normally: a C++ exception thrown out of it, or a longjmp out
+ * of it past es_session_chat, crosses the library's frames, which is undefined behaviour
+ * (the session's lock and state are left mid-call). Catch exceptions inside the callback
+ * and return non-zero to stop. */
 typedef int (*EsEventCallback)(EsEventKind kind, const char *text, size_t len, void *user_data);
 
 /* Adds `user_message` to the conversation and streams the assistant's answer to `cb`
@@ -238,14 +244,27 @@ typedef int (*EsEventCallback)(EsEventKind kind, const char *text, size_t len, v
  * The answer (the text outside think spans, as far as it was sent) joins the
  * conversation, so the next call continues it; the model re-reads only what is new.
  * On an error, no ES_EVENT_DONE is sent and the conversation is as before the call.
- * A cancel requested before the call has no effect on it: the flag is cleared as the
- * call starts. Blocks until the answer ends. */
+ * Blocks until the answer ends.
+ * Cancellation: the session has one cancel flag, which es_session_cancel sets. This
+ * function clears it after it has checked its arguments and taken the session, just
+ * before the prompt is evaluated. A cancel that comes before that point is forgotten:
+ * one before the call, and one from another thread while the call is still in those
+ * first steps (a window of microseconds, but a race); the answer then runs in full. A
+ * cancel after that point stops the answer before its next token: "cancelled", with
+ * ES_OK (during the prompt's evaluation, that evaluation finishes and no token is
+ * generated). A call that fails before clearing the flag (ES_ERR_BUSY, a bad argument)
+ * leaves it alone. To cancel reliably from another thread, cancel after the callback has
+ * received its first event, or repeat the cancel until this call has returned; from
+ * the callback, return non-zero. */
 int es_session_chat(EsSession *s, const char *user_message, const EsGenerateOptions *opts,
                     EsEventCallback cb, void *user_data, char **error);
 
 /* Asks a running es_session_chat to stop after the current token (stop reason
- * "cancelled"). Any thread, any time while the session is alive; returns at once. Without
- * a running chat it has no effect. NULL is a no-op. */
+ * "cancelled"): sets the session's cancel flag and returns at once. Any thread, any time
+ * while the session is alive (it is safe then; which answer it stops is said under
+ * es_session_chat's "Cancellation": not one that has yet to clear the flag). Without a
+ * running chat it has no effect: the next es_session_chat clears the flag. NULL is a
+ * no-op. */
 void es_session_cancel(EsSession *s);
 
 /* Why the last answer ended (EsSummary.stop). */
