@@ -6,9 +6,9 @@ mod common;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use common::{cc, header, library, scratch, smollm2, STRICT};
+use common::{cc, gpu_command, header, library, scratch, smollm2, STRICT};
 
 const QUESTION: &str = "What is the capital of France? Answer in one sentence.";
 
@@ -27,16 +27,9 @@ fn build_chat(dir: &std::path::Path, link: &[&OsStr]) -> PathBuf {
 
 /// Runs the chat program greedily for at most 48 tokens; its stdout.
 fn run(exe: &std::path::Path, question: Option<&str>, stdin: &str) -> String {
-    let mut cmd = Command::new(exe);
+    let mut cmd = gpu_command(exe);
     cmd.args(["-n", "48"]).arg(smollm2::path());
     cmd.args(question);
-    // GPU tests run on Mesa's lavapipe where there is no GPU; its window-system probe
-    // wants a runtime directory.
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        let xdg = std::env::temp_dir().join("edgeseek-xdg");
-        std::fs::create_dir_all(&xdg).unwrap();
-        cmd.env("XDG_RUNTIME_DIR", xdg);
-    }
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

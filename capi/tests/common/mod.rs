@@ -152,3 +152,15 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A command for a program that opens the GPU. GPU tests run on Mesa's lavapipe where
+/// there is no GPU; its window-system probe wants a runtime directory.
+pub fn gpu_command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let xdg = std::env::temp_dir().join("edgeseek-xdg");
+        std::fs::create_dir_all(&xdg).unwrap();
+        cmd.env("XDG_RUNTIME_DIR", xdg);
+    }
+    cmd
+}
