@@ -10,7 +10,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
-use common::{cc, gpu_command, header, library, scratch, smollm2, STRICT};
+use common::compiler::{cc, STRICT};
+use common::{gpu_command, header, library, scratch, smollm2};
 
 /// Every `extern "C" fn es_*` in capi/src.
 fn exported() -> Vec<String> {

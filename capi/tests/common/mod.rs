@@ -13,8 +13,6 @@ pub mod compiler;
 pub mod header;
 pub mod smollm2;
 
-pub use compiler::{cc, STRICT};
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
