@@ -4,7 +4,7 @@
  * `cargo build --release -p edgeseek-capi`; docs/c-api.md has the link lines.
  *
  * C99. Hand-written; capi/tests/header.rs fails when it and the library's exports drift
- * apart, and capi/src/layout_tests.rs when a struct's layout does.
+ * apart, and capi/src/layout_tests.rs when a struct's layout or a constant's value does.
  *
  * Conventions of every function:
  *  - Strings in are NUL-terminated UTF-8 (a path may be any bytes on Unix). NULL where a
