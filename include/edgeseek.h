@@ -4,7 +4,7 @@
  * `cargo build --release -p edgeseek-capi`; docs/c-api.md has the link lines.
  *
  * C99. Hand-written; capi/tests/header.rs fails when it and the library's exports drift
- * apart, and capi/src/layout_tests.rs when a struct's layout does.
+ * apart, and capi/src/layout_tests.rs when a struct's layout or a constant's value does.
  *
  * Conventions of every function:
  *  - Strings in are NUL-terminated UTF-8 (a path may be any bytes on Unix). NULL where a
@@ -20,14 +20,17 @@
  *    it twice, is undefined behaviour.
  *  - Threads: a model or session may be used from any thread, one call at a time per
  *    session; es_session_cancel may be called from any thread at any time while the
- *    session is alive. A second call on a session that is busy (another thread's
+ *    session is alive (it only sets a flag; es_session_chat says which answer it stops).
+ *    A second call on a session that is busy (another thread's
  *    es_session_chat, or a call from inside its own callback) returns ES_ERR_BUSY rather
  *    than blocking. es_model_info and es_tokenize may run on any thread, also while the
  *    model's session is in es_session_chat on another.
  *  - Structs passed in start with `struct_size`: fill them with the es_*_default
- *    function, then change fields. The library refuses a struct whose struct_size is not
- *    the size it was built with (ES_ERR_INVALID_ARGUMENT), which catches an uninitialized
- *    struct and a header/library mismatch, and lets later versions grow the structs.
+ *    function, then change fields. The library reads struct_size first, alone, and
+ *    refuses a struct whose struct_size is not the size it was built with
+ *    (ES_ERR_INVALID_ARGUMENT, naming the struct) without reading the rest: this catches
+ *    an uninitialized struct and a header/library mismatch, and lets later versions grow
+ *    the structs (a later library can tell a smaller, older struct by its size).
  */
 #ifndef EDGESEEK_H
 #define EDGESEEK_H
@@ -50,7 +53,7 @@ typedef enum EsStatus {
     /* The session is in another call (see Threads above). */
     ES_ERR_BUSY = -2,
     /* Loading failed: the file is missing, corrupt or unsupported, no usable GPU, a
-     * memory budget that cannot be met. */
+     * memory budget that cannot be met; or es_tokenize cannot read the file any more. */
     ES_ERR_MODEL = -3,
     /* Generating or tokenizing failed (for example the GPU device was lost). */
     ES_ERR_GENERATION = -4,
@@ -161,7 +164,8 @@ const EsModelInfo *es_model_info(const EsModel *m);
  * *n_tokens receives the count. With ids NULL and capacity 0, only counts. With a buffer
  * too small, returns ES_ERR_BUFFER_TOO_SMALL and writes no ids (*n_tokens still says how
  * many are needed). The first call builds a second tokenizer from the file (tens of ms),
- * so that tokenizing never waits for a running chat. */
+ * so that tokenizing never waits for a running chat; ES_ERR_MODEL when the file can no
+ * longer be read (moved or changed since es_model_load). */
 int es_tokenize(const EsModel *m, const char *text, int add_special, uint32_t *ids,
                 size_t capacity, size_t *n_tokens, char **error);
 
@@ -192,7 +196,8 @@ int es_session_reset(EsSession *s, char **error);
  * order is llama.cpp's: repetition penalty, top-k, top-p, min-p, temperature. */
 typedef struct EsGenerateOptions {
     uint32_t struct_size;     /* sizeof(EsGenerateOptions), set by es_generate_options_default */
-    uint32_t max_tokens;      /* most tokens to generate (reasoning included); default 512 */
+    uint32_t max_tokens;      /* most tokens to generate (reasoning included), at least 1
+                                 (0 is ES_ERR_INVALID_ARGUMENT); default 512 */
     float temperature;        /* 0: greedy; default 0.6 (DeepSeek's advice for R1) */
     uint32_t top_k;           /* keep the k most likely; 0 (default): all */
     float top_p;              /* 0 < p <= 1; default 0.95 */
@@ -221,7 +226,11 @@ typedef enum EsEventKind {
  * token, the callback receives nothing more but ES_EVENT_DONE (whose return value is
  * ignored), and es_session_chat still returns ES_OK (stop reason "cancelled").
  * The callback may call es_session_cancel; any other call on the same session returns
- * ES_ERR_BUSY, and es_session_free on it is undefined behaviour. */
+ * ES_ERR_BUSY, and es_session_free on it is undefined behaviour.
+ * The callback must return normally: a C++ exception thrown out of it, or a longjmp out
+ * of it past es_session_chat, crosses the library's frames, which is undefined behaviour
+ * (the session's lock and state are left mid-call). Catch exceptions inside the callback
+ * and return non-zero to stop. */
 typedef int (*EsEventCallback)(EsEventKind kind, const char *text, size_t len, void *user_data);
 
 /* Adds `user_message` to the conversation and streams the assistant's answer to `cb`
@@ -235,14 +244,27 @@ typedef int (*EsEventCallback)(EsEventKind kind, const char *text, size_t len, v
  * The answer (the text outside think spans, as far as it was sent) joins the
  * conversation, so the next call continues it; the model re-reads only what is new.
  * On an error, no ES_EVENT_DONE is sent and the conversation is as before the call.
- * A cancel requested before the call has no effect on it: the flag is cleared as the
- * call starts. Blocks until the answer ends. */
+ * Blocks until the answer ends.
+ * Cancellation: the session has one cancel flag, which es_session_cancel sets. This
+ * function clears it after it has checked its arguments and taken the session, just
+ * before the prompt is evaluated. A cancel that comes before that point is forgotten:
+ * one before the call, and one from another thread while the call is still in those
+ * first steps (a window of microseconds, but a race); the answer then runs in full. A
+ * cancel after that point stops the answer before its next token: "cancelled", with
+ * ES_OK (during the prompt's evaluation, that evaluation finishes and no token is
+ * generated). A call that fails before clearing the flag (ES_ERR_BUSY, a bad argument)
+ * leaves it alone. To cancel reliably from another thread, cancel after the callback has
+ * received its first event, or repeat the cancel until this call has returned; from
+ * the callback, return non-zero. */
 int es_session_chat(EsSession *s, const char *user_message, const EsGenerateOptions *opts,
                     EsEventCallback cb, void *user_data, char **error);
 
 /* Asks a running es_session_chat to stop after the current token (stop reason
- * "cancelled"). Any thread, any time while the session is alive; returns at once. Without
- * a running chat it has no effect. NULL is a no-op. */
+ * "cancelled"): sets the session's cancel flag and returns at once. Any thread, any time
+ * while the session is alive (it is safe then; which answer it stops is said under
+ * es_session_chat's "Cancellation": not one that has yet to clear the flag). Without a
+ * running chat it has no effect: the next es_session_chat clears the flag. NULL is a
+ * no-op. */
 void es_session_cancel(EsSession *s);
 
 /* Why the last answer ended (EsSummary.stop). */

@@ -7,11 +7,11 @@ use std::ffi::{c_char, c_int, CString};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use edgeseek_rs::{GgufFile, Model, Tokenizer};
+use edgeseek_rs::{GgufFile, LoadOptions, Model, Tokenizer};
 
 use crate::options::EsLoadOptions;
 use crate::status::{pointer_call, silent_call, status_call, str_arg, Failure};
-use crate::status::{ES_ERR_BUFFER_TOO_SMALL, ES_ERR_INVALID_ARGUMENT};
+use crate::status::{ES_ERR_BUFFER_TOO_SMALL, ES_ERR_INVALID_ARGUMENT, ES_ERR_MODEL};
 
 /// What es_model_info returns: filled at load, owned by the model.
 #[repr(C)]
@@ -60,24 +60,34 @@ pub struct EsModel {
 
 // SAFETY: the Model inside the UnsafeCell is touched only through the live session, of
 // which there is at most one (`session` is the claim, taken under its lock), and that
-// session serializes its calls with its own mutex. Everything else in the cell is
-// immutable after load (info and its strings) or synchronized (the OnceLock, the Mutex).
-// edgeseek's Model and Tokenizer are Send (checked below), so dropping the cell on
-// whichever thread frees it last is fine.
+// session serializes its calls with its own mutex: the Model moves between threads
+// (Send) but is never shared (no Sync needed). `info` holds raw pointers, which are what
+// keeps the auto traits away, but they point into `_strings`, immutable after load.
+// The rest is shared for real and must be Sync on its own merits, which the compiler
+// checks below rather than this impl assuming it: es_tokenize runs on any thread while
+// others do, reading one Tokenizer through the OnceLock, and es_session_new takes the
+// Mutex. Dropping the cell on whichever thread frees it last needs each field Send.
 unsafe impl Sync for EsModel {}
 unsafe impl Send for EsModel {}
 
 const _: () = {
     const fn send<T: Send>() {}
+    const fn sync<T: Sync>() {}
     send::<Model>();
     send::<Tokenizer>();
+    // Concurrent es_tokenize calls share the tokenizer (`encode` takes &self).
+    sync::<Tokenizer>();
+    sync::<OnceLock<Result<Tokenizer, String>>>();
+    sync::<Mutex<usize>>();
+    send::<CString>();
+    sync::<CString>();
+    send::<PathBuf>();
+    sync::<PathBuf>();
 };
 
 impl EsModel {
-    fn load(path: &std::path::Path, opts: &EsLoadOptions) -> Result<EsModel, Failure> {
-        // SAFETY: `opts` came from the caller, who promises `adapter` is a C string.
-        let load_options = unsafe { opts.to_rust() }?;
-        let model = Model::load(path, &load_options).map_err(Failure::load)?;
+    fn load(path: &std::path::Path, load_options: &LoadOptions) -> Result<EsModel, Failure> {
+        let model = Model::load(path, load_options).map_err(Failure::load)?;
         let cfg = model.config();
         let mem = model.memory();
         let arch = CString::new(cfg.arch.name()).ok();
@@ -123,12 +133,16 @@ impl EsModel {
 
     fn tokenizer(&self) -> Result<&Tokenizer, Failure> {
         let built = self.tokenizer.get_or_init(|| {
+            // GgufFile's errors name the file; the tokenizer's do not.
             let file = GgufFile::open(&self.path).map_err(|e| e.to_string())?;
-            Tokenizer::from_gguf(&file).map_err(|e| e.to_string())
+            Tokenizer::from_gguf(&file).map_err(|e| format!("{}: {e}", self.path.display()))
         });
-        built
-            .as_ref()
-            .map_err(|e| Failure::generation(edgeseek_rs::Error::Invalid(e.clone())))
+        // The file was readable at load: failing now is the model's file (moved,
+        // changed), not the caller's argument.
+        built.as_ref().map_err(|e| Failure {
+            status: ES_ERR_MODEL,
+            message: format!("es_tokenize cannot build its tokenizer: {e}"),
+        })
     }
 }
 
@@ -183,9 +197,8 @@ pub unsafe extern "C" fn es_model_load(
     unsafe {
         pointer_call("es_model_load", error, || {
             let path = path_arg(path)?;
-            let defaults = EsLoadOptions::default();
-            let opts = opts.as_ref().unwrap_or(&defaults);
-            let cell = EsModel::load(&path, opts)?;
+            let options = EsLoadOptions::read(opts)?;
+            let cell = EsModel::load(&path, &options)?;
             Ok(Arc::into_raw(Arc::new(cell)).cast_mut())
         })
     }

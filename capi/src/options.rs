@@ -6,10 +6,13 @@
 //! es_*_options_default. A library that grows a struct can then tell an older caller's
 //! (smaller) struct from its own, and today's library catches a struct that was never
 //! initialized by that function (its struct_size is garbage) instead of reading garbage
-//! options.
+//! options. So `struct_size` is read alone, through the raw pointer, and the struct is
+//! dereferenced as a whole only once its size is known to be this library's: a smaller
+//! struct from another version is never read past its end.
 
 use std::ffi::{c_char, c_int};
 use std::mem::size_of;
+use std::ptr::addr_of;
 
 use edgeseek_rs::{
     DeviceOptions, Eviction, ExpertBudget, GenerateOptions, LoadOptions, SamplerOptions,
@@ -131,12 +134,27 @@ fn check_size(name: &str, found: u32, expected: usize) -> Result<(), Failure> {
 }
 
 impl EsLoadOptions {
-    /// The edgeseek options these ask for.
+    /// The edgeseek options `opts` asks for; the defaults when it is NULL.
     ///
     /// # Safety
+    /// `opts` is NULL, or points to a readable `struct_size` (any caller's struct has
+    /// one) and, when that is this library's size, to a whole EsLoadOptions whose
     /// `adapter` is NULL or a NUL-terminated string.
-    pub unsafe fn to_rust(&self) -> Result<LoadOptions, Failure> {
-        check_size("EsLoadOptions", self.struct_size, size_of::<Self>())?;
+    pub unsafe fn read(opts: *const EsLoadOptions) -> Result<LoadOptions, Failure> {
+        if opts.is_null() {
+            return Ok(LoadOptions::default());
+        }
+        // SAFETY: the caller promises the first field is readable; no reference to the
+        // whole struct is made before its size is checked.
+        let found = unsafe { addr_of!((*opts).struct_size).read() };
+        check_size("EsLoadOptions", found, size_of::<Self>())?;
+        // SAFETY: the struct has this library's size, so all of it is readable.
+        unsafe { (*opts).convert() }
+    }
+
+    /// # Safety
+    /// `adapter` is NULL or a NUL-terminated string.
+    unsafe fn convert(&self) -> Result<LoadOptions, Failure> {
         let expert_cache_bytes = match self.expert_cache {
             ES_EXPERT_CACHE_AUTO => ExpertBudget::Auto,
             ES_EXPERT_CACHE_MIN => ExpertBudget::Min,
@@ -181,13 +199,35 @@ impl EsLoadOptions {
 }
 
 impl EsGenerateOptions {
-    /// The edgeseek options these ask for (the sampler's ranges are checked when
-    /// generation starts, with the same messages as in Rust).
+    /// The edgeseek options `opts` asks for; the defaults when it is NULL. The
+    /// sampler's ranges are checked when generation starts, with the same messages as
+    /// in Rust.
     ///
     /// # Safety
-    /// `stop` is NULL or points to `n_stop` pointers, each NULL or a NUL-terminated string.
-    pub unsafe fn to_rust(&self) -> Result<GenerateOptions, Failure> {
-        check_size("EsGenerateOptions", self.struct_size, size_of::<Self>())?;
+    /// `opts` is NULL, or points to a readable `struct_size` and, when that is this
+    /// library's size, to a whole EsGenerateOptions whose `stop` is NULL or points to
+    /// `n_stop` pointers, each NULL or a NUL-terminated string.
+    pub unsafe fn read(opts: *const EsGenerateOptions) -> Result<GenerateOptions, Failure> {
+        if opts.is_null() {
+            return Ok(GenerateOptions::default());
+        }
+        // SAFETY: as in EsLoadOptions::read.
+        let found = unsafe { addr_of!((*opts).struct_size).read() };
+        check_size("EsGenerateOptions", found, size_of::<Self>())?;
+        // SAFETY: the struct has this library's size, so all of it is readable.
+        unsafe { (*opts).convert() }
+    }
+
+    /// # Safety
+    /// As [`EsGenerateOptions::read`]'s `stop`.
+    unsafe fn convert(&self) -> Result<GenerateOptions, Failure> {
+        // 0 would run the prompt and add an empty answer to the conversation: more
+        // likely a mistake (an unparsed number) than a wish, so it is refused.
+        if self.max_tokens == 0 {
+            return Err(Failure::invalid(
+                "EsGenerateOptions.max_tokens is 0: at least 1 token must be allowed",
+            ));
+        }
         let mut stop = Vec::with_capacity(self.n_stop.min(64));
         if self.n_stop > 0 {
             if self.stop.is_null() {

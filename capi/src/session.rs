@@ -113,6 +113,23 @@ pub struct EsSession {
     claim: Claim,
 }
 
+// An `EsSession *` is used from any thread (one call at a time, but es_session_cancel
+// beside a running chat, and es_session_free on another thread than the chats): the
+// session must be Send and Sync with no `unsafe impl` to vouch for it. That needs the
+// edgeseek Session, the conversation and the summary Send (Mutex<State>: Sync), and
+// the model cell Send + Sync (its Arc in Claim).
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn sync<T: Sync>() {}
+    send::<Session<'static>>();
+    send::<Message>();
+    send::<Summary>();
+    send::<EsModel>();
+    sync::<EsModel>();
+    send::<EsSession>();
+    sync::<EsSession>();
+};
+
 impl EsSession {
     /// A fresh edgeseek Session on the model (which resets the model's KV cache).
     fn open(cell: &EsModel) -> Result<Session<'static>, Failure> {
@@ -225,6 +242,24 @@ pub unsafe extern "C" fn es_session_cancel(s: *mut EsSession) {
     }
 }
 
+/// Test hook: a bug that panics halfway through changing a session's state (the user's
+/// message in the history, no answer), as a panic inside generation would. The lock is
+/// left poisoned; the next call must start the conversation afresh.
+///
+/// # Safety
+/// As es_session_reset.
+#[cfg(test)]
+pub(crate) unsafe fn panic_holding_the_state(s: *mut EsSession, error: *mut *mut c_char) -> c_int {
+    unsafe {
+        status_call("panic_holding_the_state", error, || {
+            let session = session_ref(s)?;
+            let mut state = session.lock("panic_holding_the_state")?;
+            state.history.push(Message::user("half a turn"));
+            panic!("a bug while the session's state is held");
+        })
+    }
+}
+
 /// # Safety
 /// `s` a live handle; `system` NULL or a C string; `error` NULL or writable.
 #[no_mangle]
@@ -314,8 +349,7 @@ pub unsafe extern "C" fn es_session_chat(
             let session = session_ref(s)?;
             let message = str_arg(user_message, "user_message")?;
             let cb = cb.ok_or_else(|| Failure::invalid("callback is NULL"))?;
-            let defaults = EsGenerateOptions::default();
-            let mut options = opts.as_ref().unwrap_or(&defaults).to_rust()?;
+            let mut options = EsGenerateOptions::read(opts)?;
             let mut state = session.lock("es_session_chat")?;
             // A cancel that came before this call belongs to an earlier one.
             session.cancel.store(false, Ordering::Relaxed);

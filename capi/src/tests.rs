@@ -1,5 +1,6 @@
 //! The C functions called directly from Rust, as a C host would call them: error paths
-//! first (no model needed), then sessions on SmolLM2 (models/fetch-smollm2.sh).
+//! first (no model needed), then sessions on SmolLM2 ($EDGESEEK_SMOLLM2, else
+//! models/fetch-smollm2.sh's file).
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::{null, null_mut};
@@ -17,15 +18,14 @@ fn take(error: *mut c_char) -> String {
     s
 }
 
+#[path = "../tests/common/smollm2.rs"]
+mod smollm2_file;
+
+/// $EDGESEEK_SMOLLM2, else models/SmolLM2-135M-Instruct.Q4_1.gguf.
 fn smollm2() -> CString {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.exists(),
-        "{} is missing: run models/fetch-smollm2.sh",
-        path.display()
-    );
-    CString::new(path.to_str().unwrap()).unwrap()
+    let path = smollm2_file::path();
+    let text = path.to_str().expect("the model's path is UTF-8");
+    CString::new(text).unwrap()
 }
 
 fn load() -> *mut EsModel {
@@ -62,7 +62,25 @@ struct Recorder {
     /// On the first TEXT event: try a second chat on this session from inside.
     reenter: Option<*mut EsSession>,
     reentered: Option<(c_int, String)>,
+    /// On the first TEXT event: tokenize [`TOKENIZED`] and read the info of this model.
+    model: Option<*const EsModel>,
+    model_seen: Option<ModelSeen>,
+    /// What went wrong inside the callback. A panic may not leave an `extern "C"`
+    /// function (it would abort the whole test binary), so the callback records it and
+    /// stops the chat, and [`chat`] fails the test after the call.
+    failures: Vec<String>,
 }
+
+/// What es_tokenize and es_model_info answered while a chat ran.
+#[derive(Debug)]
+struct ModelSeen {
+    tokenize: c_int,
+    ids: Vec<u32>,
+    arch: String,
+}
+
+/// A text and its SmolLM2 token ids.
+const TOKENIZED: (&CStr, [u32; 4]) = (c"The capital of France", [504, 3575, 282, 4649]);
 
 impl Recorder {
     fn text(&self) -> String {
@@ -79,12 +97,53 @@ impl Recorder {
     }
 }
 
+/// The tokens of [`TOKENIZED`] and the model's arch, as a C host would ask for them.
+fn ask_model(m: *const EsModel) -> ModelSeen {
+    let mut ids = [0u32; 8];
+    let mut n = 0usize;
+    let mut error = null_mut();
+    let text = TOKENIZED.0.as_ptr();
+    let tokenize = unsafe { es_tokenize(m, text, 0, ids.as_mut_ptr(), 8, &mut n, &mut error) };
+    if !error.is_null() {
+        unsafe { es_string_free(error) };
+    }
+    let info = unsafe { es_model_info(m) };
+    let arch = match unsafe { info.as_ref() } {
+        Some(info) => unsafe { CStr::from_ptr(info.arch) }
+            .to_string_lossy()
+            .into_owned(),
+        None => "es_model_info returned NULL".into(),
+    };
+    ModelSeen {
+        tokenize,
+        ids: ids[..n.min(8)].to_vec(),
+        arch,
+    }
+}
+
+/// The callback: records into the Recorder behind `user`; a panic becomes a failure.
 unsafe extern "C" fn record(
     kind: EsEventKind,
     text: *const c_char,
     len: usize,
     user: *mut c_void,
 ) -> c_int {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+        on_event(kind, text, len, user)
+    }));
+    caught.unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let r = unsafe { &mut *(user as *mut Recorder) };
+        r.failures.push(format!("{kind:?} event: {what}"));
+        1
+    })
+}
+
+unsafe fn on_event(kind: EsEventKind, text: *const c_char, len: usize, user: *mut c_void) -> c_int {
     let r = unsafe { &mut *(user as *mut Recorder) };
     let bytes = unsafe { std::slice::from_raw_parts(text.cast::<u8>(), len) };
     let text = std::str::from_utf8(bytes).expect("callback text is whole UTF-8");
@@ -106,6 +165,9 @@ unsafe extern "C" fn record(
                 unsafe { es_session_chat(s, q.as_ptr(), null(), Some(record), user, &mut error) };
             r.reentered = Some((status, take(error)));
         }
+        if let Some(m) = r.model {
+            r.model_seen = Some(ask_model(m));
+        }
     }
     c_int::from(kind == EsEventKind::Text && r.stop_at_text == Some(n_text - 1))
 }
@@ -123,6 +185,11 @@ fn chat(s: *mut EsSession, q: &str, opts: &EsGenerateOptions, r: &mut Recorder) 
             &mut error,
         )
     };
+    assert!(
+        r.failures.is_empty(),
+        "the callback failed: {:?}",
+        r.failures
+    );
     if status != ES_OK {
         panic!("chat failed ({status}): {}", take(error));
     }
@@ -203,7 +270,7 @@ fn option_defaults_are_the_rust_defaults_and_struct_size_is_checked() {
         load.struct_size as usize,
         std::mem::size_of::<EsLoadOptions>()
     );
-    let rust = unsafe { load.to_rust() }.unwrap();
+    let rust = unsafe { EsLoadOptions::read(&load) }.unwrap();
     assert_eq!(
         format!("{rust:?}"),
         format!("{:?}", edgeseek_rs::LoadOptions::default())
@@ -212,7 +279,7 @@ fn option_defaults_are_the_rust_defaults_and_struct_size_is_checked() {
     let mut generate = std::mem::MaybeUninit::<EsGenerateOptions>::uninit();
     unsafe { es_generate_options_default(generate.as_mut_ptr()) };
     let generate = unsafe { generate.assume_init() };
-    let rust = unsafe { generate.to_rust() }.unwrap();
+    let rust = unsafe { EsGenerateOptions::read(&generate) }.unwrap();
     assert_eq!(
         format!("{rust:?}"),
         format!("{:?}", edgeseek_rs::GenerateOptions::default())
@@ -239,7 +306,7 @@ fn option_defaults_are_the_rust_defaults_and_struct_size_is_checked() {
         n_stop: 2,
         ..generate
     };
-    assert!(unsafe { stop_null.to_rust() }
+    assert!(unsafe { EsGenerateOptions::read(&stop_null) }
         .unwrap_err()
         .message
         .contains("stop is NULL"));
@@ -249,10 +316,62 @@ fn option_defaults_are_the_rust_defaults_and_struct_size_is_checked() {
         n_stop: 2,
         ..generate
     };
-    let failure = unsafe { stop_bad.to_rust() }.unwrap_err();
+    let failure = unsafe { EsGenerateOptions::read(&stop_bad) }.unwrap_err();
     assert_eq!(failure.status, ES_ERR_INVALID_ARGUMENT);
     assert!(
         failure.message.contains("stop[1] is not UTF-8"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn max_tokens_0_is_refused() {
+    let zero = EsGenerateOptions {
+        max_tokens: 0,
+        ..EsGenerateOptions::default()
+    };
+    let failure = unsafe { EsGenerateOptions::read(&zero) }.unwrap_err();
+    assert_eq!(failure.status, ES_ERR_INVALID_ARGUMENT);
+    assert!(
+        failure.message.contains("max_tokens is 0"),
+        "{}",
+        failure.message
+    );
+}
+
+/// The first fields of an options struct as an older, smaller header would declare it.
+#[repr(C, align(8))]
+#[allow(dead_code)] // n_ctx is never read: it only gives the struct a second field
+struct Smaller {
+    struct_size: u32,
+    n_ctx: u32,
+}
+
+#[test]
+fn a_struct_smaller_than_the_librarys_is_refused_without_reading_past_it() {
+    // struct_size is read alone; the 8 bytes here are all there is to read (Miri or
+    // ASan would flag a read of the whole struct).
+    let smaller = Smaller {
+        struct_size: std::mem::size_of::<Smaller>() as u32,
+        n_ctx: 0,
+    };
+    let mut error = null_mut();
+    let path = c"/nonexistent.gguf";
+    let opts = (&smaller as *const Smaller).cast::<EsLoadOptions>();
+    assert!(unsafe { es_model_load(path.as_ptr(), opts, &mut error) }.is_null());
+    let message = take(error);
+    assert!(
+        message.starts_with("EsLoadOptions.struct_size is 8 but this library's EsLoadOptions"),
+        "{message}"
+    );
+    let opts = (&smaller as *const Smaller).cast::<EsGenerateOptions>();
+    let failure = unsafe { EsGenerateOptions::read(opts) }.unwrap_err();
+    assert_eq!(failure.status, ES_ERR_INVALID_ARGUMENT);
+    assert!(
+        failure
+            .message
+            .starts_with("EsGenerateOptions.struct_size is 8 but this library's EsGenerateOptions"),
         "{}",
         failure.message
     );
@@ -530,4 +649,152 @@ fn es_tokenize_counts_fills_and_refuses_a_small_buffer() {
         es_session_free(s);
         es_model_free(m);
     }
+}
+
+#[test]
+fn es_tokenize_and_es_model_info_answer_while_a_chat_runs() {
+    let m = load();
+    let s = new_session(m);
+    let (said_tx, said_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let (handle, model) = (s as usize, m as usize); // raw pointers are not Send
+    let chat_thread = std::thread::spawn(move || {
+        let mut r = Recorder {
+            first_text: Some((said_tx, go_rx)),
+            model: Some(model as *const EsModel),
+            ..Recorder::default()
+        };
+        chat(handle as *mut EsSession, FRANCE, &greedy(48), &mut r);
+        (r.model_seen.take(), r.text(), r.done().to_string())
+    });
+    // The chat is inside its first callback on the other thread: this is the first
+    // es_tokenize on the model, so it also builds the tokenizer while the chat runs.
+    said_rx.recv().unwrap();
+    let beside = ask_model(m);
+    go_tx.send(()).unwrap();
+    let (inside, text, done) = chat_thread.join().unwrap();
+    let expected = (ES_OK, TOKENIZED.1.to_vec(), "llama".to_string());
+    assert_eq!((beside.tokenize, beside.ids, beside.arch), expected);
+    // From inside the callback, on the chat's own thread.
+    let inside = inside.expect("the callback asked");
+    assert_eq!((inside.tokenize, inside.ids, inside.arch), expected);
+    // The chat went on undisturbed.
+    assert!(text.contains("Paris"), "{text}");
+    assert_eq!(done, "end_of_generation");
+    unsafe {
+        es_session_free(s);
+        es_model_free(m);
+    }
+}
+
+#[test]
+fn a_panic_in_a_status_call_is_es_err_internal_with_its_message() {
+    let mut error = null_mut();
+    let status = unsafe { status::status_call("f", &mut error, || panic!("boom")) };
+    assert_eq!(status, ES_ERR_INTERNAL);
+    let message = take(error);
+    assert!(
+        message.contains("boom") && message.contains(" in f:"),
+        "{message}"
+    );
+    // A formatted panic (a String payload) keeps its text too.
+    let status = unsafe { status::status_call("f", &mut error, || panic!("boom {}", 42)) };
+    assert_eq!(
+        (status, take(error).contains("boom 42")),
+        (ES_ERR_INTERNAL, true)
+    );
+}
+
+#[test]
+fn a_panic_in_a_pointer_call_is_null_and_a_message() {
+    let mut error = null_mut();
+    let p = unsafe { status::pointer_call::<u8>("g", &mut error, || panic!("boom")) };
+    assert!(p.is_null());
+    let message = take(error);
+    assert!(
+        message.contains("boom") && message.contains(" in g:"),
+        "{message}"
+    );
+    // Without `error`, the NULL alone.
+    let p = unsafe { status::pointer_call::<u8>("g", null_mut(), || panic!("boom")) };
+    assert!(p.is_null());
+}
+
+#[test]
+fn after_a_panic_holding_its_state_a_session_starts_a_fresh_conversation() {
+    let m = load();
+    let s = new_session(m);
+    let mut first = Recorder::default();
+    chat(s, FRANCE, &greedy(48), &mut first);
+    let summary = |s| {
+        let mut out = summary_slot();
+        let mut error = null_mut();
+        assert_eq!(
+            unsafe { es_session_last_summary(s, &mut out, &mut error) },
+            ES_OK
+        );
+        out
+    };
+    let fresh = summary(s);
+
+    let mut error = null_mut();
+    let status = unsafe { crate::session::panic_holding_the_state(s, &mut error) };
+    assert_eq!(status, ES_ERR_INTERNAL);
+    assert!(take(error).contains("a bug while the session's state is held"));
+
+    // The next call finds the lock poisoned and starts over: no summary, no history
+    // (neither the first turn nor the half turn the panic left), an empty KV cache.
+    assert_eq!(
+        unsafe { es_session_last_summary(s, &mut summary_slot(), &mut error) },
+        ES_ERR_INVALID_ARGUMENT
+    );
+    assert!(take(error).contains("no summary yet"));
+    let mut again = Recorder::default();
+    chat(s, FRANCE, &greedy(48), &mut again);
+    assert!(again.text().contains("Paris"), "{}", again.text());
+    let after = summary(s);
+    assert_eq!(
+        (after.prompt_tokens, after.reused_tokens),
+        (fresh.prompt_tokens, 0),
+        "the same prompt as the first turn's, nothing reused"
+    );
+    unsafe {
+        es_session_free(s);
+        es_model_free(m);
+    }
+}
+
+/// An EsSummary to be filled.
+fn summary_slot() -> EsSummary {
+    EsSummary {
+        struct_size: std::mem::size_of::<EsSummary>() as u32,
+        ..unsafe { std::mem::zeroed() }
+    }
+}
+
+#[test]
+fn es_tokenize_is_es_err_model_when_the_file_is_gone_after_load() {
+    // A second name for the model (a hard link, else a copy), removed once loaded: the
+    // tokenizer es_tokenize builds on first use cannot be read from it any more.
+    let dir = std::env::temp_dir().join(format!("edgeseek-capi-gone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(smollm2_file::FILE);
+    let original = smollm2_file::path();
+    std::fs::remove_file(&path).ok();
+    if std::fs::hard_link(&original, &path).is_err() {
+        std::fs::copy(&original, &path).unwrap();
+    }
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    let mut error = null_mut();
+    let m = unsafe { es_model_load(c_path.as_ptr(), null(), &mut error) };
+    assert!(!m.is_null(), "load failed: {}", take(error));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let mut n = 0usize;
+    let text = TOKENIZED.0.as_ptr();
+    let status = unsafe { es_tokenize(m, text, 0, null_mut(), 0, &mut n, &mut error) };
+    let message = take(error);
+    assert_eq!(status, ES_ERR_MODEL, "{message}");
+    assert!(message.contains(path.to_str().unwrap()), "{message}");
+    unsafe { es_model_free(m) };
 }

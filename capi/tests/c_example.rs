@@ -1,52 +1,60 @@
-//! examples/c/chat.c, built with the system C compiler against libedgeseek.a (static) and
-//! libedgeseek.so (dynamic), answers on SmolLM2 as the Rust examples do.
+//! examples/c/chat.c, built by examples/c/Makefile with the system C compiler against
+//! libedgeseek.a (static) and libedgeseek.so (dynamic), answers on SmolLM2 as the Rust
+//! examples do.
 
 mod common;
 
-use std::ffi::OsStr;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{cc, header, library, scratch, STRICT};
+use common::compiler::{self, STRICT};
+use common::{gpu_command, header, library, scratch, smollm2};
 
 const QUESTION: &str = "What is the capital of France? Answer in one sentence.";
 
-fn smollm2() -> PathBuf {
-    let path = header::repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+/// Builds examples/c/chat.c with its Makefile's `target` into `dir`, as a user would
+/// (`make -C examples/c [static]`) but against the library under test: the test's
+/// target directory (through CARGO_TARGET_DIR, as cargo users set it) and profile, the
+/// test's C compiler and strict flags, and the native libraries rustc names here.
+fn make_chat(target: &str, dir: &Path) -> PathBuf {
+    let lib = library();
+    let target_dir = lib.dir.parent().expect("target/<profile>");
+    let profile = lib.dir.file_name().unwrap().to_str().unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new("make")
+        .arg("-C")
+        .arg(header::repo_root().join("examples/c"))
+        .arg(target)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .arg(format!("PROFILE={profile}"))
+        .arg(format!("OUT={}", dir.display()))
+        .arg(format!("CC={}", compiler::name()))
+        .arg(format!("CFLAGS={}", STRICT.join(" ")))
+        .arg(format!("NATIVE_LIBS={}", lib.native_static_libs.join(" ")))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `make` ({e}): install make"));
     assert!(
-        path.exists(),
-        "{} is missing: run models/fetch-smollm2.sh",
-        path.display()
+        out.status.success(),
+        "make {target} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
-    path
-}
-
-/// Compiles examples/c/chat.c into `dir`, linked with `link` (after the source).
-fn build_chat(dir: &std::path::Path, link: &[&OsStr]) -> PathBuf {
-    let exe = dir.join("chat");
-    let src = header::repo_root().join("examples/c/chat.c");
-    let include = header::repo_root().join("include");
-    let mut args: Vec<&OsStr> = STRICT.iter().map(OsStr::new).collect();
-    args.extend([OsStr::new("-I"), include.as_os_str(), src.as_os_str()]);
-    args.extend([OsStr::new("-o"), exe.as_os_str()]);
-    args.extend(link);
-    cc(&args);
+    eprintln!("make {target}: {:.1} s", started.elapsed().as_secs_f64());
+    let exe = dir.join(if target == "static" {
+        "chat-static"
+    } else {
+        "chat"
+    });
+    assert!(exe.exists(), "make {target} made no {}", exe.display());
     exe
 }
 
 /// Runs the chat program greedily for at most 48 tokens; its stdout.
 fn run(exe: &std::path::Path, question: Option<&str>, stdin: &str) -> String {
-    let mut cmd = Command::new(exe);
-    cmd.args(["-n", "48"]).arg(smollm2());
+    let mut cmd = gpu_command(exe);
+    cmd.args(["-n", "48"]).arg(smollm2::path());
     cmd.args(question);
-    // GPU tests run on Mesa's lavapipe where there is no GPU; its window-system probe
-    // wants a runtime directory.
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        let xdg = std::env::temp_dir().join("edgeseek-xdg");
-        std::fs::create_dir_all(&xdg).unwrap();
-        cmd.env("XDG_RUNTIME_DIR", xdg);
-    }
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -73,33 +81,31 @@ fn run(exe: &std::path::Path, question: Option<&str>, stdin: &str) -> String {
 
 #[test]
 fn the_statically_linked_c_chat_answers_paris() {
-    let lib = library();
     let dir = scratch("chat_static");
-    let archive = lib.archive();
-    let mut link = vec![archive.as_os_str()];
-    link.extend(lib.native_static_libs.iter().map(OsStr::new));
-    let exe = build_chat(&dir, &link);
+    let exe = make_chat("static", &dir);
     let answer = run(&exe, Some(QUESTION), "");
     assert!(answer.contains("Paris"), "{answer}");
 }
 
 #[test]
 fn the_dynamically_linked_c_chat_holds_a_conversation() {
-    let lib = library();
     let dir = scratch("chat_dynamic");
-    let rpath = format!("-Wl,-rpath,{}", lib.dir.display());
-    let exe = build_chat(
-        &dir,
-        &[
-            OsStr::new("-L"),
-            lib.dir.as_os_str(),
-            OsStr::new("-ledgeseek"),
-            OsStr::new(&rpath),
-        ],
-    );
+    let exe = make_chat("all", &dir);
     // The REPL: one line per turn, the second continuing the first, then end of input.
     let answer = run(&exe, None, &format!("{QUESTION}\nAnd of Italy?\n"));
     let (first, second) = answer.split_once("\n> ").unwrap_or((&answer, ""));
     assert!(first.contains("Paris"), "{answer}");
     assert!(second.contains("Rome"), "{answer}");
+
+    // -n takes a whole number of tokens from 1 up, or the program stops (status 2)
+    // before loading anything.
+    for bad in ["abc", "12x", "0", "-3", ""] {
+        let out = Command::new(&exe)
+            .args(["-n", bad, "model.gguf"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "-n '{bad}': {stderr}");
+        assert!(stderr.contains("-n wants a whole number"), "{stderr}");
+    }
 }

@@ -1,7 +1,7 @@
 //! include/edgeseek.h and the library cannot drift apart: the functions it declares are
 //! the ones capi's sources export, and a C program that uses every declaration compiles
-//! with -Werror, links against the library and runs; docs/c-api.md's example compiles
-//! and links.
+//! with -Werror, links against the library and runs; docs/c-api.md's example compiles,
+//! links and answers on SmolLM2.
 //! (Struct layouts: src/layout_tests.rs.)
 
 mod common;
@@ -10,7 +10,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
-use common::{cc, header, library, scratch, STRICT};
+use common::compiler::{cc, STRICT};
+use common::{gpu_command, header, library, scratch, smollm2};
 
 /// Every `extern "C" fn es_*` in capi/src.
 fn exported() -> Vec<String> {
@@ -78,12 +79,10 @@ fn the_c_test_names_every_declaration_of_the_header() {
     );
 }
 
-#[test]
-fn a_c_program_using_every_declaration_compiles_links_and_runs() {
+/// Compiles `src` into `exe` as a C user would (the strict flags, -I include,
+/// -L/-ledgeseek), with an rpath so that it finds libedgeseek.so when run.
+fn build_against_the_library(src: &Path, exe: &Path) {
     let lib = library();
-    let dir = scratch("every_declaration");
-    let exe = dir.join("every_declaration");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/every_declaration.c");
     let include = header::repo_root().join("include");
     let rpath = format!("-Wl,-rpath,{}", lib.dir.display());
     let mut args: Vec<&OsStr> = STRICT.iter().map(OsStr::new).collect();
@@ -93,13 +92,20 @@ fn a_c_program_using_every_declaration_compiles_links_and_runs() {
         src.as_os_str(),
         OsStr::new("-o"),
         exe.as_os_str(),
-        // -L/-l as a C user links; -rpath finds the .so at run time.
         OsStr::new("-L"),
         lib.dir.as_os_str(),
         OsStr::new("-ledgeseek"),
         OsStr::new(&rpath),
     ]);
     cc(&args);
+}
+
+#[test]
+fn a_c_program_using_every_declaration_compiles_links_and_runs() {
+    let dir = scratch("every_declaration");
+    let exe = dir.join("every_declaration");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/every_declaration.c");
+    build_against_the_library(&src, &exe);
     let out = Command::new(&exe).output().unwrap();
     assert!(
         out.status.success(),
@@ -111,26 +117,26 @@ fn a_c_program_using_every_declaration_compiles_links_and_runs() {
 }
 
 #[test]
-fn the_c_api_pages_minimal_program_compiles_and_links() {
+fn the_c_api_pages_minimal_program_answers_and_its_exit_status_says_how_it_went() {
     let page = std::fs::read_to_string(header::repo_root().join("docs/c-api.md")).unwrap();
     let start = page.find("```c\n").expect("docs/c-api.md has a ```c block") + 5;
     let end = start + page[start..].find("```").unwrap();
-    let lib = library();
     let dir = scratch("c_api_page");
     let src = dir.join("minimal.c");
     std::fs::write(&src, &page[start..end]).unwrap();
     let exe = dir.join("minimal");
-    let include = header::repo_root().join("include");
-    let mut args: Vec<&OsStr> = STRICT.iter().map(OsStr::new).collect();
-    args.extend([
-        OsStr::new("-I"),
-        include.as_os_str(),
-        src.as_os_str(),
-        OsStr::new("-o"),
-        exe.as_os_str(),
-        OsStr::new("-L"),
-        lib.dir.as_os_str(),
-        OsStr::new("-ledgeseek"),
-    ]);
-    cc(&args);
+    build_against_the_library(&src, &exe);
+
+    let out = gpu_command(&exe).arg(smollm2::path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("Paris"),
+        "{}: {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A failure is a message and exit status 1.
+    let out = gpu_command(&exe).arg("/nonexistent.gguf").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.gguf"));
 }

@@ -5,10 +5,13 @@
  *   chat [-n MAX_TOKENS] MODEL.gguf              a conversation: one line per turn,
  *                                                Ctrl-D ends it
  *
- * Greedy decoding (temperature 0), at most MAX_TOKENS (default 256) tokens an answer; a
- * reasoning span is shown between <think> and </think>. Build: examples/c/Makefile, or
- * the lines in docs/c-api.md.
+ * Greedy decoding (temperature 0), at most MAX_TOKENS (default 256, a whole number from 1
+ * up) tokens an answer; a reasoning span is shown between <think> and </think>.
+ * Build: examples/c/Makefile (`make` for chat, `make static` for chat-static), or the
+ * lines in docs/c-api.md.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,19 @@ static int on_event(EsEventKind kind, const char *text, size_t len, void *user_d
     return 0; /* non-zero would stop the answer */
 }
 
+/* MAX_TOKENS as a whole number from 1 to INT32_MAX; 0 when `text` is anything else
+ * ("abc", "12x", "-3", "0", ""). */
+static uint32_t parse_max_tokens(const char *text) {
+    char *end = NULL;
+    long value;
+    errno = 0;
+    value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value <= 0 || value > INT32_MAX) {
+        return 0;
+    }
+    return (uint32_t)value;
+}
+
 /* One turn; returns 0 on success. */
 static int ask(EsSession *session, const char *question, uint32_t max_tokens) {
     EsGenerateOptions opts;
@@ -63,8 +79,13 @@ int main(int argc, char **argv) {
     uint32_t max_tokens = 256;
     const char *program = argv[0];
 
-    if (argc >= 3 && strcmp(argv[1], "-n") == 0) {
-        max_tokens = (uint32_t)strtoul(argv[2], NULL, 10);
+    if (argc >= 2 && strcmp(argv[1], "-n") == 0) {
+        max_tokens = argc >= 3 ? parse_max_tokens(argv[2]) : 0;
+        if (max_tokens == 0) {
+            fprintf(stderr, "%s: -n wants a whole number of tokens, at least 1 (not '%s')\n",
+                    program, argc >= 3 ? argv[2] : "");
+            return 2;
+        }
         argc -= 2;
         argv += 2;
     }

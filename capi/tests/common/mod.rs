@@ -1,4 +1,4 @@
-//! What the C tests share: the built library and the system C compiler.
+//! What the C tests share: the built library, the system C compiler and the model.
 //!
 //! capi's crate types are cdylib and staticlib only (an rlib would collide with the
 //! edgeseek crate's libedgeseek.rlib), so no Rust target depends on the library and
@@ -9,7 +9,9 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod compiler;
 pub mod header;
+pub mod smollm2;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -141,29 +143,6 @@ fn native_static_libs() -> Vec<String> {
         .unwrap_or_else(|| panic!("rustc printed no native-static-libs:\n{stderr}"))
 }
 
-/// Runs the system C compiler (`$CC`, else `cc`); fails, never skips, without one.
-pub fn cc(args: &[&std::ffi::OsStr]) {
-    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let started = std::time::Instant::now();
-    let out = Command::new(&compiler)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run the C compiler `{compiler}` ({e}): install gcc or clang, or set CC")
-        });
-    assert!(
-        out.status.success(),
-        "{compiler} {:?} failed:\n{}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!(
-        "{compiler}: {:.1} s for {:?}",
-        started.elapsed().as_secs_f64(),
-        args.last().unwrap()
-    );
-}
-
 /// A scratch directory for one test's outputs (under target/, removed first).
 pub fn scratch(name: &str) -> PathBuf {
     let dir = library().dir.join("capi-tests").join(name);
@@ -172,5 +151,14 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The flags every C file here is compiled with.
-pub const STRICT: [&str; 5] = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+/// A command for a program that opens the GPU. GPU tests run on Mesa's lavapipe where
+/// there is no GPU; its window-system probe wants a runtime directory.
+pub fn gpu_command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let xdg = std::env::temp_dir().join("edgeseek-xdg");
+        std::fs::create_dir_all(&xdg).unwrap();
+        cmd.env("XDG_RUNTIME_DIR", xdg);
+    }
+    cmd
+}
