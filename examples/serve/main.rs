@@ -19,13 +19,13 @@ mod worker;
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{fail, Args};
-use edgeseek::{GenerateOptions, Model};
+use edgeseek::Model;
 use openai::{ApiError, Envelope, Input};
 use serde_json::json;
 use worker::{Cancel, Job, JobInput, Queue, Reply};
@@ -299,36 +299,6 @@ fn health(server: &Server) -> String {
     .to_string()
 }
 
-/// The library's generation options for a request. Unset sampling parameters keep
-/// edgeseek's defaults (DeepSeek's advice for R1: temperature 0.6, top-p 0.95); without
-/// a seed every request samples differently, as OpenAI's API does.
-fn generate_options(p: &openai::Params, cancel: &Arc<AtomicBool>, n: u64) -> GenerateOptions {
-    let mut o = GenerateOptions {
-        // Unset: until the end of the turn or a full context, as OpenAI's default.
-        max_tokens: p.max_tokens.unwrap_or(usize::MAX),
-        stop: p.stop.clone(),
-        cancel: Some(cancel.clone()),
-        ..GenerateOptions::default()
-    };
-    if let Some(t) = p.temperature {
-        o.sampler.temperature = t;
-    }
-    match p.top_p {
-        // The smallest nucleus is the most likely token alone: greedy (the sampler wants
-        // top-p above 0).
-        Some(0.0) => o.sampler.temperature = 0.0,
-        Some(t) => o.sampler.top_p = t,
-        None => {}
-    }
-    o.sampler.seed = p.seed.unwrap_or_else(|| {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        nanos ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    });
-    o
-}
-
 /// Queues a generation and answers it, streamed or whole.
 fn generate(
     server: &Server,
@@ -346,7 +316,7 @@ fn generate(
             Input::Chat(m) => JobInput::Chat(m),
             Input::Text(t) => JobInput::Text(t),
         },
-        opts: generate_options(&request.params, &cancel.flag, n),
+        opts: request.params.generate_options(&cancel.flag, n),
         repeatable: request.params.seed.is_some(),
         cancel: cancel.clone(),
         reply,
@@ -388,51 +358,5 @@ fn generate(
         (true, false) => reply::whole_chat(&waiter, &envelope, out),
         (false, true) => reply::stream_text(&waiter, &envelope, p.include_usage, out),
         (false, false) => reply::whole_text(&waiter, &envelope, out),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_parameters_become_generation_options() {
-        let cancel = Arc::new(AtomicBool::new(false));
-        let p = openai::Params {
-            max_tokens: Some(7),
-            temperature: Some(0.0),
-            top_p: Some(0.5),
-            seed: Some(42),
-            stop: vec!["\n".into()],
-            ..Default::default()
-        };
-        let o = generate_options(&p, &cancel, 1);
-        assert_eq!(o.max_tokens, 7);
-        assert_eq!(o.sampler.temperature, 0.0);
-        assert_eq!(o.sampler.top_p, 0.5);
-        assert_eq!(o.sampler.seed, 42);
-        assert_eq!(o.stop, vec!["\n".to_string()]);
-        // Unset: edgeseek's defaults, no token limit, and a seed per request.
-        let unset = openai::Params::default();
-        let (a, b) = (
-            generate_options(&unset, &cancel, 1),
-            generate_options(&unset, &cancel, 2),
-        );
-        assert_eq!(
-            a.sampler.temperature,
-            GenerateOptions::default().sampler.temperature
-        );
-        assert_eq!(a.max_tokens, usize::MAX);
-        assert_ne!(a.sampler.seed, b.sampler.seed);
-        // top_p 0: greedy.
-        let zero = openai::Params {
-            top_p: Some(0.0),
-            ..Default::default()
-        };
-        let z = generate_options(&zero, &cancel, 3);
-        assert_eq!(
-            (z.sampler.temperature, z.sampler.top_p),
-            (0.0, GenerateOptions::default().sampler.top_p)
-        );
     }
 }

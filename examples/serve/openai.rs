@@ -4,7 +4,11 @@
 //! Followed: https://platform.openai.com/docs/api-reference/chat and /completions, and
 //! DeepSeek's API for R1's reasoning (`reasoning_content` beside `content`).
 
-use edgeseek::{Message, Role};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use edgeseek::{GenerateOptions, Message, Role};
 use serde_json::{json, Map, Value};
 
 /// OpenAI's error object, with the HTTP status it goes with.
@@ -80,6 +84,38 @@ pub struct Params {
     pub stop: Vec<String>,
     pub stream: bool,
     pub include_usage: bool,
+}
+
+impl Params {
+    /// The library's generation options for this request (`n` numbers the request). Unset sampling parameters keep
+    /// edgeseek's defaults (DeepSeek's advice for R1: temperature 0.6, top-p 0.95); without
+    /// a seed every request samples differently, as OpenAI's API does.
+    pub fn generate_options(&self, cancel: &Arc<AtomicBool>, n: u64) -> GenerateOptions {
+        let mut o = GenerateOptions {
+            // Unset: until the end of the turn or a full context, as OpenAI's default.
+            max_tokens: self.max_tokens.unwrap_or(usize::MAX),
+            stop: self.stop.clone(),
+            cancel: Some(cancel.clone()),
+            ..GenerateOptions::default()
+        };
+        if let Some(t) = self.temperature {
+            o.sampler.temperature = t;
+        }
+        match self.top_p {
+            // The smallest nucleus is the most likely token alone: greedy (the sampler wants
+            // top-p above 0).
+            Some(0.0) => o.sampler.temperature = 0.0,
+            Some(t) => o.sampler.top_p = t,
+            None => {}
+        }
+        o.sampler.seed = self.seed.unwrap_or_else(|| {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            nanos ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        });
+        o
+    }
 }
 
 pub enum Input {
@@ -737,6 +773,47 @@ mod tests {
         assert_eq!(
             e,
             json!({"error": {"message": "bad", "type": "invalid_request_error", "param": "n", "code": null}})
+        );
+    }
+
+    #[test]
+    fn request_parameters_become_generation_options() {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let p = Params {
+            max_tokens: Some(7),
+            temperature: Some(0.0),
+            top_p: Some(0.5),
+            seed: Some(42),
+            stop: vec!["\n".into()],
+            ..Default::default()
+        };
+        let o = p.generate_options(&cancel, 1);
+        assert_eq!(o.max_tokens, 7);
+        assert_eq!(o.sampler.temperature, 0.0);
+        assert_eq!(o.sampler.top_p, 0.5);
+        assert_eq!(o.sampler.seed, 42);
+        assert_eq!(o.stop, vec!["\n".to_string()]);
+        // Unset: edgeseek's defaults, no token limit, and a seed per request.
+        let unset = Params::default();
+        let (a, b) = (
+            unset.generate_options(&cancel, 1),
+            unset.generate_options(&cancel, 2),
+        );
+        assert_eq!(
+            a.sampler.temperature,
+            GenerateOptions::default().sampler.temperature
+        );
+        assert_eq!(a.max_tokens, usize::MAX);
+        assert_ne!(a.sampler.seed, b.sampler.seed);
+        // top_p 0: greedy.
+        let zero = Params {
+            top_p: Some(0.0),
+            ..Default::default()
+        };
+        let z = zero.generate_options(&cancel, 3);
+        assert_eq!(
+            (z.sampler.temperature, z.sampler.top_p),
+            (0.0, GenerateOptions::default().sampler.top_p)
         );
     }
 }
