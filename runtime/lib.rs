@@ -48,6 +48,14 @@ pub use tokenizer::Tokenizer;
 /// ([`Model::load_on_device`]).
 pub use wgpu;
 
+/// One weight-matrix kernel timed alone, for `examples/kernel_bench` (the per-format
+/// figures in docs/performance.md). Hidden: a door for the repository's own tool, not
+/// an API; it may change with any commit.
+#[doc(hidden)]
+pub mod kernel_bench {
+    pub use crate::gpu::kernels::bench::{KernelBench, MatTiming, MAX_COLS, MAX_TOKENS};
+}
+
 /// How to load a model.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {

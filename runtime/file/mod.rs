@@ -5,5 +5,5 @@ mod iq;
 mod iq_grids;
 pub(crate) mod quant;
 pub(crate) mod split;
-#[cfg(test)]
+// Random valid blocks: for the tests, and for the kernel bench's matrices.
 mod test_blocks;

@@ -211,8 +211,8 @@ impl WeightFormat {
     }
 
     /// Byte offsets of the f16 scale fields inside one block (empty for the float formats).
-    /// Test generators use this to make blocks with finite, moderate scales.
-    #[cfg(test)]
+    /// The random block generator (tests, kernel bench) uses this to make blocks with
+    /// finite, moderate scales.
     pub(super) fn f16_fields(self) -> &'static [usize] {
         match self {
             WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16 => &[],
@@ -719,7 +719,6 @@ fn dequantize_iq4_xs(x: &BlockIq4Xs, y: &mut [f32; QK_K]) {
     }
 }
 
-#[cfg(test)]
 pub use super::test_blocks::random_blocks;
 
 #[cfg(test)]

@@ -146,6 +146,14 @@ impl Graph {
         })
     }
 
+    /// The kernel of each dispatch, in order (the kernel bench tells its ops apart).
+    pub fn dispatch_kernels(&self) -> impl Iterator<Item = super::kernels::Kernel> + '_ {
+        self.cmds.iter().filter_map(|c| match c {
+            Cmd::Dispatch(op) => Some(op.key.kernel),
+            _ => None,
+        })
+    }
+
     /// Writes the step uniform, records every command for `step.n_tokens` tokens, copies
     /// `result` (bytes from the start of the buffer) into `readback`, submits (once, or
     /// once more per pause through `hook`).

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 
 mod attention;
 mod axpy;
+pub mod bench;
 mod head_matvec;
 mod mat;
 mod mat_q8;
@@ -196,8 +197,8 @@ impl Grid {
 /// A dispatch ready to record: pipeline, bind group (params included), grid.
 pub struct Op {
     pub name: String,
-    /// Which kernel and variant (the kernel tests check the choice).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Which kernel and variant (the kernel tests check the choice; the kernel bench
+    /// names it).
     pub key: PipelineKey,
     pipeline: Arc<Pipeline>,
     bind_group: wgpu::BindGroup,

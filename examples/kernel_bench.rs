@@ -1,0 +1,109 @@
+//! GPU time of one weight-matrix kernel per weight format, alone: the decode matvec (1
+//! token) and the prefill matmul (--tokens N), on random valid blocks, timed with
+//! timestamp queries. What docs/performance.md's per-format figures come from.
+//!
+//!   cargo run --release --example kernel_bench -- [--formats all|Q4_0,Q6_K,...]
+//!       [--rows 8960] [--cols 1536] [--tokens 1] [--reps 10] [--json]
+//!       [--adapter NAME] [--no-f16] [--downlevel] [--f32-activations]
+//!
+//! Needs an adapter with timestamp queries (lavapipe has them). Weight bytes over GPU
+//! time is the bandwidth the kernel reaches: a decode matvec reads every weight once.
+
+mod common;
+
+use common::{fail, Args};
+use edgeseek::kernel_bench::{KernelBench, MAX_TOKENS};
+use edgeseek::WeightFormat;
+
+fn main() {
+    let mut args = Args::from_env();
+    let formats = args.value("--formats").unwrap_or_else(|| "all".into());
+    let rows: u32 = args.parsed("--rows").unwrap_or(8960);
+    let cols: u32 = args.parsed("--cols").unwrap_or(1536);
+    let tokens: u32 = args.parsed("--tokens").unwrap_or(1);
+    let reps: u32 = args.parsed("--reps").unwrap_or(10);
+    let json = args.flag("--json");
+    let device = args.load_options().device;
+    args.finish();
+    if !(1..=MAX_TOKENS).contains(&tokens) || reps == 0 || rows == 0 {
+        fail(&format!(
+            "--tokens 1..={MAX_TOKENS}, --reps and --rows above 0"
+        ));
+    }
+    let formats: Vec<WeightFormat> = if formats == "all" {
+        WeightFormat::ALL.to_vec()
+    } else {
+        formats
+            .split(',')
+            .map(|name| {
+                WeightFormat::ALL
+                    .into_iter()
+                    .find(|f| f.name().eq_ignore_ascii_case(name.trim()))
+                    .unwrap_or_else(|| fail(&format!("--formats: unknown format '{name}'")))
+            })
+            .collect()
+    };
+    let mut bench = KernelBench::new(&device).unwrap_or_else(|e| {
+        eprintln!("kernel_bench: {e}");
+        std::process::exit(1)
+    });
+    if !json {
+        println!(
+            "{}: {rows} x {cols}, {tokens} token(s), median of {reps}",
+            bench.adapter()
+        );
+        println!(
+            "{:<8} {:<15} {:>10} {:>10} {:>9} {:>12}",
+            "format", "kernel", "MiB", "GPU us", "GB/s", "quantize us"
+        );
+    }
+    let mut rows_json = Vec::new();
+    for f in formats {
+        if cols % f.block_elems() != 0 {
+            eprintln!(
+                "{}: skipped, {cols} columns are not whole {}-weight blocks",
+                f.name(),
+                f.block_elems()
+            );
+            continue;
+        }
+        let t = bench
+            .time_mat(f, [rows, cols], tokens, reps)
+            .unwrap_or_else(|e| {
+                eprintln!("kernel_bench: {}: {e}", f.name());
+                std::process::exit(1)
+            });
+        let gbps = t.weight_bytes as f64 / t.mat_s * 1e-9;
+        if json {
+            rows_json.push(serde_json::json!({
+                "format": f.name(),
+                "kernel": t.kernel,
+                "weight_bytes": t.weight_bytes,
+                "gpu_s": t.mat_s,
+                "weight_gb_s": gbps,
+                "quantize_s": t.quantize_s,
+            }));
+        } else {
+            println!(
+                "{:<8} {:<15} {:>10.2} {:>10.1} {:>9.2} {:>12.1}",
+                f.name(),
+                t.kernel,
+                t.weight_bytes as f64 / (1 << 20) as f64,
+                t.mat_s * 1e6,
+                gbps,
+                t.quantize_s * 1e6
+            );
+        }
+    }
+    if json {
+        let out = serde_json::json!({
+            "adapter": bench.adapter(),
+            "rows": rows,
+            "cols": cols,
+            "tokens": tokens,
+            "reps": reps,
+            "kernels": rows_json,
+        });
+        println!("{out}");
+    }
+}
