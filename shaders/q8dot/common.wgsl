@@ -148,10 +148,11 @@ fn scale_min_k4v(h: vec4<u32>, j: u32) -> vec2<f32> {
 const NIB: u32 = 0x0f0f0f0fu;
 
 // Q5_0 / Q5_1: bits 0..15 of `qh` (bit j: weight j's fifth bit) as 0x10 in byte j % 4 of
-// word j / 4, to OR onto 16 weights' nibbles.
+// word j / 4, to OR onto 16 weights' nibbles. One multiply spreads a word's 4 bits into
+// its 4 bytes: h * 0x02040810 is h << 4 + h << 11 + h << 18 + h << 25, four copies of
+// the 4 bits that do not overlap (no carries), and bits 4, 12, 20, 28 of it are h's
+// bits 0..3. (Four ops per word where masking and shifting each bit took eleven.)
 fn fifth_bits(qh: u32) -> vec4<u32> {
     let h = (vec4<u32>(qh) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(0xfu);
-    let bytes = (h & vec4<u32>(1u)) | ((h & vec4<u32>(2u)) << vec4<u32>(7u))
-        | ((h & vec4<u32>(4u)) << vec4<u32>(14u)) | ((h & vec4<u32>(8u)) << vec4<u32>(21u));
-    return bytes << vec4<u32>(4u);
+    return (h * vec4<u32>(0x02040810u)) & vec4<u32>(0x10101010u);
 }

@@ -2,12 +2,22 @@
 // Q5_0: x = (q - 16) * d, q = nibble | (bit j of qh) << 4, so the block is
 // d * dx * sum(q * qx) - 16 * d * s. 22-byte blocks (2-byte aligned): f16 d, u32 qh (bit j
 // is weight j's fifth bit), 16 bytes of nibbles (low: weights 0..15, high: 16..31).
-// 5 loads: d, qh (two halves) and the 16 nibble bytes.
+// 3 loads: the vec4s that cover the block (a block starting at byte 10 or later of its
+// first vec4 reaches into the third), everything taken from them.
 fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + b * 22u;
-    let d = w4_f16(base);
-    let qh = w4_u32(base + 2u);
-    let r = run4(base + 6u);
+    let v = base >> 4u;
+    let rel = base & 15u;
+    let a = W4[v];
+    let n = W4[v + 1u];
+    // The third vec4 is only used when the block reaches into it (rel >= 10), and then it
+    // is in the buffer; otherwise the index is kept in range and the value unused.
+    let c = W4[min(v + 2u, arrayLength(&W4) - 1u)];
+    let d = unpack2x16float(vec4_u16(a, rel)).x;
+    let qh = words_at(a, n, rel + 2u).x;
+    let q_rel = rel + 6u;
+    let past = q_rel >= 16u;
+    let r = words_at(select(a, n, past), select(n, c, past), q_rel & 15u);
     let lo = (r & vec4<u32>(NIB)) | fifth_bits(qh);
     let hi = ((r >> vec4<u32>(4u)) & vec4<u32>(NIB)) | fifth_bits(qh >> 16u);
     return Q8W(lo, hi, vec2<f32>(d, d), -16.0 * d, NO_HALF_MINS);

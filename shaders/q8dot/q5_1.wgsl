@@ -1,12 +1,24 @@
 // Integer-dot reader (interface: common.wgsl).
 // Q5_1: x = q * d + m, q = nibble | (bit j of qh) << 4, so the block is
-// d * dx * sum(q * qx) + m * s. 24-byte blocks: f16 d and m, u32 qh (bit j is weight j's
-// fifth bit), 16 bytes of nibbles (low: weights 0..15, high: 16..31). 5 loads.
+// d * dx * sum(q * qx) + m * s. 24-byte blocks (4-byte aligned): f16 d and m, u32 qh (bit
+// j is weight j's fifth bit), 16 bytes of nibbles (low: weights 0..15, high: 16..31).
+// 3 loads: the vec4s that cover the block (one starting at byte 8 or later of its first
+// vec4 reaches into the third), everything taken from them.
 fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + b * 24u;
-    let dm = unpack2x16float(w4_u32(base));
-    let qh = w4_u32(base + 4u);
-    let r = run4(base + 8u);
+    let v = base >> 4u;
+    let rel = base & 15u;
+    let a = W4[v];
+    let n = W4[v + 1u];
+    // The third vec4 is only used when the block reaches into it (rel >= 8), and then it
+    // is in the buffer; otherwise the index is kept in range and the value unused.
+    let c = W4[min(v + 2u, arrayLength(&W4) - 1u)];
+    let head = words_at(a, n, rel);
+    let dm = unpack2x16float(head.x);
+    let qh = head.y;
+    let q_rel = rel + 8u;
+    let past = q_rel >= 16u;
+    let r = words_at(select(a, n, past), select(n, c, past), q_rel & 15u);
     let lo = (r & vec4<u32>(NIB)) | fifth_bits(qh);
     let hi = ((r >> vec4<u32>(4u)) & vec4<u32>(NIB)) | fifth_bits(qh >> 16u);
     return Q8W(lo, hi, vec2<f32>(dm.x, dm.x), dm.y, NO_HALF_MINS);
