@@ -24,6 +24,15 @@ pub(super) fn push_lookup_table(src: &mut String, format: WeightFormat) {
     if let Some((name, levels)) = format.lookup_table() {
         let values: Vec<String> = levels.iter().map(|v| format!("{v}.0")).collect();
         src.push_str(&private_array(name, "f32", &values));
+        // The same levels as int8 bytes, four to a word, for the integer-dot readers,
+        // which pick them with selects: no memory lookup per weight.
+        for (i, four) in levels.chunks(4).enumerate() {
+            let word = four
+                .iter()
+                .enumerate()
+                .fold(0u32, |w, (k, &v)| w | u32::from(v as u8) << (8 * k));
+            src.push_str(&format!("const {name}_W{i}: u32 = {word:#010x}u;\n"));
+        }
         src.push_str(IQ4_LEVELS);
     }
     if let Some(grid) = format.grid() {
