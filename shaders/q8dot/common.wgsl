@@ -106,6 +106,31 @@ fn run8(start: u32) -> Run8 {
     return Run8(half_shift(words4(a, b, o), b[o], h), half_shift(words4(b, c, o), c[o], h));
 }
 
+// 64 bytes at an even byte offset `start`: five loads.
+fn run16(start: u32) -> array<vec4<u32>, 4> {
+    let v = start >> 4u;
+    let a = W4[v];
+    let b = W4[v + 1u];
+    let c = W4[v + 2u];
+    let d = W4[v + 3u];
+    let e = W4[v + 4u];
+    let o = (start >> 2u) & 3u;
+    let h = start & 2u;
+    return array<vec4<u32>, 4>(
+        half_shift(words4(a, b, o), b[o], h), half_shift(words4(b, c, o), c[o], h),
+        half_shift(words4(c, d, o), d[o], h), half_shift(words4(d, e, o), e[o], h));
+}
+
+// The 32-bit value at an even byte offset `off` (0..30) of the 32 bytes a, b; past byte
+// 31 its high half is not defined (a 16-bit value at offset 30 masks it off).
+fn u32_at(a: vec4<u32>, b: vec4<u32>, off: u32) -> u32 {
+    let i = off >> 2u;
+    let j = i + 1u;
+    let w0 = select(b[i & 3u], a[i & 3u], i < 4u);
+    let w1 = select(b[j & 3u], a[j & 3u], j < 4u);
+    return select((w0 >> 16u) | (w1 << 16u), w0, (off & 2u) == 0u);
+}
+
 // The 16-bit value at an even byte offset of the vec4 w that holds it.
 fn vec4_u16(w: vec4<u32>, byte_off: u32) -> u32 {
     return (w[(byte_off >> 2u) & 3u] >> ((byte_off & 2u) * 8u)) & 0xffffu;

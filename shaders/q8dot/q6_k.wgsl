@@ -21,22 +21,30 @@ fn q8w(row: u32, b: u32) -> Q8W {
 }
 
 // Blocks b..b+3 (b % 4 == 0): the four quarters of one half, which share the qh run and
-// pairwise the ql runs (quarters 0 and 2 are the two nibbles of one): 12 loads for 4
-// blocks where q8w takes 8 each.
+// pairwise the ql runs (quarters 0 and 2 are the two nibbles of one): 10 loads for 4
+// blocks where q8w takes 8 each. The half's 64 ql bytes are one run (5 loads), qh 3,
+// and its 8 scale bytes and the super-block's d lie within 2 vec4s (bytes 192..209 of
+// the super-block, 2-byte aligned).
 
 fn q8w4(row: u32, b: u32) -> Q8W4 {
     let base = row + (b / 8u) * 210u;
     let n = (b % 8u) / 4u;
-    let l02 = run8(base + 64u * n);
-    let l13 = run8(base + 64u * n + 32u);
+    let l = run16(base + 64u * n);
+    let l02 = Run8(l[0], l[1]);
+    let l13 = Run8(l[2], l[3]);
     let qh = run8(base + 128u + 32u * n);
-    let sc = run4(base + 192u + 8u * n); // scales of quarters 0, 1 in .x; 2, 3 in .y
-    let d = w4_f16(base + 208u);
+    let tail = (base + 192u) >> 4u;
+    let ta = W4[tail];
+    let tb = W4[tail + 1u];
+    let rel = base & 15u; // the same offset as base + 192 (12 vec4s on)
+    let sc0 = u32_at(ta, tb, rel + 8u * n); // scales of quarters 0, 1
+    let sc1 = u32_at(ta, tb, rel + 8u * n + 4u); // 2, 3
+    let d = unpack2x16float(u32_at(ta, tb, rel + 16u) & 0xffffu).x;
     return Q8W4(
-        q6k_w(l02, qh, 0u, sc.x, d),
-        q6k_w(l13, qh, 1u, sc.x >> 16u, d),
-        q6k_w(l02, qh, 2u, sc.y, d),
-        q6k_w(l13, qh, 3u, sc.y >> 16u, d));
+        q6k_w(l02, qh, 0u, sc0, d),
+        q6k_w(l13, qh, 1u, sc0 >> 16u, d),
+        q6k_w(l02, qh, 2u, sc1, d),
+        q6k_w(l13, qh, 3u, sc1 >> 16u, d));
 }
 
 // Quarter k from its ql run l, the half's qh run h and its two scale bytes (low 16
