@@ -172,6 +172,13 @@ fn scale_min_k4v(h: vec4<u32>, j: u32) -> vec2<f32> {
 
 const NIB: u32 = 0x0f0f0f0fu;
 
+// The 4 words at byte `rel` (even, 0..31) of the 48 bytes a, n, c: a block's quants when
+// the block may reach into the third of the vec4s that cover it.
+fn words_at3(a: vec4<u32>, n: vec4<u32>, c: vec4<u32>, rel: u32) -> vec4<u32> {
+    let past = rel >= 16u;
+    return words_at(select(a, n, past), select(n, c, past), rel & 15u);
+}
+
 // Q5_0 / Q5_1: bits 0..15 of `qh` (bit j: weight j's fifth bit) as 0x10 in byte j % 4 of
 // word j / 4, to OR onto 16 weights' nibbles. One multiply spreads a word's 4 bits into
 // its 4 bytes: h * 0x02040810 is h << 4 + h << 11 + h << 18 + h << 25, four copies of
@@ -180,4 +187,12 @@ const NIB: u32 = 0x0f0f0f0fu;
 fn fifth_bits(qh: u32) -> vec4<u32> {
     let h = (vec4<u32>(qh) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(0xfu);
     return (h * vec4<u32>(0x02040810u)) & vec4<u32>(0x10101010u);
+}
+
+// A Q5_0 / Q5_1 block from its 16 nibble bytes `r`, its fifth bits `qh`, scale d and
+// offset coefficient m.
+fn q5_block(r: vec4<u32>, qh: u32, d: f32, m: f32) -> Q8W {
+    let lo = (r & vec4<u32>(NIB)) | fifth_bits(qh);
+    let hi = ((r >> vec4<u32>(4u)) & vec4<u32>(NIB)) | fifth_bits(qh >> 16u);
+    return Q8W(lo, hi, vec2<f32>(d, d), m, NO_HALF_MINS);
 }

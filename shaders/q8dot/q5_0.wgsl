@@ -15,10 +15,5 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let c = W4[min(v + 2u, arrayLength(&W4) - 1u)];
     let d = unpack2x16float(vec4_u16(a, rel)).x;
     let qh = words_at(a, n, rel + 2u).x;
-    let q_rel = rel + 6u;
-    let past = q_rel >= 16u;
-    let r = words_at(select(a, n, past), select(n, c, past), q_rel & 15u);
-    let lo = (r & vec4<u32>(NIB)) | fifth_bits(qh);
-    let hi = ((r >> vec4<u32>(4u)) & vec4<u32>(NIB)) | fifth_bits(qh >> 16u);
-    return Q8W(lo, hi, vec2<f32>(d, d), -16.0 * d, NO_HALF_MINS);
+    return q5_block(words_at3(a, n, c, rel + 6u), qh, d, -16.0 * d);
 }

@@ -16,10 +16,5 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let head = words_at(a, n, rel);
     let dm = unpack2x16float(head.x);
     let qh = head.y;
-    let q_rel = rel + 8u;
-    let past = q_rel >= 16u;
-    let r = words_at(select(a, n, past), select(n, c, past), q_rel & 15u);
-    let lo = (r & vec4<u32>(NIB)) | fifth_bits(qh);
-    let hi = ((r >> vec4<u32>(4u)) & vec4<u32>(NIB)) | fifth_bits(qh >> 16u);
-    return Q8W(lo, hi, vec2<f32>(dm.x, dm.x), dm.y, NO_HALF_MINS);
+    return q5_block(words_at3(a, n, c, rel + 8u), qh, dm.x, dm.y);
 }
