@@ -8,7 +8,9 @@ mod common;
 use std::io::{BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
-use common::server::{chat_body, read_chunk, read_response, request, sse_events, Server};
+use common::server::{
+    chat_body, read_chunk, read_head, read_response, request, sse_events, Server,
+};
 use serde_json::{json, Value};
 
 const MODEL: &str = "smollm2";
@@ -385,19 +387,6 @@ fn full_queues_and_connection_limits_are_503_and_a_queued_leaver_is_dropped() {
         &chat_body(MODEL, QUESTION, json!({"temperature": 0, "max_tokens": 8})),
     );
     assert_eq!(status, 200);
-}
-
-/// The status line and headers of a response, as text.
-fn read_head(r: &mut impl std::io::BufRead) -> String {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        if line.trim().is_empty() {
-            return head;
-        }
-        head.push_str(&line);
-    }
 }
 
 #[test]

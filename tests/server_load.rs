@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::time::{Duration, Instant};
 
-use common::server::{chat_body, read_chunk, request, sse_events, Server};
+use common::server::{chat_body, read_chunk, read_head, request, sse_events, Server};
 use serde_json::{json, Value};
 
 const MODEL: &str = "smollm2";
@@ -91,14 +91,8 @@ fn stream(server: &Server, body: &str, leave: bool) -> (String, Duration) {
     w.write_all(request("POST", "/v1/chat/completions", body, false).as_bytes())
         .unwrap();
     let mut r = BufReader::new(c);
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
-    while {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        !line.trim().is_empty()
-    } {}
+    let head = read_head(&mut r);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let (mut text, mut first, mut done) = (String::new(), None, false);
     while let Some(chunk) = read_chunk(&mut r) {
         for event in sse_events(&chunk) {

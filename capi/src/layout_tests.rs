@@ -15,7 +15,6 @@ mod header;
 mod compiler;
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::fmt::Write;
 use std::mem::{offset_of, size_of};
 use std::sync::OnceLock;
@@ -223,16 +222,7 @@ fn compile_and_run() -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let src = dir.join("layout.c");
     let exe = dir.join("layout");
     std::fs::write(&src, c).unwrap();
-    let include = header::repo_root().join("include");
-    let mut args: Vec<&OsStr> = compiler::STRICT.iter().map(OsStr::new).collect();
-    args.extend([
-        OsStr::new("-I"),
-        include.as_os_str(),
-        src.as_os_str(),
-        OsStr::new("-o"),
-        exe.as_os_str(),
-    ]);
-    compiler::cc(&args);
+    compiler::compile(&header::repo_root().join("include"), &src, &exe, &[]);
     let run = std::process::Command::new(&exe).output().unwrap();
     assert!(run.status.success(), "{} failed", exe.display());
     std::fs::remove_dir_all(&dir).ok();

@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
-use common::compiler::{cc, STRICT};
+use common::compiler::compile;
 use common::{gpu_command, header, library, scratch, smollm2};
 
 /// Every `extern "C" fn es_*` in capi/src.
@@ -85,19 +85,13 @@ fn build_against_the_library(src: &Path, exe: &Path) {
     let lib = library();
     let include = header::repo_root().join("include");
     let rpath = format!("-Wl,-rpath,{}", lib.dir.display());
-    let mut args: Vec<&OsStr> = STRICT.iter().map(OsStr::new).collect();
-    args.extend([
-        OsStr::new("-I"),
-        include.as_os_str(),
-        src.as_os_str(),
-        OsStr::new("-o"),
-        exe.as_os_str(),
+    let link = [
         OsStr::new("-L"),
         lib.dir.as_os_str(),
         OsStr::new("-ledgeseek"),
         OsStr::new(&rpath),
-    ]);
-    cc(&args);
+    ];
+    compile(&include, src, exe, &link);
 }
 
 #[test]

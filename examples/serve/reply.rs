@@ -32,20 +32,9 @@ impl Waiter {
     /// reply (so at every token however fast they come) and every `WATCH_INTERVAL`.
     pub fn next(&self) -> Option<Reply> {
         loop {
-            match self.replies.recv_timeout(WATCH_INTERVAL) {
-                Ok(r) => {
-                    if http::peer_closed(&self.conn) {
-                        self.cancel.client_gone();
-                        return None;
-                    }
-                    return Some(r);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if http::peer_closed(&self.conn) {
-                        self.cancel.client_gone();
-                        return None;
-                    }
-                }
+            let reply = match self.replies.recv_timeout(WATCH_INTERVAL) {
+                Ok(r) => Some(r),
+                Err(RecvTimeoutError::Timeout) => None,
                 // The model thread dropped the job without a last reply: it panicked.
                 Err(RecvTimeoutError::Disconnected) => {
                     return Some(Reply::Failed(ApiError::server(
@@ -53,6 +42,13 @@ impl Waiter {
                         "the generation failed inside edgeseek (see the server's log)",
                     )))
                 }
+            };
+            if http::peer_closed(&self.conn) {
+                self.cancel.client_gone();
+                return None;
+            }
+            if reply.is_some() {
+                return reply;
             }
         }
     }

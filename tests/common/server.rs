@@ -192,6 +192,19 @@ pub fn read_response(r: &mut impl BufRead) -> Response {
     resp
 }
 
+/// The status line and headers of a response, as text (the body left unread).
+pub fn read_head(r: &mut impl BufRead) -> String {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            return head;
+        }
+        head.push_str(&line);
+    }
+}
+
 /// One chunk of a chunked body; None after the last.
 pub fn read_chunk(r: &mut impl BufRead) -> Option<Vec<u8>> {
     let mut size = String::new();

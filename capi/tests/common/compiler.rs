@@ -3,6 +3,7 @@
 //! both honour $CC the same way.
 
 use std::ffi::OsStr;
+use std::path::Path;
 use std::process::Command;
 
 /// The flags every C file here is compiled with.
@@ -37,4 +38,19 @@ pub fn cc(args: &[&OsStr]) {
         started.elapsed().as_secs_f64(),
         args.last().unwrap()
     );
+}
+
+/// Compiles the C file `src` into `exe` with the strict flags and `include` on the header
+/// path, then `extra` (libraries, rpath) at the end of the line.
+pub fn compile(include: &Path, src: &Path, exe: &Path, extra: &[&OsStr]) {
+    let mut args: Vec<&OsStr> = STRICT.iter().map(OsStr::new).collect();
+    args.extend([
+        OsStr::new("-I"),
+        include.as_os_str(),
+        src.as_os_str(),
+        OsStr::new("-o"),
+        exe.as_os_str(),
+    ]);
+    args.extend_from_slice(extra);
+    cc(&args);
 }
