@@ -4,7 +4,12 @@
 //!
 //!   cargo run --release --example kernel_bench -- [--formats all|Q4_0,Q6_K,...]
 //!       [--rows 8960] [--cols 1536] [--tokens 1] [--reps 10] [--json]
-//!       [--adapter NAME] [--no-f16] [--downlevel] [--f32-activations]
+//!       [--weights auto|buffer|texture]
+//!       [--adapter NAME] [--no-f16] [--downlevel] [--f32-activations] [--buffer-weights]
+//!
+//! --weights: where the 8-bit kernels read the weights from: as a model's load puts
+//! them (auto: textures for the formats that read faster so on CPU-backed devices), or
+//! a buffer or a texture for every format.
 //!
 //! Needs an adapter with timestamp queries (lavapipe has them). Weight bytes over GPU
 //! time is the bandwidth the kernel reaches: a decode matvec reads every weight once.
@@ -23,8 +28,19 @@ fn main() {
     let tokens: u32 = args.parsed("--tokens").unwrap_or(1);
     let reps: u32 = args.parsed("--reps").unwrap_or(10);
     let json = args.flag("--json");
+    let textures = match args.value("--weights").as_deref() {
+        None | Some("auto") => None,
+        Some("buffer") => Some(false),
+        Some("texture") => Some(true),
+        Some(other) => fail(&format!(
+            "--weights: auto, buffer or texture, not '{other}'"
+        )),
+    };
     let device = args.load_options().device;
     args.finish();
+    if textures == Some(true) && device.f32_activations {
+        fail("--weights texture: the f32 kernels (--f32-activations) read buffers only");
+    }
     if !(1..=MAX_TOKENS).contains(&tokens) || reps == 0 || rows == 0 {
         fail(&format!(
             "--tokens 1..={MAX_TOKENS}, --reps and --rows above 0"
@@ -68,7 +84,7 @@ fn main() {
             continue;
         }
         let t = bench
-            .time_mat(f, [rows, cols], tokens, reps)
+            .time_mat(f, [rows, cols], tokens, reps, textures)
             .unwrap_or_else(|e| {
                 eprintln!("kernel_bench: {}: {e}", f.name());
                 std::process::exit(1)

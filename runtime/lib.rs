@@ -126,8 +126,8 @@ impl Model {
 
     /// Loads onto a wgpu device and queue the host already owns (a game or UI that
     /// renders with wgpu). The device's features and limits are the host's; of
-    /// `opts.device`, `no_f16`, `f32_activations` and `downlevel` (here: no subgroup
-    /// kernels) still apply, `adapter` does not.
+    /// `opts.device`, `no_f16`, `f32_activations`, `buffer_weights` and `downlevel`
+    /// (here: no subgroup kernels) still apply, `adapter` does not.
     pub fn load_on_device(
         path: impl AsRef<Path>,
         opts: &LoadOptions,

@@ -11,14 +11,14 @@ struct MatParams {
     y_stride: u32,  // output floats per token (all rows of the matrix)
     x_stride: u32,  // input floats per token
     flags: u32,     // FLAG_BIAS | FLAG_ACCUMULATE
-    _pad: u32,
+    w_shift: u32,   // weights in a texture: log2 of its row width (q8dot/w4_texture.wgsl)
 }
 
 // FLAG_BIAS, FLAG_ACCUMULATE: written by the composer from runtime/gpu/kernels/mat.rs.
 
 @group(0) @binding(0) var<uniform> P: MatParams;
 @group(0) @binding(1) var<uniform> S: Step;
-// binding 2, the weights, is declared by weights.wgsl (W) or q8dot/common.wgsl (W4).
+// binding 2, the weights, is declared by weights.wgsl (W) or q8dot/w4_*.wgsl (W4, W4T).
 // binding 3, the input, is declared by each kernel: f32 rows (X) or 8-bit blocks (XQ).
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;    // [n_tokens, y_stride]
 @group(0) @binding(5) var<storage, read> B: array<f32>;          // [y_stride] bias (or a dummy)

@@ -185,6 +185,8 @@ impl EsLoadOptions {
                 no_f16: self.no_f16 != 0,
                 downlevel: self.downlevel != 0,
                 f32_activations: self.f32_activations != 0,
+                // A measuring switch of the Rust API, not offered through the C one.
+                buffer_weights: false,
             },
             n_ctx: (self.n_ctx != 0).then_some(self.n_ctx),
             // edgeseek checks the range (1..=4096) and names it.

@@ -42,7 +42,8 @@ impl Args {
         }
     }
 
-    /// Device and load flags: --adapter NAME, --no-f16, --downlevel, --f32-activations, --ctx N,
+    /// Device and load flags: --adapter NAME, --no-f16, --downlevel, --f32-activations,
+    /// --buffer-weights, --ctx N,
     /// --max-batch N, --expert-cache-mb N|min (decimals allowed), --eviction lru|frequency, --prefetch,
     /// --max-resident-mb N (decimals allowed).
     pub fn load_options(&mut self) -> LoadOptions {
@@ -52,6 +53,7 @@ impl Args {
                 no_f16: self.flag("--no-f16"),
                 downlevel: self.flag("--downlevel"),
                 f32_activations: self.flag("--f32-activations"),
+                buffer_weights: self.flag("--buffer-weights"),
             },
             ..LoadOptions::default()
         };

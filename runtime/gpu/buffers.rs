@@ -3,7 +3,8 @@
 
 use bytemuck::Pod;
 
-use super::context::GpuContext;
+use super::context::{DeviceProfile, GpuContext};
+use super::pipelines::q8dot_reader;
 use crate::error::{Error, Result};
 use crate::file::quant::WeightFormat;
 
@@ -34,10 +35,11 @@ pub fn split_rows(limit: u64, row_bytes: u64, n_rows: u32) -> Vec<(u32, u32)> {
 }
 
 /// A run of whole rows of a weight matrix in one buffer (or in a range of one: an
-/// expert cache slot).
+/// expert cache slot), or in a texture.
 pub struct WeightPart {
-    pub buffer: wgpu::Buffer, // [n_rows, row_bytes] raw GGUF blocks + padding
-    /// Byte range of the rows (and padding) in `buffer`.
+    pub storage: PartStorage, // [n_rows, row_bytes] raw GGUF blocks + padding, in order
+    /// Byte range of the rows (and padding) in a buffer; in a texture, offset 0 and
+    /// the texture's bytes.
     pub offset: u64,
     pub size: u64,
     pub row0: u32,
@@ -47,13 +49,118 @@ pub struct WeightPart {
     pub source: Option<(u64, u64)>,
 }
 
-impl WeightPart {
-    pub fn binding(&self) -> wgpu::BufferBinding<'_> {
-        wgpu::BufferBinding {
-            buffer: &self.buffer,
-            offset: self.offset,
-            size: wgpu::BufferSize::new(self.size),
+/// Where a part's bytes live.
+pub enum PartStorage {
+    /// A storage buffer (a whole one, an expert cache slot, or the placeholder of a
+    /// streamed part): what every kernel reads.
+    Buffer(wgpu::Buffer),
+    /// A texture that only the q8dot kernels read ([`WeightTexture`]).
+    Texture(WeightTexture),
+}
+
+/// A part's bytes in order in an rgba32uint texture, 16 bytes to a texel and
+/// `1 << shift` texels to a row, zero past the end. On lavapipe the 8-bit kernels of
+/// some formats read a texture faster than a storage buffer, so their dense matrices
+/// are uploaded this way on CPU-backed devices ([`Placement::of`]).
+pub struct WeightTexture {
+    pub view: wgpu::TextureView,
+    pub shift: u32,
+}
+
+/// Narrowest texture row (texels): 4 KiB. A part wastes less than one row (4 KiB at
+/// this width, more for a part so large that its rows had to be wider).
+const MIN_TEXTURE_SHIFT: u32 = 8;
+
+impl WeightTexture {
+    /// Row width (log2 texels) and rows for `bytes`: the narrowest row from 4 KiB up
+    /// whose row count fits `max_dim`; None if none does.
+    pub fn shape(bytes: u64, max_dim: u32) -> Option<(u32, u32)> {
+        let texels = bytes.div_ceil(16).max(1);
+        (MIN_TEXTURE_SHIFT..=max_dim.checked_ilog2()?)
+            .map(|shift| (shift, texels.div_ceil(1 << shift)))
+            .find(|&(_, rows)| rows <= u64::from(max_dim))
+            .map(|(shift, rows)| (shift, rows as u32))
+    }
+}
+
+/// What reads a dense matrix, which decides where it may live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatrixUse {
+    /// Matrix products ([`super::kernels::MatOp`]): the 8-bit kernels can read it from
+    /// a texture.
+    Mat,
+    /// Per-head products (MLA's HeadMatVec, HeadMatVecT): storage buffers only.
+    Heads,
+}
+
+/// Where a matrix's parts go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    Buffers,
+    /// Textures of at most `max_dim` x `max_dim` texels ([`WeightTexture`]).
+    Textures {
+        max_dim: u32,
+    },
+}
+
+impl Placement {
+    /// Where a model's load puts a matrix in `format` read by `use_`: in textures where
+    /// the profile lets the 8-bit kernels read them so
+    /// ([`super::context::DeviceProfile::weight_textures`]), mat ops read it, and its
+    /// format's reader is faster that way
+    /// ([`super::pipelines::Q8Reader::faster_from_texture`]); in
+    /// buffers otherwise.
+    pub fn of(profile: &DeviceProfile, format: WeightFormat, use_: MatrixUse) -> Placement {
+        let faster = q8dot_reader(format).is_some_and(|r| r.faster_from_texture);
+        if profile.weight_textures && use_ == MatrixUse::Mat && faster {
+            Placement::Textures {
+                max_dim: profile.max_texture_dim,
+            }
+        } else {
+            Placement::Buffers
         }
+    }
+
+    /// The largest part (rows and read padding) within `limit` bytes that it holds.
+    pub fn part_limit(self, limit: u64) -> u64 {
+        match self {
+            Placement::Buffers => limit,
+            Placement::Textures { max_dim } => limit.min(16 * u64::from(max_dim).pow(2)),
+        }
+    }
+
+    /// GPU bytes of a part of `bytes` (rows and read padding), as uploaded; None if a
+    /// texture cannot hold it.
+    pub fn part_bytes(self, bytes: u64) -> Option<u64> {
+        match self {
+            Placement::Buffers => Some(bytes.next_multiple_of(4).max(4)),
+            Placement::Textures { max_dim } => WeightTexture::shape(bytes, max_dim)
+                .map(|(shift, rows)| (16u64 << shift) * u64::from(rows)),
+        }
+    }
+}
+
+impl WeightPart {
+    /// The part's buffer range; None for a texture part.
+    pub fn binding(&self) -> Option<wgpu::BufferBinding<'_>> {
+        match &self.storage {
+            PartStorage::Buffer(buffer) => Some(wgpu::BufferBinding {
+                buffer,
+                offset: self.offset,
+                size: wgpu::BufferSize::new(self.size),
+            }),
+            PartStorage::Texture(_) => None,
+        }
+    }
+
+    /// The part as a storage binding, or an error naming `what` for a texture part
+    /// (kernels other than the q8dot ones read buffers only).
+    pub fn buffer_binding(&self, what: &str) -> Result<wgpu::BufferBinding<'_>> {
+        self.binding().ok_or_else(|| {
+            Error::Internal(format!(
+                "{what}: a kernel that reads buffers got a texture part"
+            ))
+        })
     }
 }
 
@@ -68,14 +175,30 @@ pub struct WeightMatrix {
 
 impl WeightMatrix {
     /// Uploads `data` (`n_rows` rows of `n_cols` weights in `format`, read from the
-    /// mmap) in parts of at most `binding_limit` bytes each, through `up`'s staging.
+    /// mmap) in parts of at most `binding_limit` bytes each, through `up`'s staging,
+    /// into storage buffers (the kernel tests; a model's load places each matrix).
+    #[cfg(test)]
     pub fn upload(
+        ctx: &GpuContext,
+        up: &mut Uploader,
+        name: &str,
+        format: WeightFormat,
+        dims: [u32; 2],
+        data: &[u8],
+    ) -> Result<WeightMatrix> {
+        Self::upload_placed(ctx, up, name, format, dims, data, Placement::Buffers)
+    }
+
+    /// As [`WeightMatrix::upload`], into textures if `placement` says so (only the q8dot
+    /// kernels read those: the format must have a reader), in parts a texture holds.
+    pub fn upload_placed(
         ctx: &GpuContext,
         up: &mut Uploader,
         name: &str,
         format: WeightFormat,
         [n_rows, n_cols]: [u32; 2],
         data: &[u8],
+        placement: Placement,
     ) -> Result<WeightMatrix> {
         let row_bytes = format.row_bytes(u64::from(n_cols)).ok_or_else(|| {
             Error::Invalid(format!(
@@ -90,10 +213,7 @@ impl WeightMatrix {
                 format.name()
             )));
         }
-        let limit = up
-            .binding_limit
-            .min(MAX_PART_BYTES)
-            .min(ctx.profile.max_buffer_size);
+        let limit = placement.part_limit(up.part_limit(ctx));
         if limit.saturating_sub(WEIGHT_PAD) < row_bytes {
             return Err(Error::Limit {
                 what: format!("one row of tensor '{name}' in a single GPU binding"),
@@ -106,12 +226,19 @@ impl WeightMatrix {
         for (row0, rows) in split_rows(limit, row_bytes, n_rows) {
             let start = u64::from(row0) * row_bytes;
             let bytes = &data[start as usize..(start + u64::from(rows) * row_bytes) as usize];
-            let buffer = storage(ctx, name, bytes.len() as u64 + WEIGHT_PAD);
-            up.write(ctx, &buffer, bytes)?;
+            let (storage, size) = match placement {
+                Placement::Textures { max_dim } => up.texture(ctx, name, bytes, max_dim)?,
+                Placement::Buffers => {
+                    let buffer = storage(ctx, name, bytes.len() as u64 + WEIGHT_PAD);
+                    up.write(ctx, &buffer, bytes)?;
+                    let size = buffer.size();
+                    (PartStorage::Buffer(buffer), size)
+                }
+            };
             parts.push(WeightPart {
-                size: buffer.size(),
+                storage,
+                size,
                 offset: 0,
-                buffer,
                 row0,
                 n_rows: rows,
                 source: None,
@@ -128,6 +255,22 @@ impl WeightMatrix {
 
     pub fn gpu_bytes(&self) -> u64 {
         self.parts.iter().map(|p| p.size).sum()
+    }
+
+    /// What [`WeightMatrix::gpu_bytes`] will be for `n_rows` x `n_cols` in `format`
+    /// uploaded in parts of at most `limit` bytes as `placement` says (the memory
+    /// plan's figure); None if it cannot be uploaded so.
+    pub fn gpu_bytes_of(
+        format: WeightFormat,
+        [n_rows, n_cols]: [u32; 2],
+        limit: u64,
+        placement: Placement,
+    ) -> Option<u64> {
+        let row_bytes = format.row_bytes(u64::from(n_cols))?;
+        split_rows(placement.part_limit(limit), row_bytes, n_rows)
+            .iter()
+            .map(|&(_, n)| placement.part_bytes(u64::from(n) * row_bytes + WEIGHT_PAD))
+            .sum()
     }
 
     /// A matrix whose rows live at `offset` in `buffer` (an expert cache slot), in
@@ -148,7 +291,7 @@ impl WeightMatrix {
             n_cols,
             row_bytes: row_bytes as u32,
             parts: vec![WeightPart {
-                buffer: buffer.clone(),
+                storage: PartStorage::Buffer(buffer.clone()),
                 offset,
                 size,
                 row0: 0,
@@ -207,30 +350,126 @@ impl Uploader {
     ) -> Result<()> {
         for (i, chunk) in bytes.chunks(STAGING_BYTES as usize).enumerate() {
             let len = (chunk.len() as u64).next_multiple_of(4);
-            let slice = self.staging.slice(..len);
-            let (tx, rx) = std::sync::mpsc::channel();
-            slice.map_async(wgpu::MapMode::Write, move |r| {
-                let _ = tx.send(r);
-            });
-            wait(ctx, "uploading weights")?;
-            match rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(Error::Gpu(format!("uploading weights: {e}"))),
-                Err(_) => return Err(Error::Gpu("uploading weights: no answer".into())),
-            }
-            {
-                let mut view = slice
-                    .get_mapped_range_mut()
-                    .map_err(|e| Error::Gpu(format!("uploading weights: {e}")))?;
-                view.slice(..chunk.len()).copy_from_slice(chunk);
-            }
-            self.staging.unmap();
+            self.stage(ctx, chunk, len)?;
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             let offset = dst_offset + i as u64 * STAGING_BYTES;
             enc.copy_buffer_to_buffer(&self.staging, 0, dst, offset, len);
             ctx.queue.submit([enc.finish()]);
         }
         wait(ctx, "uploading weights")
+    }
+}
+
+impl Uploader {
+    /// A texture holding `bytes` and at least [`WEIGHT_PAD`] zero bytes after them
+    /// ([`WeightTexture`]), filled through the staging buffer a band of whole rows at a
+    /// time; with its size in bytes.
+    /// The largest part this uploader makes: its binding limit, within what a shader
+    /// offset and a buffer can hold.
+    fn part_limit(&self, ctx: &GpuContext) -> u64 {
+        self.binding_limit
+            .min(MAX_PART_BYTES)
+            .min(ctx.profile.max_buffer_size)
+    }
+
+    fn texture(
+        &mut self,
+        ctx: &GpuContext,
+        name: &str,
+        bytes: &[u8],
+        max_dim: u32,
+    ) -> Result<(PartStorage, u64)> {
+        let padded = bytes.len() as u64 + WEIGHT_PAD;
+        let (shift, height) =
+            WeightTexture::shape(padded, max_dim).ok_or_else(|| Error::Limit {
+                what: format!("tensor '{name}' in one texture of rows of at most {max_dim} texels"),
+                needed: padded,
+                limit: 16 * u64::from(max_dim) * u64::from(max_dim),
+                unit: "bytes",
+            })?;
+        let width = 1u32 << shift;
+        let row_bytes = 16 * u64::from(width);
+        let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(name),
+            size: wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Uint,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        // Bands of whole rows, the last one zero-filled past the bytes (the padding).
+        let band_rows = (STAGING_BYTES / row_bytes).max(1) as u32;
+        let mut row0 = 0u32;
+        while row0 < height {
+            let rows = band_rows.min(height - row0);
+            let start = (u64::from(row0) * row_bytes).min(bytes.len() as u64) as usize;
+            let end = (u64::from(row0 + rows) * row_bytes).min(bytes.len() as u64) as usize;
+            let len = u64::from(rows) * row_bytes;
+            self.stage(ctx, &bytes[start..end], len)?;
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &self.staging,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(row_bytes as u32),
+                        rows_per_image: Some(rows),
+                    },
+                },
+                wgpu::TexelCopyTextureInfo {
+                    texture: &texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: 0,
+                        y: row0,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                wgpu::Extent3d {
+                    width,
+                    height: rows,
+                    depth_or_array_layers: 1,
+                },
+            );
+            ctx.queue.submit([enc.finish()]);
+            row0 += rows;
+        }
+        wait(ctx, "uploading weights")?;
+        let view = texture.create_view(&Default::default());
+        let size = row_bytes * u64::from(height);
+        Ok((PartStorage::Texture(WeightTexture { view, shift }), size))
+    }
+
+    /// Maps the first `len` bytes of the staging buffer (once the GPU is done with
+    /// it), writes `chunk` and zeros after it, and unmaps.
+    fn stage(&mut self, ctx: &GpuContext, chunk: &[u8], len: u64) -> Result<()> {
+        let slice = self.staging.slice(..len);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Write, move |r| {
+            let _ = tx.send(r);
+        });
+        wait(ctx, "uploading weights")?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Gpu(format!("uploading weights: {e}"))),
+            Err(_) => return Err(Error::Gpu("uploading weights: no answer".into())),
+        }
+        {
+            let mut view = slice
+                .get_mapped_range_mut()
+                .map_err(|e| Error::Gpu(format!("uploading weights: {e}")))?;
+            view.slice(..chunk.len()).copy_from_slice(chunk);
+            view.slice(chunk.len()..).fill(0);
+        }
+        self.staging.unmap();
+        Ok(())
     }
 }
 
@@ -338,5 +577,27 @@ impl Readback {
         }
         self.buffer.unmap();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WeightTexture;
+
+    #[test]
+    fn weight_textures_take_the_narrowest_row_that_fits() {
+        // Rows of 4 KiB (256 texels) from the smallest part up.
+        assert_eq!(WeightTexture::shape(1, 8192), Some((8, 1)));
+        assert_eq!(WeightTexture::shape(4096, 8192), Some((8, 1)));
+        assert_eq!(WeightTexture::shape(4097, 8192), Some((8, 2)));
+        // 32 MiB is 8192 rows of 4 KiB; one byte more needs 8 KiB rows.
+        assert_eq!(WeightTexture::shape(32 << 20, 8192), Some((8, 8192)));
+        assert_eq!(WeightTexture::shape((32 << 20) + 1, 8192), Some((9, 4097)));
+        // A 128 MiB part (the usual binding limit) in 16 KiB rows.
+        assert_eq!(WeightTexture::shape(128 << 20, 8192), Some((10, 8192)));
+        // The largest a square of max_dim texels holds, and past it none.
+        assert_eq!(WeightTexture::shape(16 << 26, 8192), Some((13, 8192)));
+        assert_eq!(WeightTexture::shape((16 << 26) + 16, 8192), None);
+        assert_eq!(WeightTexture::shape(16, 0), None);
     }
 }

@@ -17,6 +17,9 @@ pub struct DeviceOptions {
     /// integer dot products are faster (CPU-backed devices): slower, and equal to
     /// dequantize-then-multiply up to f32 rounding.
     pub f32_activations: bool,
+    /// Keep the weights the 8-bit kernels read in storage buffers instead of textures
+    /// (CPU-backed devices): slower on lavapipe, the same values. For measuring.
+    pub buffer_weights: bool,
 }
 
 /// Where a device's memory is, as far as the adapter says (wgpu reports no sizes).
@@ -51,7 +54,14 @@ pub struct DeviceProfile {
     /// we measured it (faster decode and prefill on lavapipe), unless
     /// DeviceOptions::f32_activations.
     pub q8_matvec: bool,
+    /// Dense matrices that the q8dot kernels read are uploaded as textures
+    /// ([`super::buffers::WeightTexture`]) where the format's reader is faster so
+    /// ([`super::pipelines::Q8Reader::texture`]). Set with q8_matvec, unless
+    /// DeviceOptions::buffer_weights.
+    pub weight_textures: bool,
     pub max_storage_binding: u64,
+    /// Widest and tallest 2-D texture (weight textures).
+    pub max_texture_dim: u32,
     pub max_buffer_size: u64,
     pub max_workgroup_storage: u32,
     pub max_invocations: u32,
@@ -102,7 +112,7 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
 impl DeviceProfile {
     fn from_granted(
         info: &wgpu::AdapterInfo,
-        [f16, subgroups, timestamps, f32_activations]: [bool; 4],
+        [f16, subgroups, timestamps, f32_activations, buffer_weights]: [bool; 5],
         limits: &wgpu::Limits,
     ) -> DeviceProfile {
         let cpu_device = info.device_type == wgpu::DeviceType::Cpu;
@@ -116,6 +126,7 @@ impl DeviceProfile {
             cpu_device,
             memory,
             q8_matvec: cpu_device && !f32_activations,
+            weight_textures: cpu_device && !f32_activations && !buffer_weights,
             adapter_name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
@@ -124,6 +135,7 @@ impl DeviceProfile {
             timestamps,
 
             max_storage_binding: limits.max_storage_buffer_binding_size,
+            max_texture_dim: limits.max_texture_dimension_2d,
             max_buffer_size: limits.max_buffer_size,
             max_workgroup_storage: limits.max_compute_workgroup_storage_size,
             max_invocations: limits.max_compute_invocations_per_workgroup,
@@ -173,7 +185,13 @@ impl GpuContext {
         // The adapter's type decides the CPU-device kernels, as for our own device.
         let profile = DeviceProfile::from_granted(
             &device.adapter_info(),
-            [f16, subgroups, timestamps, opts.f32_activations],
+            [
+                f16,
+                subgroups,
+                timestamps,
+                opts.f32_activations,
+                opts.buffer_weights,
+            ],
             &limits,
         );
         Ok(GpuContext {
@@ -277,7 +295,13 @@ impl GpuContext {
             .map_err(|e| Error::Gpu(format!("adapter '{}': {e}", info.name)))?;
         let profile = DeviceProfile::from_granted(
             &info,
-            [f16, subgroups, timestamps, opts.f32_activations],
+            [
+                f16,
+                subgroups,
+                timestamps,
+                opts.f32_activations,
+                opts.buffer_weights,
+            ],
             &limits,
         );
         Ok(GpuContext {

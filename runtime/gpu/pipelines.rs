@@ -75,35 +75,63 @@ pub struct Q8Reader {
     /// The reader defines its own `q8w4` (four blocks sharing loads); the others get
     /// q8dot/group.wgsl's four `q8w`. Also declared to the WGSL as `Q8W4_SHARES_LOADS`.
     pub own_q8w4: bool,
+    /// Its matvec reads the weights faster from a texture than from a storage buffer
+    /// on lavapipe, measured with matrices larger than the CPU's last-level cache, as
+    /// a model's are (docs/performance.md#weights-in-textures-issue-16-2026-12-07).
+    /// Where the device profile allows textures, these formats' dense matrices are
+    /// uploaded as textures ([`super::buffers::Placement::of`]).
+    pub faster_from_texture: bool,
 }
 
 /// The integer-dot reader of a format, for the formats whose matvecs and matmuls run on
 /// 8-bit activations on CPU-backed devices: every quantized format. The float formats
 /// keep the f32 kernels.
 pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
-    let (source, own_q8w4) = match f {
-        WeightFormat::Q4_0 => (include_str!("../../shaders/q8dot/q4_0.wgsl"), false),
-        WeightFormat::Q4_1 => (include_str!("../../shaders/q8dot/q4_1.wgsl"), false),
-        WeightFormat::Q8_0 => (include_str!("../../shaders/q8dot/q8_0.wgsl"), false),
-        WeightFormat::Q5_0 => (include_str!("../../shaders/q8dot/q5_0.wgsl"), false),
-        WeightFormat::Q5_1 => (include_str!("../../shaders/q8dot/q5_1.wgsl"), false),
-        WeightFormat::Q4_K => (include_str!("../../shaders/q8dot/q4_k.wgsl"), true),
-        WeightFormat::Q5_K => (include_str!("../../shaders/q8dot/q5_k.wgsl"), false),
-        WeightFormat::Q6_K => (include_str!("../../shaders/q8dot/q6_k.wgsl"), true),
-        WeightFormat::Q2_K => (include_str!("../../shaders/q8dot/q2_k.wgsl"), false),
-        WeightFormat::Q3_K => (include_str!("../../shaders/q8dot/q3_k.wgsl"), false),
-        WeightFormat::IQ4_NL => (include_str!("../../shaders/q8dot/iq4_nl.wgsl"), false),
-        WeightFormat::IQ4_XS => (include_str!("../../shaders/q8dot/iq4_xs.wgsl"), false),
-        WeightFormat::IQ2_XXS => (include_str!("../../shaders/q8dot/iq2_xxs.wgsl"), false),
-        WeightFormat::IQ2_XS => (include_str!("../../shaders/q8dot/iq2_xs.wgsl"), false),
-        WeightFormat::IQ2_S => (include_str!("../../shaders/q8dot/iq2_s.wgsl"), false),
-        WeightFormat::IQ3_XXS => (include_str!("../../shaders/q8dot/iq3_xxs.wgsl"), false),
-        WeightFormat::IQ3_S => (include_str!("../../shaders/q8dot/iq3_s.wgsl"), false),
-        WeightFormat::IQ1_S => (include_str!("../../shaders/q8dot/iq1_s.wgsl"), false),
-        WeightFormat::IQ1_M => (include_str!("../../shaders/q8dot/iq1_m.wgsl"), false),
+    use WeightFormat as F;
+    // (source, own q8w4, faster from a texture)
+    let (source, own_q8w4, faster_from_texture) = match f {
+        F::Q4_0 => (include_str!("../../shaders/q8dot/q4_0.wgsl"), false, false),
+        F::Q4_1 => (include_str!("../../shaders/q8dot/q4_1.wgsl"), false, false),
+        F::Q8_0 => (include_str!("../../shaders/q8dot/q8_0.wgsl"), false, false),
+        F::Q5_0 => (include_str!("../../shaders/q8dot/q5_0.wgsl"), false, false),
+        F::Q5_1 => (include_str!("../../shaders/q8dot/q5_1.wgsl"), false, false),
+        F::Q4_K => (include_str!("../../shaders/q8dot/q4_k.wgsl"), true, false),
+        F::Q5_K => (include_str!("../../shaders/q8dot/q5_k.wgsl"), false, false),
+        F::Q6_K => (include_str!("../../shaders/q8dot/q6_k.wgsl"), true, true),
+        F::Q2_K => (include_str!("../../shaders/q8dot/q2_k.wgsl"), false, true),
+        F::Q3_K => (include_str!("../../shaders/q8dot/q3_k.wgsl"), false, true),
+        F::IQ4_NL => (
+            include_str!("../../shaders/q8dot/iq4_nl.wgsl"),
+            false,
+            false,
+        ),
+        F::IQ4_XS => (
+            include_str!("../../shaders/q8dot/iq4_xs.wgsl"),
+            false,
+            false,
+        ),
+        F::IQ2_XXS => (
+            include_str!("../../shaders/q8dot/iq2_xxs.wgsl"),
+            false,
+            true,
+        ),
+        F::IQ2_XS => (include_str!("../../shaders/q8dot/iq2_xs.wgsl"), false, true),
+        F::IQ2_S => (include_str!("../../shaders/q8dot/iq2_s.wgsl"), false, true),
+        F::IQ3_XXS => (
+            include_str!("../../shaders/q8dot/iq3_xxs.wgsl"),
+            false,
+            true,
+        ),
+        F::IQ3_S => (include_str!("../../shaders/q8dot/iq3_s.wgsl"), false, true),
+        F::IQ1_S => (include_str!("../../shaders/q8dot/iq1_s.wgsl"), false, true),
+        F::IQ1_M => (include_str!("../../shaders/q8dot/iq1_m.wgsl"), false, true),
         _ => return None,
     };
-    Some(Q8Reader { source, own_q8w4 })
+    Some(Q8Reader {
+        source,
+        own_q8w4,
+        faster_from_texture,
+    })
 }
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -321,20 +349,26 @@ pub(super) fn bind_group_layout(
     device: &wgpu::Device,
     bindings: &[Binding],
 ) -> wgpu::BindGroupLayout {
+    let buffer = |ty| wgpu::BindingType::Buffer {
+        ty,
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    };
     let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
         .iter()
         .enumerate()
         .map(|(i, b)| wgpu::BindGroupLayoutEntry {
             binding: i as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: match b {
-                    Binding::Uniform => wgpu::BufferBindingType::Uniform,
-                    Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
-                    Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+            ty: match b {
+                Binding::Uniform => buffer(wgpu::BufferBindingType::Uniform),
+                Binding::Read => buffer(wgpu::BufferBindingType::Storage { read_only: true }),
+                Binding::ReadWrite => buffer(wgpu::BufferBindingType::Storage { read_only: false }),
+                Binding::Texture => wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Uint,
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
                 },
-                has_dynamic_offset: false,
-                min_binding_size: None,
             },
             count: None,
         })
@@ -373,9 +407,10 @@ mod tests {
     #[test]
     fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let keys = PipelineKey::all();
-        // 6 format kernels x 22 formats + the integer-dot matvec and matmul x the 19
-        // quantized formats + 4 cache kernels x 2 KV types + 5 others.
-        assert_eq!(keys.len(), 6 * 22 + 2 * 19 + 4 * 2 + 5);
+        // 6 format kernels x 22 formats + the integer-dot matvec and matmul, weights in
+        // buffers and in textures, x the 19 quantized formats + 4 cache kernels x 2 KV
+        // types + 5 others.
+        assert_eq!(keys.len(), 6 * 22 + 4 * 19 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)

@@ -47,7 +47,7 @@ pub fn streamed_matrix(
         .map(|(row0, rows)| {
             let len = u64::from(rows) * row_bytes;
             WeightPart {
-                buffer: placeholder.clone(),
+                storage: buffers::PartStorage::Buffer(placeholder.clone()),
                 offset: 0,
                 size: (len + buffers::WEIGHT_PAD).next_multiple_of(4),
                 row0,

@@ -113,7 +113,7 @@ impl Decoder {
             _ => (0, 0),
         };
         let (layers_bytes, output_bytes, always, largest_part, largest_row) =
-            PlanInput::dense_shapes(&file, &cfg, out_name, binding_limit);
+            PlanInput::dense_shapes(&file, &cfg, out_name, binding_limit, &ctx.profile);
         let plan = plan::plan(
             file.path(),
             &PlanInput {

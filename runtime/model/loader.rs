@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::file::gguf::{GgufFile, TensorInfo};
 use crate::file::quant;
-use crate::gpu::buffers::{self, Uploader, WeightMatrix};
+use crate::gpu::buffers::{self, MatrixUse, Placement, Uploader, WeightMatrix};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::{MAX_HEAD_DIM, MAX_LATENT_DIM};
 use crate::gpu::stream::streamed_matrix;
@@ -134,17 +134,24 @@ impl<'a, 'p> Loader<'a, 'p> {
         Ok(())
     }
 
-    /// A [n_rows, n_cols] matrix (GGUF dims [n_cols, n_rows]).
+    /// A [n_rows, n_cols] matrix (GGUF dims [n_cols, n_rows]) that mat ops read.
     pub fn matrix(&mut self, name: &str, n_rows: u32, n_cols: u32) -> Result<WeightMatrix> {
         let dims = [u64::from(n_cols), u64::from(n_rows)];
-        self.matrix_dims(name, &dims, n_rows, n_cols)
+        self.matrix_dims(name, &dims, n_rows, n_cols, MatrixUse::Mat)
+    }
+
+    /// A [n_rows, n_cols] matrix that per-head products read (HeadMatVec and
+    /// HeadMatVecT read storage buffers only).
+    pub fn head_matrix(&mut self, name: &str, n_rows: u32, n_cols: u32) -> Result<WeightMatrix> {
+        let dims = [u64::from(n_cols), u64::from(n_rows)];
+        self.matrix_dims(name, &dims, n_rows, n_cols, MatrixUse::Heads)
     }
 
     /// A 3-D tensor [n, rows, cols] (GGUF dims [cols, rows, n]) as one matrix of
-    /// n * rows rows: one block of rows per head.
+    /// n * rows rows: one block of rows per head, for per-head products.
     pub fn matrix3(&mut self, name: &str, n: u32, rows: u32, cols: u32) -> Result<WeightMatrix> {
         let dims = [u64::from(cols), u64::from(rows), u64::from(n)];
-        self.matrix_dims(name, &dims, n * rows, cols)
+        self.matrix_dims(name, &dims, n * rows, cols, MatrixUse::Heads)
     }
 
     fn matrix_dims(
@@ -153,6 +160,7 @@ impl<'a, 'p> Loader<'a, 'p> {
         want: &[u64],
         n_rows: u32,
         n_cols: u32,
+        use_: MatrixUse,
     ) -> Result<WeightMatrix> {
         let t = self.info(name)?;
         self.check_dims(name, &t.dims, want)?;
@@ -166,7 +174,9 @@ impl<'a, 'p> Loader<'a, 'p> {
             }
         }
         let data = self.file.tensor_data(t);
-        let m = WeightMatrix::upload(self.ctx, &mut self.up, name, t.format, dims, data)?;
+        let placement = Placement::of(&self.ctx.profile, t.format, use_);
+        let up = &mut self.up;
+        let m = WeightMatrix::upload_placed(self.ctx, up, name, t.format, dims, data, placement)?;
         // Uploaded: the mapped pages need not stay in the resident set.
         self.file.release(t.offset, t.size);
         self.bytes += m.gpu_bytes();

@@ -75,7 +75,7 @@ impl MlaLayer {
             }
         } else {
             let rows = cfg.n_head * (m.qk_nope + m.v_head);
-            KvB::Legacy(ld.matrix(&n(T::AttnKvB), rows, m.kv_lora_rank)?)
+            KvB::Legacy(ld.head_matrix(&n(T::AttnKvB), rows, m.kv_lora_rank)?)
         };
         Ok(MlaLayer {
             q,

@@ -84,6 +84,18 @@ pub fn layer(i: u32, t: LayerTensor) -> String {
     format!("blk.{i}.{}", t.suffix())
 }
 
+/// The matrices that per-head products read (MLA's attn_k_b and attn_v_b, or a legacy
+/// attn_kv_b): the loader keeps them in storage buffers (`MatrixUse::Heads`).
+pub fn is_per_head_matrix(name: &str) -> bool {
+    [
+        LayerTensor::AttnKB,
+        LayerTensor::AttnVB,
+        LayerTensor::AttnKvB,
+    ]
+    .iter()
+    .any(|t| name.ends_with(t.suffix()))
+}
+
 /// Routed expert tensors (3-D, one matrix per expert), which are never uploaded at load.
 pub fn is_expert_tensor(name: &str) -> bool {
     name.ends_with("_exps.weight")

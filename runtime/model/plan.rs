@@ -10,8 +10,8 @@
 
 use crate::error::{Error, Result};
 use crate::file::gguf::{GgufFile, TensorInfo};
-use crate::gpu::buffers;
-use crate::gpu::context::DeviceMemory;
+use crate::gpu::buffers::{self, MatrixUse, Placement, WeightMatrix};
+use crate::gpu::context::{DeviceMemory, DeviceProfile};
 use crate::model::config::Config;
 use crate::model::names;
 
@@ -94,16 +94,17 @@ fn is_dense_matrix(t: &TensorInfo) -> bool {
     t.dims.len() >= 2 && !names::is_expert_tensor(&t.name) && t.name != names::TOKEN_EMBD
 }
 
-/// GPU bytes of a matrix uploaded in parts at the binding limit (rows, read padding).
-pub fn matrix_bytes(t: &TensorInfo, limit: u64) -> u64 {
+/// GPU bytes of a matrix uploaded in parts at the binding limit (rows, read padding),
+/// in buffers or textures as the loader places it on this device.
+pub fn matrix_bytes(t: &TensorInfo, limit: u64, profile: &DeviceProfile) -> u64 {
     let (rows, cols) = rows_cols(t);
-    let Some(row_bytes) = t.format.row_bytes(cols) else {
-        return t.size;
+    let use_ = match names::is_per_head_matrix(&t.name) {
+        true => MatrixUse::Heads,
+        false => MatrixUse::Mat,
     };
-    buffers::split_rows(limit, row_bytes, rows as u32)
-        .iter()
-        .map(|&(_, n)| (u64::from(n) * row_bytes + buffers::WEIGHT_PAD).next_multiple_of(4))
-        .sum()
+    let placement = Placement::of(profile, t.format, use_);
+    WeightMatrix::gpu_bytes_of(t.format, [rows as u32, cols as u32], limit, placement)
+        .unwrap_or(t.size)
 }
 
 /// What the plan needs to know besides the budget.
@@ -133,6 +134,7 @@ impl PlanInput {
         cfg: &Config,
         output: &str,
         limit: u64,
+        profile: &DeviceProfile,
     ) -> (Vec<u64>, u64, u64, u64, u64) {
         let mut layers = vec![0u64; cfg.n_layer as usize];
         let (mut out, mut always, mut largest_part, mut largest_row) = (0, 0, 0, 0);
@@ -145,7 +147,7 @@ impl PlanInput {
             if !(is_dense_matrix(t) || is_output) {
                 continue;
             }
-            let bytes = matrix_bytes(t, limit);
+            let bytes = matrix_bytes(t, limit, profile);
             if always_resident(&t.name) {
                 always += bytes;
                 continue;

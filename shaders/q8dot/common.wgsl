@@ -14,16 +14,18 @@
 // matvec takes four blocks at a time (q8w4) where Q8W4_SHARES_LOADS says that saves
 // loads, and one at a time otherwise (four unpacked blocks per row only cost registers).
 //
-// The weights are read 16 bytes at a time (W4): lavapipe (Mesa 22.3) issues a per-lane
-// load for every storage read, and a vec4 costs about what a word does, so loads, not
-// arithmetic, set these kernels' speed. A block is 2 to 8 loads this way (Q4_0 and
-// Q4_1 2, Q4_K and Q8_0 3, Q6_K 8) where word reads took 5 to 24. Blocks are not
-// 16-byte aligned in most formats: the readers load the vec4s that cover a block (or a
-// run of it: run8, run4) and shift it into place (ALU work, cheap here), taking the
-// scales from the same vec4s where the block fits in as few as its quants alone need.
-// Weight buffers carry 16 bytes of padding past the last row (buffers.rs WEIGHT_PAD)
-// so the last vec4 of a run is inside the buffer.
-@group(0) @binding(2) var<storage, read> W4: array<vec4<u32>>;  // raw GGUF blocks
+// The weights are read 16 bytes at a time (w4(i): vec4 i of the part's raw GGUF blocks,
+// from a storage buffer or a texture, q8dot/w4_storage.wgsl or w4_texture.wgsl). On
+// lavapipe (Mesa 22.3) loads count: a storage load is a per-lane loop of bounds-checked
+// scalar loads, a vec4 costing about what a word does (a texel fetch is straight-line
+// code, faster for the formats with many loads per block: docs/performance.md). A block
+// is 2 to 8 loads this way (Q4_0 and Q4_1 2, Q4_K and
+// Q8_0 3, Q6_K 8) where word reads took 5 to 24. Blocks are not 16-byte aligned in most
+// formats: the readers load the vec4s that cover a block (or a run of it: run8, run4)
+// and shift it into place (ALU work, cheap here), taking the scales from the same vec4s
+// where the block fits in as few as its quants alone need. Weight parts carry 16 bytes
+// of padding past the last row (buffers.rs WEIGHT_PAD) so the last vec4 of a run is
+// inside the part.
 
 struct Q8W {
     q0: vec4<u32>,
@@ -84,8 +86,8 @@ fn half_shift(w: vec4<u32>, n: u32, h: u32) -> vec4<u32> {
 // 16 bytes at an even byte offset `start`: two loads.
 fn run4(start: u32) -> vec4<u32> {
     let v = start >> 4u;
-    let a = W4[v];
-    let b = W4[v + 1u];
+    let a = w4(v);
+    let b = w4(v + 1u);
     let o = (start >> 2u) & 3u;
     return half_shift(words4(a, b, o), b[o], start & 2u);
 }
@@ -98,9 +100,9 @@ struct Run8 {
 // 32 bytes at an even byte offset `start`: three loads.
 fn run8(start: u32) -> Run8 {
     let v = start >> 4u;
-    let a = W4[v];
-    let b = W4[v + 1u];
-    let c = W4[v + 2u];
+    let a = w4(v);
+    let b = w4(v + 1u);
+    let c = w4(v + 2u);
     let o = (start >> 2u) & 3u;
     let h = start & 2u;
     return Run8(half_shift(words4(a, b, o), b[o], h), half_shift(words4(b, c, o), c[o], h));
@@ -109,11 +111,11 @@ fn run8(start: u32) -> Run8 {
 // 64 bytes at an even byte offset `start`: five loads.
 fn run16(start: u32) -> array<vec4<u32>, 4> {
     let v = start >> 4u;
-    let a = W4[v];
-    let b = W4[v + 1u];
-    let c = W4[v + 2u];
-    let d = W4[v + 3u];
-    let e = W4[v + 4u];
+    let a = w4(v);
+    let b = w4(v + 1u);
+    let c = w4(v + 2u);
+    let d = w4(v + 3u);
+    let e = w4(v + 4u);
     let o = (start >> 2u) & 3u;
     let h = start & 2u;
     return array<vec4<u32>, 4>(
@@ -138,7 +140,7 @@ fn vec4_u16(w: vec4<u32>, byte_off: u32) -> u32 {
 
 // The 16-bit value at an even byte offset: one load.
 fn w4_u16(byte_off: u32) -> u32 {
-    return vec4_u16(W4[byte_off >> 4u], byte_off);
+    return vec4_u16(w4(byte_off >> 4u), byte_off);
 }
 
 // The 4 words that start at byte `rel` (even, 0..16) of the 32 bytes a, n: how the
@@ -155,7 +157,7 @@ fn w4_u32(byte_off: u32) -> u32 {
 
 // The byte at any offset: one load.
 fn w4_u8(byte_off: u32) -> u32 {
-    return (W4[byte_off >> 4u][(byte_off >> 2u) & 3u] >> ((byte_off & 3u) * 8u)) & 0xffu;
+    return (w4(byte_off >> 4u)[(byte_off >> 2u) & 3u] >> ((byte_off & 3u) * 8u)) & 0xffu;
 }
 
 fn w4_f16(byte_off: u32) -> f32 {

@@ -7,7 +7,7 @@
 fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + (b / 8u) * 136u;
     let ib = b % 8u;
-    let head = W4[base >> 4u];
+    let head = w4(base >> 4u);
     let o = (base >> 2u) & 3u;  // 0 or 2
     let w0 = head[o];
     let w1 = head[o + 1u];

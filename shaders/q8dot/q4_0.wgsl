@@ -5,8 +5,8 @@
 fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + b * 18u;
     let v = base >> 4u;
-    let a = W4[v];
-    let n = W4[v + 1u];
+    let a = w4(v);
+    let n = w4(v + 1u);
     let d = unpack2x16float(vec4_u16(a, base)).x;
     let r = words_at(a, n, (base & 15u) + 2u);
     return Q8W(r & vec4<u32>(NIB), (r >> vec4<u32>(4u)) & vec4<u32>(NIB), vec2<f32>(d, d), -8.0 * d, NO_HALF_MINS);

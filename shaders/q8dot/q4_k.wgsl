@@ -6,9 +6,9 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let v = (row + (b / 8u) * 144u) >> 4u;
     let j = b % 8u;
     let sh = vec4<u32>(4u * (j % 2u));
-    let head = W4[v];
-    let r0 = W4[v + 1u + 2u * (j / 2u)];
-    let r1 = W4[v + 2u + 2u * (j / 2u)];
+    let head = w4(v);
+    let r0 = w4(v + 1u + 2u * (j / 2u));
+    let r1 = w4(v + 2u + 2u * (j / 2u));
     let nib = vec4<u32>(NIB);
     return q4k_w((r0 >> sh) & nib, (r1 >> sh) & nib, unpack2x16float(head.x), scale_min_k4v(head, j));
 }
@@ -19,11 +19,11 @@ fn q8w(row: u32, b: u32) -> Q8W {
 fn q8w4(row: u32, b: u32) -> Q8W4 {
     let v = (row + (b / 8u) * 144u) >> 4u;
     let j0 = b % 8u;
-    let head = W4[v];
-    let r0 = W4[v + 1u + j0];
-    let r1 = W4[v + 2u + j0];
-    let r2 = W4[v + 3u + j0];
-    let r3 = W4[v + 4u + j0];
+    let head = w4(v);
+    let r0 = w4(v + 1u + j0);
+    let r1 = w4(v + 2u + j0);
+    let r2 = w4(v + 3u + j0);
+    let r3 = w4(v + 4u + j0);
     let dd = unpack2x16float(head.x);
     let nib = vec4<u32>(NIB);
     let four = vec4<u32>(4u);

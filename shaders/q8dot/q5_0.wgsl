@@ -8,11 +8,11 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + b * 22u;
     let v = base >> 4u;
     let rel = base & 15u;
-    let a = W4[v];
-    let n = W4[v + 1u];
+    let a = w4(v);
+    let n = w4(v + 1u);
     // The third vec4 is only used when the block reaches into it (rel >= 10), and then it
     // is in the buffer; otherwise the index is kept in range and the value unused.
-    let c = W4[min(v + 2u, arrayLength(&W4) - 1u)];
+    let c = w4(min(v + 2u, w4_count() - 1u));
     let d = unpack2x16float(vec4_u16(a, rel)).x;
     let qh = words_at(a, n, rel + 2u).x;
     return q5_block(words_at3(a, n, c, rel + 6u), qh, d, -16.0 * d);

@@ -8,11 +8,11 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + b * 24u;
     let v = base >> 4u;
     let rel = base & 15u;
-    let a = W4[v];
-    let n = W4[v + 1u];
+    let a = w4(v);
+    let n = w4(v + 1u);
     // The third vec4 is only used when the block reaches into it (rel >= 8), and then it
     // is in the buffer; otherwise the index is kept in range and the value unused.
-    let c = W4[min(v + 2u, arrayLength(&W4) - 1u)];
+    let c = w4(min(v + 2u, w4_count() - 1u));
     let head = words_at(a, n, rel);
     let dm = unpack2x16float(head.x);
     let qh = head.y;

@@ -6,11 +6,11 @@ fn q8w(row: u32, b: u32) -> Q8W {
     let v = (row + (b / 8u) * 176u) >> 4u;
     let j = b % 8u;
     let sh = vec4<u32>(4u * (j % 2u));
-    let head = W4[v];
-    let h0 = W4[v + 1u];
-    let h1 = W4[v + 2u];
-    let l0 = W4[v + 3u + 2u * (j / 2u)];
-    let l1 = W4[v + 4u + 2u * (j / 2u)];
+    let head = w4(v);
+    let h0 = w4(v + 1u);
+    let h1 = w4(v + 2u);
+    let l0 = w4(v + 3u + 2u * (j / 2u));
+    let l1 = w4(v + 4u + 2u * (j / 2u));
     let hb = vec4<u32>(j);
     let one = vec4<u32>(0x01010101u);
     let q0 = ((l0 >> sh) & vec4<u32>(NIB)) | (((h0 >> hb) & one) << vec4<u32>(4u));

@@ -34,8 +34,8 @@ fn q8w4(row: u32, b: u32) -> Q8W4 {
     let l13 = Run8(l[2], l[3]);
     let qh = run8(base + 128u + 32u * n);
     let tail = (base + 192u) >> 4u;
-    let ta = W4[tail];
-    let tb = W4[tail + 1u];
+    let ta = w4(tail);
+    let tb = w4(tail + 1u);
     let rel = base & 15u; // the same offset as base + 192 (12 vec4s on)
     let sc0 = u32_at(ta, tb, rel + 8u * n); // scales of quarters 0, 1
     let sc1 = u32_at(ta, tb, rel + 8u * n + 4u); // 2, 3

@@ -6,9 +6,9 @@
 fn q8w(row: u32, b: u32) -> Q8W {
     let base = row + b * 34u;
     let v = base >> 4u;
-    let a = W4[v];
-    let n = W4[v + 1u];
-    let c = W4[v + 2u];
+    let a = w4(v);
+    let n = w4(v + 1u);
+    let c = w4(v + 2u);
     let d = unpack2x16float(vec4_u16(a, base)).x;
     let rel = (base & 15u) + 2u;
     return Q8W(words_at(a, n, rel), words_at(n, c, rel), vec2<f32>(d, d), 0.0, NO_HALF_MINS);

@@ -7,10 +7,10 @@
 use super::{q8_bytes, Kernel, MatOp, OpBuilder, StepParams};
 use crate::error::{Error, Result};
 use crate::file::quant::{self, WeightFormat};
-use crate::gpu::buffers::{self, Readback, Uploader, WeightMatrix};
+use crate::gpu::buffers::{self, MatrixUse, Placement, Readback, Uploader, WeightMatrix};
 use crate::gpu::context::{DeviceOptions, GpuContext};
 use crate::gpu::graph::Graph;
-use crate::gpu::pipelines::PipelineCache;
+use crate::gpu::pipelines::{q8dot_reader, PipelineCache};
 use crate::gpu::profile::profile_step;
 use crate::gpu::Buffer;
 
@@ -64,12 +64,16 @@ impl KernelBench {
 
     /// `y = W x` for `tokens` tokens (1: the decode matvec; more: the prefill matmul)
     /// with W `rows` x `cols` in `format`, recorded `reps` times.
+    /// `textures`: Some(true) puts the weights in a texture for every format with a
+    /// q8dot reader, Some(false) in a buffer, None where a model's load would
+    /// ([`Placement::of`]).
     pub fn time_mat(
         &mut self,
         format: WeightFormat,
         [rows, cols]: [u32; 2],
         tokens: u32,
         reps: u32,
+        textures: Option<bool>,
     ) -> Result<MatTiming> {
         let bad = |what: String| Err(Error::Invalid(format!("kernel bench: {what}")));
         if !(1..=MAX_TOKENS).contains(&tokens) || reps == 0 {
@@ -87,7 +91,16 @@ impl KernelBench {
         let bytes = quant::random_blocks(format, rows as usize, cols as usize, 7);
         let ctx = &self.ctx;
         let mut up = Uploader::new(ctx, u64::MAX);
-        let w = WeightMatrix::upload(ctx, &mut up, "w", format, [rows, cols], &bytes)?;
+        let dims = [rows, cols];
+        let texture = Placement::Textures {
+            max_dim: ctx.profile.max_texture_dim,
+        };
+        let placement = match textures {
+            None => Placement::of(&ctx.profile, format, MatrixUse::Mat),
+            Some(true) if q8dot_reader(format).is_some() => texture,
+            Some(_) => Placement::Buffers,
+        };
+        let w = WeightMatrix::upload_placed(ctx, &mut up, "w", format, dims, &bytes, placement)?;
         let x: Vec<f32> = (0..tokens * cols)
             .map(|i| ((i % 97) as f32 - 48.0) / 64.0)
             .collect();

@@ -113,7 +113,7 @@ impl OpBuilder<'_> {
         };
         let params = buffers::uniform(self.ctx, name, &params);
         let bufs = [
-            part.binding(),
+            part.buffer_binding(name)?,
             h.x.as_entire_buffer_binding(),
             h.y.as_entire_buffer_binding(),
         ];

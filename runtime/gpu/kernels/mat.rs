@@ -7,7 +7,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::{Binding, Grid, Kernel, KernelSpec, Op, OpBuilder, WeightReader};
 use crate::error::{Error, Result};
-use crate::gpu::buffers::{self, WeightMatrix};
+use crate::gpu::buffers::{self, PartStorage, WeightMatrix};
 use crate::gpu::pipelines::PipelineKey;
 
 #[repr(C)]
@@ -20,7 +20,8 @@ pub(super) struct MatParams {
     pub y_stride: u32,
     pub x_stride: u32,
     pub flags: u32,
-    pub _pad: u32,
+    /// Weights in a texture: log2 of its row width in texels.
+    pub w_shift: u32,
 }
 
 const FLAG_BIAS: u32 = 1;
@@ -116,7 +117,6 @@ impl OpBuilder<'_> {
             (false, true) => Kernel::MatVecSubgroup,
             (false, false) => Kernel::MatVec,
         };
-        let key = PipelineKey::with_format(kernel, m.w.format);
         let mut flags = 0;
         if m.bias.is_some() {
             flags |= FLAG_BIAS;
@@ -125,6 +125,18 @@ impl OpBuilder<'_> {
             flags |= FLAG_ACCUMULATE;
         }
         for (i, part) in m.w.parts.iter().enumerate() {
+            // Texture parts take the texture twin of the 8-bit kernel.
+            let (kernel, w_shift) = match (&part.storage, kernel) {
+                (PartStorage::Buffer(_), k) => (k, 0),
+                (PartStorage::Texture(t), Kernel::MatVecQ8) => (Kernel::MatVecQ8Tex, t.shift),
+                (PartStorage::Texture(t), Kernel::MatMulQ8) => (Kernel::MatMulQ8Tex, t.shift),
+                (PartStorage::Texture(_), k) => {
+                    return Err(Error::Internal(format!(
+                        "{name}: weights in a texture for {k:?} (no 8-bit input)"
+                    )))
+                }
+            };
+            let key = PipelineKey::with_format(kernel, m.w.format);
             let params = MatParams {
                 n_rows: part.n_rows,
                 n_cols: m.w.n_cols,
@@ -133,10 +145,12 @@ impl OpBuilder<'_> {
                 y_stride: m.w.n_rows,
                 x_stride: m.x_stride,
                 flags,
-                _pad: 0,
+                w_shift,
             };
             let grid = match kernel {
-                Kernel::MatMulQ8 | Kernel::MatVecQ8 => super::mat_q8::grid(kernel, part.n_rows),
+                Kernel::MatMulQ8 | Kernel::MatVecQ8 | Kernel::MatMulQ8Tex | Kernel::MatVecQ8Tex => {
+                    super::mat_q8::grid(kernel, part.n_rows)
+                }
                 Kernel::MatMulRows => Grid::TokenTiles {
                     x: part.n_rows.div_ceil(MATMUL_ROWS_ROWS),
                     tokens_per_y: MATMUL_ROWS_TOKENS,
@@ -155,9 +169,12 @@ impl OpBuilder<'_> {
             let bias = m.bias.unwrap_or(self.dummy);
             let params = buffers::uniform(self.ctx, name, &params);
             let mut unit = None;
-            let w = match part.source {
-                None => part.binding(),
-                Some(src) => {
+            let w = match (part.source, &part.storage) {
+                (None, PartStorage::Texture(t)) => wgpu::BindingResource::TextureView(&t.view),
+                (None, PartStorage::Buffer(_)) => {
+                    wgpu::BindingResource::Buffer(part.buffer_binding(name)?)
+                }
+                (Some(src), _) => {
                     let st = self.stream.as_mut().ok_or_else(|| {
                         Error::Internal(format!("streamed {name} without a stream ring"))
                     })?;
@@ -165,20 +182,20 @@ impl OpBuilder<'_> {
                     st.units.push(src);
                     unit = Some(u);
                     let ring: &[wgpu::Buffer; 2] = st.ring;
-                    wgpu::BufferBinding {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: &ring[u % 2],
                         offset: 0,
                         size: wgpu::BufferSize::new(part.size),
-                    }
+                    })
                 }
             };
             let bufs = [
                 w,
-                q8.as_ref().unwrap_or(m.x).as_entire_buffer_binding(),
-                m.y.as_entire_buffer_binding(),
-                bias.as_entire_buffer_binding(),
+                q8.as_ref().unwrap_or(m.x).as_entire_binding(),
+                m.y.as_entire_binding(),
+                bias.as_entire_binding(),
             ];
-            let mut op = self.op_bound(format!("{name}[{i}]"), key, &params, &bufs, grid)?;
+            let mut op = self.op_resources(format!("{name}[{i}]"), key, &params, &bufs, grid)?;
             op.unit = unit;
             ops.push(op);
         }
@@ -209,7 +226,7 @@ impl OpBuilder<'_> {
             x: w.n_rows.div_ceil(rows_per_wg),
         };
         let bufs = [
-            part.binding(),
+            part.buffer_binding(&name)?,
             x.as_entire_buffer_binding(),
             y.as_entire_buffer_binding(),
             self.dummy.as_entire_buffer_binding(),
@@ -227,7 +244,7 @@ impl OpBuilder<'_> {
             y_stride: w.n_rows,
             x_stride: w.n_cols,
             flags: 0,
-            _pad: 0,
+            w_shift: 0,
         };
         buffers::uniform(self.ctx, "expert matvec", &params)
     }
@@ -239,7 +256,7 @@ pub(super) mod tests {
     use super::super::test_util::{assert_close, dequant_rows, odd_cols, Harness, Rng};
     use super::*;
     use crate::file::quant::{self, WeightFormat};
-    use crate::gpu::buffers::{Uploader, WEIGHT_PAD};
+    use crate::gpu::buffers::{MatrixUse, PartStorage, Placement, Uploader, WEIGHT_PAD};
     use crate::gpu::context::DeviceOptions;
     use crate::gpu::pipelines::q8dot_reader;
 
@@ -269,10 +286,15 @@ pub(super) mod tests {
         (y, mag)
     }
 
-    /// The kernel [`OpBuilder::mat`] must pick for this profile and format.
-    fn expected_kernel(h: &Harness, f: WeightFormat, batched: bool) -> Kernel {
-        let q8 = h.ctx.profile.q8_matvec && q8dot_reader(f).is_some();
+    /// The kernel [`OpBuilder::mat`] must pick for this profile and format, with the
+    /// weights in textures (`textures`, formats with a q8dot reader) or buffers.
+    fn expected_kernel(h: &Harness, f: WeightFormat, batched: bool, textures: bool) -> Kernel {
+        let reader = q8dot_reader(f).is_some();
+        let tex = textures && reader;
+        let q8 = (h.ctx.profile.q8_matvec || tex) && reader;
         match (batched, h.ctx.profile.subgroups) {
+            (false, _) if tex => Kernel::MatVecQ8Tex,
+            (true, _) if tex => Kernel::MatMulQ8Tex,
             (false, _) if q8 => Kernel::MatVecQ8,
             (true, _) if q8 => Kernel::MatMulQ8,
             (true, _) if h.ctx.profile.cpu_device => Kernel::MatMulRows,
@@ -282,7 +304,9 @@ pub(super) mod tests {
         }
     }
 
-    fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool) {
+    /// `textures`: the weights are uploaded as textures where the format has a q8dot
+    /// reader (whether or not upload_mat would choose it: every reader must read both).
+    fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool, textures: bool) {
         // Unsplit: more than two of the 8-bit kernels' 64-row workgroups, the last one
         // short.
         let rows = if split { 37usize } else { 133 };
@@ -294,7 +318,16 @@ pub(super) mod tests {
         let limit = if split { 5 * rb + WEIGHT_PAD } else { u64::MAX };
         let mut up = Uploader::new(&h.ctx, limit);
         let dims = [rows as u32, cols as u32];
-        let wm = WeightMatrix::upload(&h.ctx, &mut up, "w", f, dims, &bytes).unwrap();
+        let placement = match textures && q8dot_reader(f).is_some() {
+            true => Placement::Textures {
+                max_dim: h.ctx.profile.max_texture_dim,
+            },
+            false => Placement::Buffers,
+        };
+        let wm =
+            WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement).unwrap();
+        let want_bytes = WeightMatrix::gpu_bytes_of(f, dims, limit, placement);
+        assert_eq!(Some(wm.gpu_bytes()), want_bytes, "the memory plan's figure");
         assert_eq!(wm.parts.len(), if split { 8 } else { 1 });
         let mut rng = Rng(99);
         let batched = tokens > 1;
@@ -308,8 +341,11 @@ pub(super) mod tests {
         let bias = rng.vec(rows);
         let y0 = rng.vec(tokens * rows);
         let (xb, bb, yb) = (h.f32s(&x_wide), h.f32s(&bias), h.f32s(&y0));
-        let expected = expected_kernel(h, f, batched);
-        let q8 = matches!(expected, Kernel::MatVecQ8 | Kernel::MatMulQ8);
+        let expected = expected_kernel(h, f, batched, textures);
+        let q8 = matches!(
+            expected,
+            Kernel::MatVecQ8 | Kernel::MatMulQ8 | Kernel::MatVecQ8Tex | Kernel::MatMulQ8Tex
+        );
         let got = h.run(tokens as u32, 0, &yb, tokens * rows, |ob, g| {
             let m = MatOp {
                 w: &wm,
@@ -337,7 +373,11 @@ pub(super) mod tests {
         // f32 accumulation in a different order than the f64 reference: error grows
         // with the sum of |w x| terms, about cols * 2^-24 relative at worst; 1e-5
         // leaves margin.
-        let what = format!("{} {} tokens split={split}", f.name(), tokens);
+        let what = format!(
+            "{} {} tokens split={split} textures={textures}",
+            f.name(),
+            tokens
+        );
         assert_close(&what, &got, &want, 1e-5, 1e-5, &mag);
     }
 
@@ -346,7 +386,9 @@ pub(super) mod tests {
         // Default options pick the subgroup matvec where the adapter has subgroups
         // (lavapipe does); the downlevel profile keeps the workgroup-memory version.
         // With q8_matvec (CPU-backed devices) the formats with a q8dot reader take the
-        // integer-dot matvec instead: each profile runs both ways.
+        // integer-dot matvec instead, reading its weights from a buffer (streamed
+        // parts, expert slots) or a texture (weight_textures): each profile runs all
+        // three ways.
         let default = Harness::new();
         if !default.ctx.profile.subgroups {
             eprintln!("adapter without subgroups: both runs use the workgroup-memory matvec");
@@ -357,11 +399,12 @@ pub(super) mod tests {
         });
         assert!(!downlevel.ctx.profile.subgroups);
         for mut h in [default, downlevel] {
-            for q8_matvec in [false, true] {
+            for (q8_matvec, textures) in [(false, false), (true, false), (true, true)] {
                 h.ctx.profile.q8_matvec = q8_matvec;
+                h.ctx.profile.weight_textures = textures;
                 for f in WeightFormat::ALL {
-                    check_mat(&mut h, f, 1, false);
-                    check_mat(&mut h, f, 1, true);
+                    check_mat(&mut h, f, 1, false, textures);
+                    check_mat(&mut h, f, 1, true, textures);
                 }
             }
         }
@@ -371,17 +414,114 @@ pub(super) mod tests {
     fn matmul_matches_cpu_reference_for_every_format_and_split() {
         // Every prefill kernel, whatever the adapter: the tiled one real GPUs get, the
         // barrier-free one CPU-backed devices get (the profile's cpu_device) and, for
-        // the formats with a q8dot reader, its integer-dot twin (q8_matvec).
+        // the formats with a q8dot reader, its integer-dot twin (q8_matvec) on weights
+        // in buffers and in textures.
         let mut h = Harness::new();
-        for (cpu_device, q8_matvec) in [(false, false), (true, false), (true, true)] {
+        let runs = [
+            (false, false, false),
+            (true, false, false),
+            (true, true, false),
+            (true, true, true),
+        ];
+        for (cpu_device, q8_matvec, textures) in runs {
             h.ctx.profile.cpu_device = cpu_device;
             h.ctx.profile.q8_matvec = q8_matvec;
+            h.ctx.profile.weight_textures = textures;
             for f in WeightFormat::ALL {
                 // 19 tokens: partial last tiles (16 tokens per tile in MatMulRows, 8 in
                 // MatMulQ8).
-                check_mat(&mut h, f, 19, false);
-                check_mat(&mut h, f, 19, true);
+                check_mat(&mut h, f, 19, false, textures);
+                check_mat(&mut h, f, 19, true, textures);
             }
         }
+    }
+
+    #[test]
+    fn texture_parts_of_every_shape_match_the_reference() {
+        // Rows wider than 4 KiB (w_shift above 8), parts split at what a texture holds,
+        // and an upload in two staging bands: a Q6_K matrix of 8.8 MB under small
+        // texture limits.
+        let mut h = Harness::new();
+        h.ctx.profile.q8_matvec = true;
+        let f = WeightFormat::Q6_K;
+        let (rows, cols) = (7000usize, 1536usize);
+        let bytes = quant::random_blocks(f, rows, cols, 11);
+        let w = dequant_rows(f, &bytes, rows, cols);
+        let x = Rng(3).vec(cols);
+        let (want, mag) = ref_matmul(&w, &ref_q8(&x), rows, cols, 1);
+        let dims = [rows as u32, cols as u32];
+        // (max_dim, parts, row width of the first part in log2 texels)
+        for (max_dim, n_parts, shift) in [(1024, 1, 10), (256, 9, 8)] {
+            h.ctx.profile.max_texture_dim = max_dim;
+            let placement = Placement::Textures { max_dim };
+            let mut up = Uploader::new(&h.ctx, u64::MAX);
+            let wm = WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement)
+                .unwrap();
+            assert_eq!(wm.parts.len(), n_parts, "max_dim {max_dim}");
+            let PartStorage::Texture(t) = &wm.parts[0].storage else {
+                panic!("max_dim {max_dim}: a buffer part");
+            };
+            assert_eq!(t.shift, shift, "max_dim {max_dim}");
+            let limit = u64::from(u32::MAX);
+            assert_eq!(
+                Some(wm.gpu_bytes()),
+                WeightMatrix::gpu_bytes_of(f, dims, limit, placement)
+            );
+            let (xb, yb) = (h.f32s(&x), h.f32s(&vec![0.0; rows]));
+            let got = h.run(1, 0, &yb, rows, |ob, g| {
+                let m = MatOp {
+                    w: &wm,
+                    x: &xb,
+                    x_stride: cols as u32,
+                    y: &yb,
+                    bias: None,
+                    accumulate: false,
+                };
+                let ops = ob.mat("w", &m, false).unwrap();
+                assert!(ops[1..]
+                    .iter()
+                    .all(|op| op.key.kernel == Kernel::MatVecQ8Tex));
+                g.ops(ops);
+            });
+            assert_close(&format!("max_dim {max_dim}"), &got, &want, 1e-5, 1e-5, &mag);
+        }
+    }
+
+    #[test]
+    fn models_put_in_textures_only_what_reads_faster_from_them() {
+        // Placement::of: textures for mat ops of the formats whose reader is faster so,
+        // where the profile allows them; buffers for per-head products, the other
+        // formats, and profiles without weight textures.
+        let mut h = Harness::new();
+        let tex = Placement::Textures {
+            max_dim: h.ctx.profile.max_texture_dim,
+        };
+        for allowed in [true, false] {
+            h.ctx.profile.weight_textures = allowed;
+            for f in WeightFormat::ALL {
+                let faster = q8dot_reader(f).is_some_and(|r| r.faster_from_texture);
+                let want = if allowed && faster {
+                    tex
+                } else {
+                    Placement::Buffers
+                };
+                assert_eq!(
+                    Placement::of(&h.ctx.profile, f, MatrixUse::Mat),
+                    want,
+                    "{}",
+                    f.name()
+                );
+                let heads = Placement::of(&h.ctx.profile, f, MatrixUse::Heads);
+                assert_eq!(heads, Placement::Buffers, "{}", f.name());
+            }
+        }
+        // The measured choice (docs/performance.md): Q6_K and the 2- and 3-bit formats.
+        let faster: Vec<&str> = WeightFormat::ALL
+            .iter()
+            .filter(|&&f| q8dot_reader(f).is_some_and(|r| r.faster_from_texture))
+            .map(|f| f.name())
+            .collect();
+        let want = "Q6_K Q2_K Q3_K IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S IQ1_S IQ1_M";
+        assert_eq!(faster.join(" "), want);
     }
 }

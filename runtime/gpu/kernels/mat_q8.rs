@@ -9,6 +9,7 @@ use bytemuck::{Pod, Zeroable};
 use super::mat::{MAT_BINDINGS, MAT_COMMON, MAT_FLAGS};
 use super::{Binding, Grid, Kernel, KernelSpec, MatOp, Op, OpBuilder, WeightReader};
 use crate::error::{Error, Result};
+use crate::gpu::buffers::PartStorage;
 use crate::gpu::pipelines::{q8dot_reader, PipelineKey};
 
 #[repr(C)]
@@ -31,6 +32,25 @@ const _: () = assert!(MATVEC_Q8_ROWS % 4 == 0);
 const QUANTIZE_BLOCKS: u32 = 64;
 
 const Q8_INPUT: &str = include_str!("../../../shaders/q8_input.wgsl");
+/// Where the q8dot readers' w4() takes the weights from: a storage buffer or a texture.
+const W4_STORAGE: &str = include_str!("../../../shaders/q8dot/w4_storage.wgsl");
+const W4_TEXTURE: &str = include_str!("../../../shaders/q8dot/w4_texture.wgsl");
+
+/// MAT_BINDINGS with the weights (binding 2) in a texture.
+const MAT_BINDINGS_TEX: &[Binding] = {
+    use Binding::{Read, ReadWrite, Texture, Uniform};
+    // params, step, W, X, Y, bias
+    &[Uniform, Uniform, Texture, Read, ReadWrite, Read]
+};
+const MATVEC_CONSTS: &[(&str, u32)] = &[MAT_FLAGS[0], MAT_FLAGS[1], ("ROWS", MATVEC_Q8_ROWS)];
+const MATMUL_CONSTS: &[(&str, u32)] = &[
+    MAT_FLAGS[0],
+    MAT_FLAGS[1],
+    ("ROWS", MATMUL_Q8_ROWS),
+    ("TOKENS", MATMUL_Q8_TOKENS),
+];
+const MATVEC_BODY: &str = include_str!("../../../shaders/matvec_q8.wgsl");
+const MATMUL_BODY: &str = include_str!("../../../shaders/matmul_q8.wgsl");
 
 pub(super) const MATVEC_Q8: KernelSpec = KernelSpec {
     bindings: MAT_BINDINGS,
@@ -38,19 +58,24 @@ pub(super) const MATVEC_Q8: KernelSpec = KernelSpec {
     kv: false,
     subgroups: false,
     prelude: "",
-    consts: &[MAT_FLAGS[0], MAT_FLAGS[1], ("ROWS", MATVEC_Q8_ROWS)],
-    headers: &[MAT_COMMON, Q8_INPUT],
-    body: include_str!("../../../shaders/matvec_q8.wgsl"),
+    consts: MATVEC_CONSTS,
+    headers: &[MAT_COMMON, Q8_INPUT, W4_STORAGE],
+    body: MATVEC_BODY,
 };
 pub(super) const MATMUL_Q8: KernelSpec = KernelSpec {
-    consts: &[
-        MAT_FLAGS[0],
-        MAT_FLAGS[1],
-        ("ROWS", MATMUL_Q8_ROWS),
-        ("TOKENS", MATMUL_Q8_TOKENS),
-    ],
-    body: include_str!("../../../shaders/matmul_q8.wgsl"),
+    consts: MATMUL_CONSTS,
+    body: MATMUL_BODY,
     ..MATVEC_Q8
+};
+pub(super) const MATVEC_Q8_TEX: KernelSpec = KernelSpec {
+    bindings: MAT_BINDINGS_TEX,
+    headers: &[MAT_COMMON, Q8_INPUT, W4_TEXTURE],
+    ..MATVEC_Q8
+};
+pub(super) const MATMUL_Q8_TEX: KernelSpec = KernelSpec {
+    consts: MATMUL_CONSTS,
+    body: MATMUL_BODY,
+    ..MATVEC_Q8_TEX
 };
 pub(super) const QUANTIZE_Q8: KernelSpec = KernelSpec {
     bindings: {
@@ -77,7 +102,7 @@ pub fn q8_bytes(n: u32) -> u64 {
 /// The grid of a MatVecQ8 or MatMulQ8 op over a part of `n_rows` rows.
 pub(super) fn grid(kernel: Kernel, n_rows: u32) -> Grid {
     match kernel {
-        Kernel::MatMulQ8 => Grid::TokenTiles {
+        Kernel::MatMulQ8 | Kernel::MatMulQ8Tex => Grid::TokenTiles {
             x: n_rows.div_ceil(MATMUL_Q8_ROWS),
             tokens_per_y: MATMUL_Q8_TOKENS,
         },
@@ -103,7 +128,12 @@ impl OpBuilder<'_> {
         let Some(q8) = self.q8 else {
             return Ok(None);
         };
-        if !self.ctx.profile.q8_matvec || q8dot_reader(m.w.format).is_none() {
+        // Texture parts are read by the q8dot kernels only, whatever the profile says.
+        let textures =
+            m.w.parts
+                .iter()
+                .any(|p| matches!(p.storage, PartStorage::Texture(_)));
+        if !(self.ctx.profile.q8_matvec || textures) || q8dot_reader(m.w.format).is_none() {
             return Ok(None);
         }
         let n = m.w.n_cols;

@@ -56,6 +56,8 @@ pub enum Kernel {
     /// matvec on 8-bit activation blocks with integer dot products, for CPU-backed
     /// devices and the formats with a q8dot reader.
     MatVecQ8,
+    /// MatVecQ8 with its weights in a texture (buffers.rs WeightTexture).
+    MatVecQ8Tex,
     /// Activations to the 8-bit blocks MatVecQ8 and MatMulQ8 read.
     QuantizeQ8,
     MatMul,
@@ -63,6 +65,8 @@ pub enum Kernel {
     MatMulRows,
     /// MatMulRows on 8-bit activation blocks (the prefill twin of MatVecQ8).
     MatMulQ8,
+    /// MatMulQ8 with its weights in a texture.
+    MatMulQ8Tex,
     RmsNorm,
     /// rope.wgsl writing f32 rows (queries).
     RopeToF32,
@@ -88,6 +92,8 @@ pub enum Binding {
     Uniform,
     Read,
     ReadWrite,
+    /// A texture_2d<u32> (weights in a texture).
+    Texture,
 }
 
 /// How a kernel reads weight matrices.
@@ -123,14 +129,16 @@ pub struct KernelSpec {
 
 impl Kernel {
     #[cfg(test)]
-    pub const ALL: [Kernel; 17] = [
+    pub const ALL: [Kernel; 19] = [
         Kernel::MatVec,
         Kernel::MatVecSubgroup,
         Kernel::MatVecQ8,
+        Kernel::MatVecQ8Tex,
         Kernel::QuantizeQ8,
         Kernel::MatMul,
         Kernel::MatMulRows,
         Kernel::MatMulQ8,
+        Kernel::MatMulQ8Tex,
         Kernel::RmsNorm,
         Kernel::RopeToF32,
         Kernel::RopeToCache,
@@ -152,6 +160,8 @@ impl Kernel {
             Kernel::MatMulRows => &mat::MATMUL_ROWS,
             Kernel::MatVecQ8 => &mat_q8::MATVEC_Q8,
             Kernel::MatMulQ8 => &mat_q8::MATMUL_Q8,
+            Kernel::MatVecQ8Tex => &mat_q8::MATVEC_Q8_TEX,
+            Kernel::MatMulQ8Tex => &mat_q8::MATMUL_Q8_TEX,
             Kernel::QuantizeQ8 => &mat_q8::QUANTIZE_Q8,
             Kernel::RmsNorm => &rms_norm::RMS_NORM,
             Kernel::RopeToF32 => &rope::ROPE_TO_F32,
@@ -296,6 +306,22 @@ impl<'a> OpBuilder<'a> {
         buffers: &[wgpu::BufferBinding<'_>],
         grid: Grid,
     ) -> Result<Op> {
+        let resources: Vec<_> = buffers
+            .iter()
+            .map(|b| wgpu::BindingResource::Buffer(b.clone()))
+            .collect();
+        self.op_resources(name, key, params, &resources, grid)
+    }
+
+    /// As [`OpBuilder::op_bound`], with any resources from binding 2 on (a texture).
+    fn op_resources(
+        &mut self,
+        name: String,
+        key: PipelineKey,
+        params: &wgpu::Buffer,
+        resources: &[wgpu::BindingResource<'_>],
+        grid: Grid,
+    ) -> Result<Op> {
         self.quantized = None;
         let [x, y, z] = grid.size(self.max_tokens);
         let max = self.ctx.profile.max_workgroups_per_dim;
@@ -321,10 +347,10 @@ impl<'a> OpBuilder<'a> {
                 resource: self.step.as_entire_binding(),
             },
         ];
-        for (i, b) in buffers.iter().enumerate() {
+        for (i, r) in resources.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 2,
-                resource: wgpu::BindingResource::Buffer(b.clone()),
+                resource: r.clone(),
             });
         }
         let bind_group = self
@@ -360,20 +386,22 @@ mod tests {
                 Kernel::MatVec => 0,
                 Kernel::MatVecSubgroup => 1,
                 Kernel::MatVecQ8 => 2,
-                Kernel::QuantizeQ8 => 3,
-                Kernel::MatMul => 4,
-                Kernel::MatMulRows => 5,
-                Kernel::MatMulQ8 => 6,
-                Kernel::RmsNorm => 7,
-                Kernel::RopeToF32 => 8,
-                Kernel::RopeToCache => 9,
-                Kernel::Attention => 10,
-                Kernel::AttentionWide => 11,
-                Kernel::AttentionRows => 12,
-                Kernel::SiluMul => 13,
-                Kernel::HeadMatVec => 14,
-                Kernel::HeadMatVecT => 15,
-                Kernel::Axpy => 16,
+                Kernel::MatVecQ8Tex => 3,
+                Kernel::QuantizeQ8 => 4,
+                Kernel::MatMul => 5,
+                Kernel::MatMulRows => 6,
+                Kernel::MatMulQ8 => 7,
+                Kernel::MatMulQ8Tex => 8,
+                Kernel::RmsNorm => 9,
+                Kernel::RopeToF32 => 10,
+                Kernel::RopeToCache => 11,
+                Kernel::Attention => 12,
+                Kernel::AttentionWide => 13,
+                Kernel::AttentionRows => 14,
+                Kernel::SiluMul => 15,
+                Kernel::HeadMatVec => 16,
+                Kernel::HeadMatVecT => 17,
+                Kernel::Axpy => 18,
             }
         }
         for (i, &k) in Kernel::ALL.iter().enumerate() {
