@@ -20,12 +20,12 @@
 // format's q8w / q8w_dot (q8dot/).
 // Grid: (ceil(n_rows / 64), ceil(n_tokens / 8)).
 
-// The block b dot products of one token (its vec4s start at XQ[x]) with 8 rows'
+// The block b dot products of one token (its vec4s start at xq(x)) with 8 rows'
 // unpacked weights: column 0 holds rows 0..3, column 1 rows 4..7.
 fn rows8(w0: Q8W, w1: Q8W, w2: Q8W, w3: Q8W, w4: Q8W, w5: Q8W, w6: Q8W, w7: Q8W,
          x: u32, b: u32) -> mat2x4<f32> {
-    let x0 = XQ[x + 2u * b];
-    let x1 = XQ[x + 2u * b + 1u];
+    let x0 = xq(x + 2u * b);
+    let x1 = xq(x + 2u * b + 1u);
     let xs = x_scale(x, b);
     return mat2x4<f32>(
         vec4<f32>(q8w_dot(w0, x0, x1, xs), q8w_dot(w1, x0, x1, xs),

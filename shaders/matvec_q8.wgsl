@@ -46,16 +46,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // Four blocks at a time where the format's q8w4 shares loads between them.
     let nb4 = select(0u, nb & ~3u, Q8W4_SHARES_LOADS);
     for (var b = 0u; b < nb4; b = b + 4u) {
-        let q0 = XQ[2u * b];
-        let q1 = XQ[2u * b + 1u];
-        let q2 = XQ[2u * b + 2u];
-        let q3 = XQ[2u * b + 3u];
-        let q4 = XQ[2u * b + 4u];
-        let q5 = XQ[2u * b + 5u];
-        let q6 = XQ[2u * b + 6u];
-        let q7 = XQ[2u * b + 7u];
-        let s01 = bitcast<vec4<f32>>(XQ[scales + b / 2u]);
-        let s23 = bitcast<vec4<f32>>(XQ[scales + b / 2u + 1u]);
+        let q0 = xq(2u * b);
+        let q1 = xq(2u * b + 1u);
+        let q2 = xq(2u * b + 2u);
+        let q3 = xq(2u * b + 3u);
+        let q4 = xq(2u * b + 4u);
+        let q5 = xq(2u * b + 5u);
+        let q6 = xq(2u * b + 6u);
+        let q7 = xq(2u * b + 7u);
+        let s01 = bitcast<vec4<f32>>(xq(scales + b / 2u));
+        let s23 = bitcast<vec4<f32>>(xq(scales + b / 2u + 1u));
         acc = acc + vec4<f32>(
             dot4blocks(q8w4(row0, b), q0, q1, q2, q3, q4, q5, q6, q7, s01, s23),
             dot4blocks(q8w4(row1, b), q0, q1, q2, q3, q4, q5, q6, q7, s01, s23),
@@ -64,8 +64,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     // The rest one by one: the last nb % 4 blocks, or all of them.
     for (var b = nb4; b < nb; b = b + 1u) {
-        let x0 = XQ[2u * b];
-        let x1 = XQ[2u * b + 1u];
+        let x0 = xq(2u * b);
+        let x1 = xq(2u * b + 1u);
         let xs = x_scale(0u, b);
         acc = acc + vec4<f32>(
             qdot32(row0, b, x0, x1, xs),

@@ -2,15 +2,16 @@
 // reader and the kernel): blocks of 32 as quantize_q8.wgsl writes them, per token n/16
 // vec4s of packed int8 then a (d, d * sum q) pair per block, padded to whole vec4s.
 //
-// Read as vec4: lavapipe (Mesa 22.3) turns every storage load into a per-lane load even
-// at a uniform address, and a vec4 load costs about what a scalar one does: the vec4
-// form made the 8-bit matmul 1.7-1.9x faster (kbench, 1536 x 1536 Q4_1).
-@group(0) @binding(3) var<storage, read> XQ: array<vec4<u32>>;
+// Read as vec4 through xq(i), from a storage buffer (q8_x_storage.wgsl) or, for one
+// token that fits, a uniform buffer (q8_x_uniform.wgsl): lavapipe (Mesa 22.3) turns
+// every storage load into a per-lane loop of scalar loads even at a uniform address,
+// and a vec4 load costs about what a scalar one does (the vec4 form made the 8-bit
+// matmul 1.7-1.9x faster, kbench, 1536 x 1536 Q4_1).
 
 // The (d, d * sum q) pair of block b of the token whose vec4s start at XQ[x]: after
 // the n_cols / 16 vec4s of quants, two blocks per vec4.
 fn x_scale(x: u32, b: u32) -> vec2<f32> {
-    let v = bitcast<vec4<f32>>(XQ[x + P.n_cols / 16u + b / 2u]);
+    let v = bitcast<vec4<f32>>(xq(x + P.n_cols / 16u + b / 2u));
     return select(v.zw, v.xy, b % 2u == 0u);
 }
 

@@ -62,6 +62,8 @@ pub struct DeviceProfile {
     pub max_storage_binding: u64,
     /// Widest and tallest 2-D texture (weight textures).
     pub max_texture_dim: u32,
+    /// Largest uniform buffer binding (the 8-bit matvec's activations).
+    pub max_uniform_binding: u64,
     pub max_buffer_size: u64,
     pub max_workgroup_storage: u32,
     pub max_invocations: u32,
@@ -136,6 +138,7 @@ impl DeviceProfile {
 
             max_storage_binding: limits.max_storage_buffer_binding_size,
             max_texture_dim: limits.max_texture_dimension_2d,
+            max_uniform_binding: u64::from(limits.max_uniform_buffer_binding_size),
             max_buffer_size: limits.max_buffer_size,
             max_workgroup_storage: limits.max_compute_workgroup_storage_size,
             max_invocations: limits.max_compute_invocations_per_workgroup,

@@ -407,10 +407,11 @@ mod tests {
     #[test]
     fn every_kernel_variant_translates_to_spirv_msl_and_hlsl() {
         let keys = PipelineKey::all();
-        // 6 format kernels x 22 formats + the integer-dot matvec and matmul, weights in
-        // buffers and in textures, x the 19 quantized formats + 4 cache kernels x 2 KV
+        // 6 format kernels x 22 formats + the integer-dot matvecs (weights in a buffer
+        // or a texture, input in a uniform or a storage buffer) and matmuls (weights in
+        // a buffer or a texture) x the 19 quantized formats + 4 cache kernels x 2 KV
         // types + 5 others.
-        assert_eq!(keys.len(), 6 * 22 + 4 * 19 + 4 * 2 + 5);
+        assert_eq!(keys.len(), 6 * 22 + 6 * 19 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)

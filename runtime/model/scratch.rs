@@ -3,7 +3,7 @@
 
 use crate::gpu::buffers;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernels::q8_bytes;
+use crate::gpu::kernels::{q8_bytes, q8_scratch};
 use crate::gpu::Buffer;
 use crate::model::config::Config;
 
@@ -66,13 +66,10 @@ impl Scratch {
             xn_last: st("xn_last", u64::from(cfg.n_embd) * 4),
             logits: st("logits", u64::from(cfg.n_vocab) * 4),
             // Only where mat ops take 8-bit activations (OpBuilder::quantize_input).
-            q8: st(
-                "q8",
-                match ctx.profile.q8_matvec {
-                    true => b * q8_bytes(matvec_input),
-                    false => 16,
-                },
-            ),
+            q8: match ctx.profile.q8_matvec {
+                true => q8_scratch(ctx, b * q8_bytes(matvec_input)),
+                false => st("q8", 16),
+            },
         }
     }
 

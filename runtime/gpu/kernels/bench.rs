@@ -48,7 +48,7 @@ impl KernelBench {
         let pipelines = PipelineCache::new(&ctx.device);
         let step = buffers::uniform(&ctx, "step", &StepParams::default());
         let dummy = buffers::storage(&ctx, "dummy", 16);
-        let q8 = buffers::storage(&ctx, "q8", u64::from(MAX_TOKENS) * q8_bytes(MAX_COLS));
+        let q8 = super::q8_scratch(&ctx, u64::from(MAX_TOKENS) * q8_bytes(MAX_COLS));
         Ok(KernelBench {
             ctx,
             pipelines,

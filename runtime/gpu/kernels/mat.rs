@@ -109,8 +109,12 @@ impl OpBuilder<'_> {
         let mut ops = Vec::new();
         let q8 = self.quantize_input(name, m, batched, &mut ops)?;
         let profile = &self.ctx.profile;
+        // The matvec reads one token's 8-bit activations from a uniform buffer where
+        // they fit, from the storage buffer otherwise (Wide).
+        let uniform_x = super::mat_q8::fits_uniform(profile, m.w.n_cols);
         let kernel = match (batched, profile.subgroups) {
-            (false, _) if q8.is_some() => Kernel::MatVecQ8,
+            (false, _) if q8.is_some() && uniform_x => Kernel::MatVecQ8,
+            (false, _) if q8.is_some() => Kernel::MatVecQ8Wide,
             (true, _) if q8.is_some() => Kernel::MatMulQ8,
             (true, _) if profile.cpu_device => Kernel::MatMulRows,
             (true, _) => Kernel::MatMul,
@@ -129,6 +133,9 @@ impl OpBuilder<'_> {
             let (kernel, w_shift) = match (&part.storage, kernel) {
                 (PartStorage::Buffer(_), k) => (k, 0),
                 (PartStorage::Texture(t), Kernel::MatVecQ8) => (Kernel::MatVecQ8Tex, t.shift),
+                (PartStorage::Texture(t), Kernel::MatVecQ8Wide) => {
+                    (Kernel::MatVecQ8TexWide, t.shift)
+                }
                 (PartStorage::Texture(t), Kernel::MatMulQ8) => (Kernel::MatMulQ8Tex, t.shift),
                 (PartStorage::Texture(_), k) => {
                     return Err(Error::Internal(format!(
@@ -148,9 +155,12 @@ impl OpBuilder<'_> {
                 w_shift,
             };
             let grid = match kernel {
-                Kernel::MatMulQ8 | Kernel::MatVecQ8 | Kernel::MatMulQ8Tex | Kernel::MatVecQ8Tex => {
-                    super::mat_q8::grid(kernel, part.n_rows)
-                }
+                Kernel::MatMulQ8
+                | Kernel::MatMulQ8Tex
+                | Kernel::MatVecQ8
+                | Kernel::MatVecQ8Tex
+                | Kernel::MatVecQ8Wide
+                | Kernel::MatVecQ8TexWide => super::mat_q8::grid(kernel, part.n_rows),
                 Kernel::MatMulRows => Grid::TokenTiles {
                     x: part.n_rows.div_ceil(MATMUL_ROWS_ROWS),
                     tokens_per_y: MATMUL_ROWS_TOKENS,
@@ -189,12 +199,14 @@ impl OpBuilder<'_> {
                     })
                 }
             };
-            let bufs = [
-                w,
-                q8.as_ref().unwrap_or(m.x).as_entire_binding(),
-                m.y.as_entire_binding(),
-                bias.as_entire_binding(),
-            ];
+            let x = match (&q8, kernel) {
+                (Some(q8), Kernel::MatVecQ8 | Kernel::MatVecQ8Tex) => {
+                    super::mat_q8::uniform_x_binding(name, q8)?
+                }
+                (Some(q8), _) => q8.as_entire_binding(),
+                (None, _) => m.x.as_entire_binding(),
+            };
+            let bufs = [w, x, m.y.as_entire_binding(), bias.as_entire_binding()];
             let mut op = self.op_resources(format!("{name}[{i}]"), key, &params, &bufs, grid)?;
             op.unit = unit;
             ops.push(op);
@@ -288,14 +300,26 @@ pub(super) mod tests {
 
     /// The kernel [`OpBuilder::mat`] must pick for this profile and format, with the
     /// weights in textures (`textures`, formats with a q8dot reader) or buffers.
-    fn expected_kernel(h: &Harness, f: WeightFormat, batched: bool, textures: bool) -> Kernel {
+    /// The matvec reads its activations from a uniform buffer unless the profile's
+    /// uniform binding is below 64 KiB (downlevel: the Wide twins).
+    fn expected_kernel(
+        h: &Harness,
+        f: WeightFormat,
+        cols: usize,
+        batched: bool,
+        textures: bool,
+    ) -> Kernel {
         let reader = q8dot_reader(f).is_some();
         let tex = textures && reader;
         let q8 = (h.ctx.profile.q8_matvec || tex) && reader;
+        let uniform = super::super::mat_q8::fits_uniform(&h.ctx.profile, cols as u32);
+        assert_eq!(uniform, h.ctx.profile.max_uniform_binding >= 64 << 10);
         match (batched, h.ctx.profile.subgroups) {
-            (false, _) if tex => Kernel::MatVecQ8Tex,
+            (false, _) if tex && uniform => Kernel::MatVecQ8Tex,
+            (false, _) if tex => Kernel::MatVecQ8TexWide,
             (true, _) if tex => Kernel::MatMulQ8Tex,
-            (false, _) if q8 => Kernel::MatVecQ8,
+            (false, _) if q8 && uniform => Kernel::MatVecQ8,
+            (false, _) if q8 => Kernel::MatVecQ8Wide,
             (true, _) if q8 => Kernel::MatMulQ8,
             (true, _) if h.ctx.profile.cpu_device => Kernel::MatMulRows,
             (true, _) => Kernel::MatMul,
@@ -341,10 +365,15 @@ pub(super) mod tests {
         let bias = rng.vec(rows);
         let y0 = rng.vec(tokens * rows);
         let (xb, bb, yb) = (h.f32s(&x_wide), h.f32s(&bias), h.f32s(&y0));
-        let expected = expected_kernel(h, f, batched, textures);
+        let expected = expected_kernel(h, f, cols, batched, textures);
         let q8 = matches!(
             expected,
-            Kernel::MatVecQ8 | Kernel::MatMulQ8 | Kernel::MatVecQ8Tex | Kernel::MatMulQ8Tex
+            Kernel::MatVecQ8
+                | Kernel::MatMulQ8
+                | Kernel::MatVecQ8Tex
+                | Kernel::MatMulQ8Tex
+                | Kernel::MatVecQ8Wide
+                | Kernel::MatVecQ8TexWide
         );
         let got = h.run(tokens as u32, 0, &yb, tokens * rows, |ob, g| {
             let m = MatOp {
@@ -388,7 +417,8 @@ pub(super) mod tests {
         // With q8_matvec (CPU-backed devices) the formats with a q8dot reader take the
         // integer-dot matvec instead, reading its weights from a buffer (streamed
         // parts, expert slots) or a texture (weight_textures): each profile runs all
-        // three ways.
+        // three ways. The default profile's matvec reads its 8-bit input from a uniform
+        // buffer, the downlevel one's (16 KiB uniforms) from a storage buffer (Wide).
         let default = Harness::new();
         if !default.ctx.profile.subgroups {
             eprintln!("adapter without subgroups: both runs use the workgroup-memory matvec");

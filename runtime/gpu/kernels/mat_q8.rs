@@ -10,6 +10,7 @@ use super::mat::{MAT_BINDINGS, MAT_COMMON, MAT_FLAGS};
 use super::{Binding, Grid, Kernel, KernelSpec, MatOp, Op, OpBuilder, WeightReader};
 use crate::error::{Error, Result};
 use crate::gpu::buffers::PartStorage;
+use crate::gpu::context::{DeviceProfile, GpuContext};
 use crate::gpu::pipelines::{q8dot_reader, PipelineKey};
 
 #[repr(C)]
@@ -32,17 +33,39 @@ const _: () = assert!(MATVEC_Q8_ROWS % 4 == 0);
 const QUANTIZE_BLOCKS: u32 = 64;
 
 const Q8_INPUT: &str = include_str!("../../../shaders/q8_input.wgsl");
+/// Where xq() reads the 8-bit activations from: a storage buffer (any number of tokens)
+/// or a uniform buffer (one token of at most XQ_UNIFORM_BYTES: the matvec).
+const X_STORAGE: &str = include_str!("../../../shaders/q8_x_storage.wgsl");
+const X_UNIFORM: &str = include_str!("../../../shaders/q8_x_uniform.wgsl");
 /// Where the q8dot readers' w4() takes the weights from: a storage buffer or a texture.
 const W4_STORAGE: &str = include_str!("../../../shaders/q8dot/w4_storage.wgsl");
 const W4_TEXTURE: &str = include_str!("../../../shaders/q8dot/w4_texture.wgsl");
 
-/// MAT_BINDINGS with the weights (binding 2) in a texture.
-const MAT_BINDINGS_TEX: &[Binding] = {
+/// The uniform activations' binding: WebGPU's default uniform binding limit, so one
+/// token of up to 13107 values (q8_bytes) fits.
+pub const XQ_UNIFORM_BYTES: u64 = 64 << 10;
+
+/// MAT_BINDINGS with the weights (binding 2) in a texture and/or the input (binding 3)
+/// in a uniform buffer.
+const BINDINGS_TEX: &[Binding] = {
     use Binding::{Read, ReadWrite, Texture, Uniform};
     // params, step, W, X, Y, bias
     &[Uniform, Uniform, Texture, Read, ReadWrite, Read]
 };
-const MATVEC_CONSTS: &[(&str, u32)] = &[MAT_FLAGS[0], MAT_FLAGS[1], ("ROWS", MATVEC_Q8_ROWS)];
+const BINDINGS_UNIFORM_X: &[Binding] = {
+    use Binding::{Read, ReadWrite, Uniform};
+    &[Uniform, Uniform, Read, Uniform, ReadWrite, Read]
+};
+const BINDINGS_TEX_UNIFORM_X: &[Binding] = {
+    use Binding::{ReadWrite, Texture, Uniform};
+    &[Uniform, Uniform, Texture, Uniform, ReadWrite, Binding::Read]
+};
+const MATVEC_CONSTS: &[(&str, u32)] = &[
+    MAT_FLAGS[0],
+    MAT_FLAGS[1],
+    ("ROWS", MATVEC_Q8_ROWS),
+    ("XQ_UNIFORM_VEC4S", (XQ_UNIFORM_BYTES / 16) as u32),
+];
 const MATMUL_CONSTS: &[(&str, u32)] = &[
     MAT_FLAGS[0],
     MAT_FLAGS[1],
@@ -52,31 +75,60 @@ const MATMUL_CONSTS: &[(&str, u32)] = &[
 const MATVEC_BODY: &str = include_str!("../../../shaders/matvec_q8.wgsl");
 const MATMUL_BODY: &str = include_str!("../../../shaders/matmul_q8.wgsl");
 
-pub(super) const MATVEC_Q8: KernelSpec = KernelSpec {
-    bindings: MAT_BINDINGS,
-    weights: WeightReader::Q8Dot,
-    kv: false,
-    subgroups: false,
-    prelude: "",
-    consts: MATVEC_CONSTS,
-    headers: &[MAT_COMMON, Q8_INPUT, W4_STORAGE],
-    body: MATVEC_BODY,
-};
-pub(super) const MATMUL_Q8: KernelSpec = KernelSpec {
-    consts: MATMUL_CONSTS,
-    body: MATMUL_BODY,
-    ..MATVEC_Q8
-};
-pub(super) const MATVEC_Q8_TEX: KernelSpec = KernelSpec {
-    bindings: MAT_BINDINGS_TEX,
-    headers: &[MAT_COMMON, Q8_INPUT, W4_TEXTURE],
-    ..MATVEC_Q8
-};
-pub(super) const MATMUL_Q8_TEX: KernelSpec = KernelSpec {
-    consts: MATMUL_CONSTS,
-    body: MATMUL_BODY,
-    ..MATVEC_Q8_TEX
-};
+const fn q8_mat(
+    bindings: &'static [Binding],
+    consts: &'static [(&'static str, u32)],
+    headers: &'static [&'static str],
+    body: &'static str,
+) -> KernelSpec {
+    KernelSpec {
+        bindings,
+        weights: WeightReader::Q8Dot,
+        kv: false,
+        subgroups: false,
+        prelude: "",
+        consts,
+        headers,
+        body,
+    }
+}
+
+pub(super) const MATVEC_Q8: KernelSpec = q8_mat(
+    BINDINGS_UNIFORM_X,
+    MATVEC_CONSTS,
+    &[MAT_COMMON, Q8_INPUT, X_UNIFORM, W4_STORAGE],
+    MATVEC_BODY,
+);
+pub(super) const MATVEC_Q8_TEX: KernelSpec = q8_mat(
+    BINDINGS_TEX_UNIFORM_X,
+    MATVEC_CONSTS,
+    &[MAT_COMMON, Q8_INPUT, X_UNIFORM, W4_TEXTURE],
+    MATVEC_BODY,
+);
+pub(super) const MATVEC_Q8_WIDE: KernelSpec = q8_mat(
+    MAT_BINDINGS,
+    MATVEC_CONSTS,
+    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_STORAGE],
+    MATVEC_BODY,
+);
+pub(super) const MATVEC_Q8_TEX_WIDE: KernelSpec = q8_mat(
+    BINDINGS_TEX,
+    MATVEC_CONSTS,
+    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE],
+    MATVEC_BODY,
+);
+pub(super) const MATMUL_Q8: KernelSpec = q8_mat(
+    MAT_BINDINGS,
+    MATMUL_CONSTS,
+    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_STORAGE],
+    MATMUL_BODY,
+);
+pub(super) const MATMUL_Q8_TEX: KernelSpec = q8_mat(
+    BINDINGS_TEX,
+    MATMUL_CONSTS,
+    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE],
+    MATMUL_BODY,
+);
 pub(super) const QUANTIZE_Q8: KernelSpec = KernelSpec {
     bindings: {
         use Binding::{Read, ReadWrite, Uniform};
@@ -99,7 +151,45 @@ pub fn q8_bytes(n: u32) -> u64 {
     (u64::from(n) + u64::from(n / 32) * 8).next_multiple_of(16)
 }
 
-/// The grid of a MatVecQ8 or MatMulQ8 op over a part of `n_rows` rows.
+/// Whether one token of `n_cols` 8-bit activations fits the matvec's uniform binding on
+/// this device (WebGPU's default 64 KiB; the downlevel limits give 16 KiB: none fits).
+pub(super) fn fits_uniform(profile: &DeviceProfile, n_cols: u32) -> bool {
+    profile.max_uniform_binding >= XQ_UNIFORM_BYTES && q8_bytes(n_cols) <= XQ_UNIFORM_BYTES
+}
+
+/// The uniform binding of the 8-bit activations: the first XQ_UNIFORM_BYTES of the q8
+/// scratch, which [`q8_scratch`] makes at least that large and bindable as a uniform.
+pub(super) fn uniform_x_binding<'a>(
+    name: &str,
+    q8: &'a wgpu::Buffer,
+) -> Result<wgpu::BindingResource<'a>> {
+    if q8.size() < XQ_UNIFORM_BYTES || !q8.usage().contains(wgpu::BufferUsages::UNIFORM) {
+        return Err(Error::Internal(format!(
+            "{name}: the 8-bit activation scratch is not a {XQ_UNIFORM_BYTES}-byte uniform"
+        )));
+    }
+    Ok(wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer: q8,
+        offset: 0,
+        size: wgpu::BufferSize::new(XQ_UNIFORM_BYTES),
+    }))
+}
+
+/// The scratch the 8-bit activations of up to `bytes` are written to (QuantizeQ8) and
+/// read from: a storage buffer that the matvec can also bind as its uniform input.
+pub fn q8_scratch(ctx: &GpuContext, bytes: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("q8"),
+        size: bytes.max(XQ_UNIFORM_BYTES).next_multiple_of(16),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::UNIFORM
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// The grid of a MatVecQ8 or MatMulQ8 op (or a twin) over a part of `n_rows` rows.
 pub(super) fn grid(kernel: Kernel, n_rows: u32) -> Grid {
     match kernel {
         Kernel::MatMulQ8 | Kernel::MatMulQ8Tex => Grid::TokenTiles {

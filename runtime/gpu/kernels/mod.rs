@@ -34,7 +34,7 @@ mod test_util;
 pub use attention::{AttnOp, MAX_HEAD_DIM, MAX_LATENT_DIM};
 pub use head_matvec::HeadOp;
 pub use mat::MatOp;
-pub use mat_q8::q8_bytes;
+pub use mat_q8::{q8_bytes, q8_scratch};
 pub use rope::{RopeOp, RowLayout};
 
 /// Per-step uniform shared by all kernels (WGSL `Step` in shaders/common.wgsl).
@@ -54,10 +54,15 @@ pub enum Kernel {
     /// matvec with subgroup reductions, where the device has subgroups.
     MatVecSubgroup,
     /// matvec on 8-bit activation blocks with integer dot products, for CPU-backed
-    /// devices and the formats with a q8dot reader.
+    /// devices and the formats with a q8dot reader; the activations in a uniform buffer.
     MatVecQ8,
     /// MatVecQ8 with its weights in a texture (buffers.rs WeightTexture).
     MatVecQ8Tex,
+    /// MatVecQ8 for inputs too wide for a uniform buffer (mat_q8.rs XQ_UNIFORM_BYTES):
+    /// the activations in a storage buffer.
+    MatVecQ8Wide,
+    /// MatVecQ8Tex for inputs too wide for a uniform buffer.
+    MatVecQ8TexWide,
     /// Activations to the 8-bit blocks MatVecQ8 and MatMulQ8 read.
     QuantizeQ8,
     MatMul,
@@ -129,11 +134,13 @@ pub struct KernelSpec {
 
 impl Kernel {
     #[cfg(test)]
-    pub const ALL: [Kernel; 19] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::MatVec,
         Kernel::MatVecSubgroup,
         Kernel::MatVecQ8,
         Kernel::MatVecQ8Tex,
+        Kernel::MatVecQ8Wide,
+        Kernel::MatVecQ8TexWide,
         Kernel::QuantizeQ8,
         Kernel::MatMul,
         Kernel::MatMulRows,
@@ -161,6 +168,8 @@ impl Kernel {
             Kernel::MatVecQ8 => &mat_q8::MATVEC_Q8,
             Kernel::MatMulQ8 => &mat_q8::MATMUL_Q8,
             Kernel::MatVecQ8Tex => &mat_q8::MATVEC_Q8_TEX,
+            Kernel::MatVecQ8Wide => &mat_q8::MATVEC_Q8_WIDE,
+            Kernel::MatVecQ8TexWide => &mat_q8::MATVEC_Q8_TEX_WIDE,
             Kernel::MatMulQ8Tex => &mat_q8::MATMUL_Q8_TEX,
             Kernel::QuantizeQ8 => &mat_q8::QUANTIZE_Q8,
             Kernel::RmsNorm => &rms_norm::RMS_NORM,
@@ -387,21 +396,23 @@ mod tests {
                 Kernel::MatVecSubgroup => 1,
                 Kernel::MatVecQ8 => 2,
                 Kernel::MatVecQ8Tex => 3,
-                Kernel::QuantizeQ8 => 4,
-                Kernel::MatMul => 5,
-                Kernel::MatMulRows => 6,
-                Kernel::MatMulQ8 => 7,
-                Kernel::MatMulQ8Tex => 8,
-                Kernel::RmsNorm => 9,
-                Kernel::RopeToF32 => 10,
-                Kernel::RopeToCache => 11,
-                Kernel::Attention => 12,
-                Kernel::AttentionWide => 13,
-                Kernel::AttentionRows => 14,
-                Kernel::SiluMul => 15,
-                Kernel::HeadMatVec => 16,
-                Kernel::HeadMatVecT => 17,
-                Kernel::Axpy => 18,
+                Kernel::MatVecQ8Wide => 4,
+                Kernel::MatVecQ8TexWide => 5,
+                Kernel::QuantizeQ8 => 6,
+                Kernel::MatMul => 7,
+                Kernel::MatMulRows => 8,
+                Kernel::MatMulQ8 => 9,
+                Kernel::MatMulQ8Tex => 10,
+                Kernel::RmsNorm => 11,
+                Kernel::RopeToF32 => 12,
+                Kernel::RopeToCache => 13,
+                Kernel::Attention => 14,
+                Kernel::AttentionWide => 15,
+                Kernel::AttentionRows => 16,
+                Kernel::SiluMul => 17,
+                Kernel::HeadMatVec => 18,
+                Kernel::HeadMatVecT => 19,
+                Kernel::Axpy => 20,
             }
         }
         for (i, &k) in Kernel::ALL.iter().enumerate() {

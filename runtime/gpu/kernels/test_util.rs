@@ -44,7 +44,7 @@ impl Harness {
         let pipelines = PipelineCache::new(&ctx.device);
         let step = buffers::uniform(&ctx, "step", &StepParams::default());
         let dummy = buffers::storage(&ctx, "dummy", 16);
-        let q8 = buffers::storage(&ctx, "q8", 64 * super::q8_bytes(4096));
+        let q8 = super::q8_scratch(&ctx, 64 * super::q8_bytes(4096));
         Harness {
             ctx,
             pipelines,
