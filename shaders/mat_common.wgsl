@@ -19,7 +19,8 @@ struct MatParams {
 @group(0) @binding(0) var<uniform> P: MatParams;
 @group(0) @binding(1) var<uniform> S: Step;
 // binding 2, the weights, is declared by weights.wgsl (W) or q8dot/w4_*.wgsl (W4, W4T).
-// binding 3, the input, is declared by each kernel: f32 rows (X) or 8-bit blocks (XQ).
+// binding 3, the input, is declared by each kernel: f32 rows (X) or 8-bit blocks read
+// through xq() (q8_x_storage.wgsl XQ, q8_x_uniform.wgsl XQU).
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;    // [n_tokens, y_stride]
 @group(0) @binding(5) var<storage, read> B: array<f32>;          // [y_stride] bias (or a dummy)
 

@@ -9,7 +9,8 @@
 // (matmul_q8.wgsl): 4 rows share each activation load (1.2x decode over one row, 1.5B
 // Q4_K_M, interleaved runs); 8 rows were no faster (fewer workgroups for 2 cores).
 // Lane li of workgroup g owns rows 64g + 16k + li (k = 0..3).
-// Bindings and params: mat_common.wgsl, with the quantized x of q8_input.wgsl and the
+// Bindings and params: mat_common.wgsl, with the quantized x of q8_input.wgsl (read
+// through xq(): a uniform buffer, or a storage one in the StorageX twins) and the
 // format's reader (q8dot/).
 // Grid: ceil(n_rows / 64).
 

@@ -8,7 +8,7 @@
 // and a vec4 load costs about what a scalar one does (the vec4 form made the 8-bit
 // matmul 1.7-1.9x faster, kbench, 1536 x 1536 Q4_1).
 
-// The (d, d * sum q) pair of block b of the token whose vec4s start at XQ[x]: after
+// The (d, d * sum q) pair of block b of the token whose vec4s start at xq(x): after
 // the n_cols / 16 vec4s of quants, two blocks per vec4.
 fn x_scale(x: u32, b: u32) -> vec2<f32> {
     let v = bitcast<vec4<f32>>(xq(x + P.n_cols / 16u + b / 2u));

@@ -110,11 +110,11 @@ impl OpBuilder<'_> {
         let q8 = self.quantize_input(name, m, batched, &mut ops)?;
         let profile = &self.ctx.profile;
         // The matvec reads one token's 8-bit activations from a uniform buffer where
-        // they fit, from the storage buffer otherwise (Wide).
+        // they fit, from the storage buffer otherwise (the StorageX twins).
         let uniform_x = super::mat_q8::fits_uniform(profile, m.w.n_cols);
         let kernel = match (batched, profile.subgroups) {
             (false, _) if q8.is_some() && uniform_x => Kernel::MatVecQ8,
-            (false, _) if q8.is_some() => Kernel::MatVecQ8Wide,
+            (false, _) if q8.is_some() => Kernel::MatVecQ8StorageX,
             (true, _) if q8.is_some() => Kernel::MatMulQ8,
             (true, _) if profile.cpu_device => Kernel::MatMulRows,
             (true, _) => Kernel::MatMul,
@@ -133,8 +133,8 @@ impl OpBuilder<'_> {
             let (kernel, w_shift) = match (&part.storage, kernel) {
                 (PartStorage::Buffer(_), k) => (k, 0),
                 (PartStorage::Texture(t), Kernel::MatVecQ8) => (Kernel::MatVecQ8Tex, t.shift),
-                (PartStorage::Texture(t), Kernel::MatVecQ8Wide) => {
-                    (Kernel::MatVecQ8TexWide, t.shift)
+                (PartStorage::Texture(t), Kernel::MatVecQ8StorageX) => {
+                    (Kernel::MatVecQ8TexStorageX, t.shift)
                 }
                 (PartStorage::Texture(t), Kernel::MatMulQ8) => (Kernel::MatMulQ8Tex, t.shift),
                 (PartStorage::Texture(_), k) => {
@@ -159,8 +159,8 @@ impl OpBuilder<'_> {
                 | Kernel::MatMulQ8Tex
                 | Kernel::MatVecQ8
                 | Kernel::MatVecQ8Tex
-                | Kernel::MatVecQ8Wide
-                | Kernel::MatVecQ8TexWide => super::mat_q8::grid(kernel, part.n_rows),
+                | Kernel::MatVecQ8StorageX
+                | Kernel::MatVecQ8TexStorageX => super::mat_q8::grid(kernel, part.n_rows),
                 Kernel::MatMulRows => Grid::TokenTiles {
                     x: part.n_rows.div_ceil(MATMUL_ROWS_ROWS),
                     tokens_per_y: MATMUL_ROWS_TOKENS,
@@ -301,7 +301,7 @@ pub(super) mod tests {
     /// The kernel [`OpBuilder::mat`] must pick for this profile and format, with the
     /// weights in textures (`textures`, formats with a q8dot reader) or buffers.
     /// The matvec reads its activations from a uniform buffer unless the profile's
-    /// uniform binding is below 64 KiB (downlevel: the Wide twins).
+    /// uniform binding is below 64 KiB (downlevel) or the input is wider than 64 KiB holds (the StorageX twins).
     fn expected_kernel(
         h: &Harness,
         f: WeightFormat,
@@ -312,14 +312,15 @@ pub(super) mod tests {
         let reader = q8dot_reader(f).is_some();
         let tex = textures && reader;
         let q8 = (h.ctx.profile.q8_matvec || tex) && reader;
-        let uniform = super::super::mat_q8::fits_uniform(&h.ctx.profile, cols as u32);
-        assert_eq!(uniform, h.ctx.profile.max_uniform_binding >= 64 << 10);
+        // One token's 8-bit input: a byte per value and 8 bytes per 32, in 16-byte vec4s.
+        let input_bytes = (cols + cols / 32 * 8).next_multiple_of(16) as u64;
+        let uniform = h.ctx.profile.max_uniform_binding >= 64 << 10 && input_bytes <= 64 << 10;
         match (batched, h.ctx.profile.subgroups) {
             (false, _) if tex && uniform => Kernel::MatVecQ8Tex,
-            (false, _) if tex => Kernel::MatVecQ8TexWide,
+            (false, _) if tex => Kernel::MatVecQ8TexStorageX,
             (true, _) if tex => Kernel::MatMulQ8Tex,
             (false, _) if q8 && uniform => Kernel::MatVecQ8,
-            (false, _) if q8 => Kernel::MatVecQ8Wide,
+            (false, _) if q8 => Kernel::MatVecQ8StorageX,
             (true, _) if q8 => Kernel::MatMulQ8,
             (true, _) if h.ctx.profile.cpu_device => Kernel::MatMulRows,
             (true, _) => Kernel::MatMul,
@@ -372,8 +373,8 @@ pub(super) mod tests {
                 | Kernel::MatMulQ8
                 | Kernel::MatVecQ8Tex
                 | Kernel::MatMulQ8Tex
-                | Kernel::MatVecQ8Wide
-                | Kernel::MatVecQ8TexWide
+                | Kernel::MatVecQ8StorageX
+                | Kernel::MatVecQ8TexStorageX
         );
         let got = h.run(tokens as u32, 0, &yb, tokens * rows, |ob, g| {
             let m = MatOp {
@@ -418,7 +419,7 @@ pub(super) mod tests {
         // integer-dot matvec instead, reading its weights from a buffer (streamed
         // parts, expert slots) or a texture (weight_textures): each profile runs all
         // three ways. The default profile's matvec reads its 8-bit input from a uniform
-        // buffer, the downlevel one's (16 KiB uniforms) from a storage buffer (Wide).
+        // buffer, the downlevel one's (16 KiB uniforms) from a storage buffer (StorageX).
         let default = Harness::new();
         if !default.ctx.profile.subgroups {
             eprintln!("adapter without subgroups: both runs use the workgroup-memory matvec");
@@ -553,5 +554,71 @@ pub(super) mod tests {
             .collect();
         let want = "Q6_K Q2_K Q3_K IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S IQ1_S IQ1_M";
         assert_eq!(faster.join(" "), want);
+    }
+
+    #[test]
+    fn matvec_inputs_too_wide_for_a_uniform_read_a_storage_buffer() {
+        // 52,416 values are the most whose 8-bit blocks fit the 64 KiB uniform
+        // (65,520 bytes); 53,248 (Llama-405B's ffn_down input) take the StorageX twins.
+        // Weights in buffers (Q4_0) and textures (Q6_K), read to the end of the input.
+        let mut h = Harness::new();
+        h.ctx.profile.q8_matvec = true;
+        assert!(
+            h.ctx.profile.max_uniform_binding >= 64 << 10,
+            "the default profile"
+        );
+        let tex = Placement::Textures {
+            max_dim: h.ctx.profile.max_texture_dim,
+        };
+        let rows = 3usize;
+        for cols in [52416usize, 53248] {
+            let x = Rng(cols as u64).vec(cols);
+            for (f, placement) in [
+                (WeightFormat::Q4_0, Placement::Buffers),
+                (WeightFormat::Q6_K, tex),
+            ] {
+                let cols = cols / f.block_elems() as usize * f.block_elems() as usize;
+                let x = &x[..cols];
+                let bytes = quant::random_blocks(f, rows, cols, 5);
+                let w = dequant_rows(f, &bytes, rows, cols);
+                let dims = [rows as u32, cols as u32];
+                let mut up = Uploader::new(&h.ctx, u64::MAX);
+                let wm =
+                    WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement)
+                        .unwrap();
+                let want_kernel = match (placement, cols <= 52416) {
+                    (Placement::Buffers, true) => Kernel::MatVecQ8,
+                    (Placement::Buffers, false) => Kernel::MatVecQ8StorageX,
+                    (_, true) => Kernel::MatVecQ8Tex,
+                    (_, false) => Kernel::MatVecQ8TexStorageX,
+                };
+                let (xb, yb) = (h.f32s(x), h.f32s(&vec![0.0; rows]));
+                let got = h.run(1, 0, &yb, rows, |ob, g| {
+                    let m = MatOp {
+                        w: &wm,
+                        x: &xb,
+                        x_stride: cols as u32,
+                        y: &yb,
+                        bias: None,
+                        accumulate: false,
+                    };
+                    let ops = ob.mat("w", &m, false).unwrap();
+                    assert!(
+                        ops[1..].iter().all(|op| op.key.kernel == want_kernel),
+                        "{cols}"
+                    );
+                    g.ops(ops);
+                });
+                let (want, mag) = ref_matmul(&w, &ref_q8(x), rows, cols, 1);
+                assert_close(
+                    &format!("{} {cols}", f.name()),
+                    &got,
+                    &want,
+                    1e-5,
+                    1e-5,
+                    &mag,
+                );
+            }
+        }
     }
 }

@@ -42,24 +42,28 @@ const W4_STORAGE: &str = include_str!("../../../shaders/q8dot/w4_storage.wgsl");
 const W4_TEXTURE: &str = include_str!("../../../shaders/q8dot/w4_texture.wgsl");
 
 /// The uniform activations' binding: WebGPU's default uniform binding limit, so one
-/// token of up to 13107 values (q8_bytes) fits.
+/// token of up to 52,416 values fits (q8_bytes: a byte per value and 8 per 32).
 pub const XQ_UNIFORM_BYTES: u64 = 64 << 10;
 
-/// MAT_BINDINGS with the weights (binding 2) in a texture and/or the input (binding 3)
-/// in a uniform buffer.
+/// MAT_BINDINGS with the weights (binding 2) in a texture.
 const BINDINGS_TEX: &[Binding] = {
     use Binding::{Read, ReadWrite, Texture, Uniform};
     // params, step, W, X, Y, bias
     &[Uniform, Uniform, Texture, Read, ReadWrite, Read]
 };
+/// MAT_BINDINGS with the input (binding 3) in a uniform buffer.
 const BINDINGS_UNIFORM_X: &[Binding] = {
     use Binding::{Read, ReadWrite, Uniform};
+    // params, step, W, X, Y, bias
     &[Uniform, Uniform, Read, Uniform, ReadWrite, Read]
 };
+/// Both: the weights in a texture, the input in a uniform buffer.
 const BINDINGS_TEX_UNIFORM_X: &[Binding] = {
-    use Binding::{ReadWrite, Texture, Uniform};
-    &[Uniform, Uniform, Texture, Uniform, ReadWrite, Binding::Read]
+    use Binding::{Read, ReadWrite, Texture, Uniform};
+    // params, step, W, X, Y, bias
+    &[Uniform, Uniform, Texture, Uniform, ReadWrite, Read]
 };
+// XQ_UNIFORM_VEC4S: the uniform array's length (the StorageX twins do not use it).
 const MATVEC_CONSTS: &[(&str, u32)] = &[
     MAT_FLAGS[0],
     MAT_FLAGS[1],
@@ -105,13 +109,13 @@ pub(super) const MATVEC_Q8_TEX: KernelSpec = q8_mat(
     &[MAT_COMMON, Q8_INPUT, X_UNIFORM, W4_TEXTURE],
     MATVEC_BODY,
 );
-pub(super) const MATVEC_Q8_WIDE: KernelSpec = q8_mat(
+pub(super) const MATVEC_Q8_STORAGE_X: KernelSpec = q8_mat(
     MAT_BINDINGS,
     MATVEC_CONSTS,
     &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_STORAGE],
     MATVEC_BODY,
 );
-pub(super) const MATVEC_Q8_TEX_WIDE: KernelSpec = q8_mat(
+pub(super) const MATVEC_Q8_TEX_STORAGE_X: KernelSpec = q8_mat(
     BINDINGS_TEX,
     MATVEC_CONSTS,
     &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE],

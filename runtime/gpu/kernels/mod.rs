@@ -58,11 +58,12 @@ pub enum Kernel {
     MatVecQ8,
     /// MatVecQ8 with its weights in a texture (buffers.rs WeightTexture).
     MatVecQ8Tex,
-    /// MatVecQ8 for inputs too wide for a uniform buffer (mat_q8.rs XQ_UNIFORM_BYTES):
-    /// the activations in a storage buffer.
-    MatVecQ8Wide,
-    /// MatVecQ8Tex for inputs too wide for a uniform buffer.
-    MatVecQ8TexWide,
+    /// MatVecQ8 with its input in a storage buffer: where the device's uniform bindings
+    /// are under 64 KiB (downlevel), or one token's 8-bit input is larger than that
+    /// (mat_q8.rs XQ_UNIFORM_BYTES).
+    MatVecQ8StorageX,
+    /// MatVecQ8Tex with its input in a storage buffer (as MatVecQ8StorageX).
+    MatVecQ8TexStorageX,
     /// Activations to the 8-bit blocks MatVecQ8 and MatMulQ8 read.
     QuantizeQ8,
     MatMul,
@@ -139,8 +140,8 @@ impl Kernel {
         Kernel::MatVecSubgroup,
         Kernel::MatVecQ8,
         Kernel::MatVecQ8Tex,
-        Kernel::MatVecQ8Wide,
-        Kernel::MatVecQ8TexWide,
+        Kernel::MatVecQ8StorageX,
+        Kernel::MatVecQ8TexStorageX,
         Kernel::QuantizeQ8,
         Kernel::MatMul,
         Kernel::MatMulRows,
@@ -168,8 +169,8 @@ impl Kernel {
             Kernel::MatVecQ8 => &mat_q8::MATVEC_Q8,
             Kernel::MatMulQ8 => &mat_q8::MATMUL_Q8,
             Kernel::MatVecQ8Tex => &mat_q8::MATVEC_Q8_TEX,
-            Kernel::MatVecQ8Wide => &mat_q8::MATVEC_Q8_WIDE,
-            Kernel::MatVecQ8TexWide => &mat_q8::MATVEC_Q8_TEX_WIDE,
+            Kernel::MatVecQ8StorageX => &mat_q8::MATVEC_Q8_STORAGE_X,
+            Kernel::MatVecQ8TexStorageX => &mat_q8::MATVEC_Q8_TEX_STORAGE_X,
             Kernel::MatMulQ8Tex => &mat_q8::MATMUL_Q8_TEX,
             Kernel::QuantizeQ8 => &mat_q8::QUANTIZE_Q8,
             Kernel::RmsNorm => &rms_norm::RMS_NORM,
@@ -396,8 +397,8 @@ mod tests {
                 Kernel::MatVecSubgroup => 1,
                 Kernel::MatVecQ8 => 2,
                 Kernel::MatVecQ8Tex => 3,
-                Kernel::MatVecQ8Wide => 4,
-                Kernel::MatVecQ8TexWide => 5,
+                Kernel::MatVecQ8StorageX => 4,
+                Kernel::MatVecQ8TexStorageX => 5,
                 Kernel::QuantizeQ8 => 6,
                 Kernel::MatMul => 7,
                 Kernel::MatMulRows => 8,
