@@ -174,10 +174,16 @@ fn sixteen_clients_at_once_are_all_answered_and_memory_stays_flat() {
     let stayed = |v: &[Outcome]| v.iter().filter(|o| o.kind != Kind::Leaves).count();
     let left = |v: &[Outcome]| v.len() - stayed(v);
     assert_eq!(outcomes.len(), CLIENTS * REQUESTS_PER_CLIENT);
-    // The server's own count: nothing lost, nothing failed, every leaver cancelled.
-    let h = server.health();
+    // The server's own count: nothing lost, nothing failed, every leaver cancelled. The
+    // last leaver's request ends when the worker next writes to its closed socket,
+    // which may be after the client has gone: wait for every request to be counted.
     let completed = reference.len() + stayed(&warm) + stayed(&outcomes);
     let cancelled = left(&warm) + left(&outcomes);
+    let counted = |h: &Value| {
+        let n = |k: &str| h["requests"][k].as_u64().unwrap_or(0) as usize;
+        n("completed") + n("cancelled") + n("failed") >= completed + cancelled
+    };
+    let h = server.wait_for("every request counted", Duration::from_secs(60), counted);
     assert_eq!(h["requests"]["completed"], completed, "{h}");
     assert_eq!(h["requests"]["cancelled"], cancelled, "{h}");
     assert_eq!(h["requests"]["failed"], 0, "{h}");
