@@ -141,26 +141,19 @@ impl Placement {
 }
 
 impl WeightPart {
-    /// The part's buffer range; None for a texture part.
-    pub fn binding(&self) -> Option<wgpu::BufferBinding<'_>> {
+    /// The part's buffer range as a storage binding, or an error naming `what` for a
+    /// texture part (kernels other than the q8dot ones read buffers only).
+    pub fn buffer_binding(&self, what: &str) -> Result<wgpu::BufferBinding<'_>> {
         match &self.storage {
-            PartStorage::Buffer(buffer) => Some(wgpu::BufferBinding {
+            PartStorage::Buffer(buffer) => Ok(wgpu::BufferBinding {
                 buffer,
                 offset: self.offset,
                 size: wgpu::BufferSize::new(self.size),
             }),
-            PartStorage::Texture(_) => None,
-        }
-    }
-
-    /// The part as a storage binding, or an error naming `what` for a texture part
-    /// (kernels other than the q8dot ones read buffers only).
-    pub fn buffer_binding(&self, what: &str) -> Result<wgpu::BufferBinding<'_>> {
-        self.binding().ok_or_else(|| {
-            Error::Internal(format!(
+            PartStorage::Texture(_) => Err(Error::Internal(format!(
                 "{what}: a kernel that reads buffers got a texture part"
-            ))
-        })
+            ))),
+        }
     }
 }
 
@@ -451,16 +444,8 @@ impl Uploader {
     /// it), writes `chunk` and zeros after it, and unmaps.
     fn stage(&mut self, ctx: &GpuContext, chunk: &[u8], len: u64) -> Result<()> {
         let slice = self.staging.slice(..len);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Write, move |r| {
-            let _ = tx.send(r);
-        });
-        wait(ctx, "uploading weights")?;
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Gpu(format!("uploading weights: {e}"))),
-            Err(_) => return Err(Error::Gpu("uploading weights: no answer".into())),
-        }
+        let what = "uploading weights";
+        map_and_wait(ctx, &slice, wgpu::MapMode::Write, what, what)?;
         {
             let mut view = slice
                 .get_mapped_range_mut()
@@ -470,6 +455,27 @@ impl Uploader {
         }
         self.staging.unmap();
         Ok(())
+    }
+}
+
+/// Maps `slice` for `mode` and waits for the device (`waiting` names that wait in an
+/// error); a failed mapping is an error naming `what`.
+fn map_and_wait(
+    ctx: &GpuContext,
+    slice: &wgpu::BufferSlice<'_>,
+    mode: wgpu::MapMode,
+    waiting: &str,
+    what: &str,
+) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(mode, move |r| {
+        let _ = tx.send(r);
+    });
+    wait(ctx, waiting)?;
+    match rx.recv() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Error::Gpu(format!("{what}: {e}"))),
+        Err(_) => Err(Error::Gpu(format!("{what}: no answer"))),
     }
 }
 
@@ -559,16 +565,14 @@ impl Readback {
     /// Waits for the submitted work and copies the first `out.len()` bytes into `out`.
     pub fn read_bytes(&self, ctx: &GpuContext, out: &mut [u8]) -> Result<()> {
         let slice = self.buffer.slice(..out.len() as u64);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        wait(ctx, "waiting for the GPU")?;
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Gpu(format!("reading results back: {e}"))),
-            Err(_) => return Err(Error::Gpu("reading results back: no answer".into())),
-        }
+        let what = "reading results back";
+        map_and_wait(
+            ctx,
+            &slice,
+            wgpu::MapMode::Read,
+            "waiting for the GPU",
+            what,
+        )?;
         {
             let view = slice
                 .get_mapped_range()

@@ -467,6 +467,33 @@ pub(super) mod tests {
         }
     }
 
+    /// `wm x` for one token through the 8-bit matvec (after its quantize op), which
+    /// must be `kernel` for every part (`what` names the case).
+    fn q8_matvec(
+        h: &mut Harness,
+        wm: &WeightMatrix,
+        x: &[f32],
+        kernel: Kernel,
+        what: &str,
+    ) -> Vec<f32> {
+        let rows = wm.n_rows as usize;
+        let (xb, yb) = (h.f32s(x), h.f32s(&vec![0.0; rows]));
+        h.run(1, 0, &yb, rows, |ob, g| {
+            let m = MatOp {
+                w: wm,
+                x: &xb,
+                x_stride: wm.n_cols,
+                y: &yb,
+                bias: None,
+                accumulate: false,
+            };
+            let ops = ob.mat("w", &m, false).unwrap();
+            assert_eq!(ops[0].key.kernel, Kernel::QuantizeQ8, "{what}");
+            assert!(ops[1..].iter().all(|op| op.key.kernel == kernel), "{what}");
+            g.ops(ops);
+        })
+    }
+
     #[test]
     fn texture_parts_of_every_shape_match_the_reference() {
         // Rows wider than 4 KiB (w_shift above 8), parts split at what a texture holds,
@@ -498,22 +525,7 @@ pub(super) mod tests {
                 Some(wm.gpu_bytes()),
                 WeightMatrix::gpu_bytes_of(f, dims, limit, placement)
             );
-            let (xb, yb) = (h.f32s(&x), h.f32s(&vec![0.0; rows]));
-            let got = h.run(1, 0, &yb, rows, |ob, g| {
-                let m = MatOp {
-                    w: &wm,
-                    x: &xb,
-                    x_stride: cols as u32,
-                    y: &yb,
-                    bias: None,
-                    accumulate: false,
-                };
-                let ops = ob.mat("w", &m, false).unwrap();
-                assert!(ops[1..]
-                    .iter()
-                    .all(|op| op.key.kernel == Kernel::MatVecQ8Tex));
-                g.ops(ops);
-            });
+            let got = q8_matvec(&mut h, &wm, &x, Kernel::MatVecQ8Tex, "max_dim");
             assert_close(&format!("max_dim {max_dim}"), &got, &want, 1e-5, 1e-5, &mag);
         }
     }
@@ -592,23 +604,7 @@ pub(super) mod tests {
                     (_, true) => Kernel::MatVecQ8Tex,
                     (_, false) => Kernel::MatVecQ8TexStorageX,
                 };
-                let (xb, yb) = (h.f32s(x), h.f32s(&vec![0.0; rows]));
-                let got = h.run(1, 0, &yb, rows, |ob, g| {
-                    let m = MatOp {
-                        w: &wm,
-                        x: &xb,
-                        x_stride: cols as u32,
-                        y: &yb,
-                        bias: None,
-                        accumulate: false,
-                    };
-                    let ops = ob.mat("w", &m, false).unwrap();
-                    assert!(
-                        ops[1..].iter().all(|op| op.key.kernel == want_kernel),
-                        "{cols}"
-                    );
-                    g.ops(ops);
-                });
+                let got = q8_matvec(&mut h, &wm, x, want_kernel, &cols.to_string());
                 let (want, mag) = ref_matmul(&w, &ref_q8(x), rows, cols, 1);
                 assert_close(
                     &format!("{} {cols}", f.name()),
