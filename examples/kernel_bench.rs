@@ -4,12 +4,15 @@
 //!
 //!   cargo run --release --example kernel_bench -- [--formats all|Q4_0,Q6_K,...]
 //!       [--rows 8960] [--cols 1536] [--tokens 1] [--reps 10] [--json]
-//!       [--weights auto|buffer|texture]
+//!       [--weights auto|buffer|texture] [--rows-order auto|file|groups]
 //!       [--adapter NAME] [--no-f16] [--downlevel] [--f32-activations] [--buffer-weights]
 //!
 //! --weights: where the 8-bit kernels read the weights from: as a model's load puts
 //! them (auto: textures for the formats that read faster so on CPU-backed devices), or
 //! a buffer or a texture for every format.
+//! --rows-order: the order of the weight rows the 8-bit kernels read: as a model's load
+//! lays them out (auto: groups of 64 rows on CPU-backed devices), the file's, or groups
+//! for every format.
 //!
 //! Needs an adapter with timestamp queries (lavapipe has them). Weight bytes over GPU
 //! time is the bandwidth the kernel reaches: a decode matvec reads every weight once.
@@ -36,10 +39,21 @@ fn main() {
             "--weights: auto, buffer or texture, not '{other}'"
         )),
     };
+    let groups = match args.value("--rows-order").as_deref() {
+        None | Some("auto") => None,
+        Some("file") => Some(false),
+        Some("groups") => Some(true),
+        Some(other) => fail(&format!(
+            "--rows-order: auto, file or groups, not '{other}'"
+        )),
+    };
     let device = args.load_options().device;
     args.finish();
     if textures == Some(true) && device.f32_activations {
         fail("--weights texture: the f32 kernels (--f32-activations) read buffers only");
+    }
+    if groups == Some(true) && device.f32_activations {
+        fail("--rows-order groups: the f32 kernels (--f32-activations) read the file's order only");
     }
     if !(1..=MAX_TOKENS).contains(&tokens) || reps == 0 || rows == 0 {
         fail(&format!(
@@ -84,7 +98,7 @@ fn main() {
             continue;
         }
         let t = bench
-            .time_mat(f, [rows, cols], tokens, reps, textures)
+            .time_mat(f, [rows, cols], tokens, reps, textures, groups)
             .unwrap_or_else(|e| {
                 eprintln!("kernel_bench: {}: {e}", f.name());
                 std::process::exit(1)

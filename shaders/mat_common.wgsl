@@ -10,7 +10,7 @@ struct MatParams {
     out_row0: u32,  // output index of this part's first row
     y_stride: u32,  // output floats per token (all rows of the matrix)
     x_stride: u32,  // input floats per token
-    flags: u32,     // FLAG_BIAS | FLAG_ACCUMULATE
+    flags: u32,     // FLAG_BIAS | FLAG_ACCUMULATE; 8-bit kernels: rows in groups (q8dot/common.wgsl)
     w_shift: u32,   // weights in a texture: log2 of its row width (q8dot/w4_texture.wgsl)
 }
 

@@ -51,7 +51,7 @@ fn store8(t: u32, r0: u32, acc: mat2x4<f32>) {
 
 // Byte offset of row r0 + 8k, clamped to the last row.
 fn row_at(r0: u32, k: u32) -> u32 {
-    return min(r0 + 8u * k, P.n_rows - 1u) * P.row_bytes;
+    return row_start(min(r0 + 8u * k, P.n_rows - 1u));
 }
 
 // ROWS (64: 8 lanes x 8 rows), TOKENS (8): written by the composer from runtime/gpu/kernels/mat_q8.rs.

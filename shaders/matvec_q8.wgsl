@@ -37,10 +37,10 @@ const LANES: u32 = ROWS / 4u;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let r0 = wid.x * ROWS + li;
     // Rows past the end recompute the last row and are not stored (no divergent exit).
-    let row0 = min(r0, P.n_rows - 1u) * P.row_bytes;
-    let row1 = min(r0 + LANES, P.n_rows - 1u) * P.row_bytes;
-    let row2 = min(r0 + 2u * LANES, P.n_rows - 1u) * P.row_bytes;
-    let row3 = min(r0 + 3u * LANES, P.n_rows - 1u) * P.row_bytes;
+    let row0 = row_start(min(r0, P.n_rows - 1u));
+    let row1 = row_start(min(r0 + LANES, P.n_rows - 1u));
+    let row2 = row_start(min(r0 + 2u * LANES, P.n_rows - 1u));
+    let row3 = row_start(min(r0 + 3u * LANES, P.n_rows - 1u));
     let nb = P.n_cols / 32u;
     let scales = P.n_cols / 16u; // first vec4 of the (d, d * sum q) pairs
     var acc = vec4<f32>();

@@ -140,6 +140,138 @@ impl Placement {
     }
 }
 
+/// Rows in a group of the grouped layout ([`RowLayout::Groups`]): a workgroup of the
+/// 8-bit kernels (shaders/matvec_q8.wgsl, matmul_q8.wgsl) covers 64 rows.
+pub const ROW_GROUP: u32 = 64;
+
+/// The order of a matrix's blocks in GPU memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowLayout {
+    /// The file's: row after row.
+    Rows,
+    /// Groups of [`ROW_GROUP`] rows whose blocks are interleaved: block k of the
+    /// group's row i lies `(ROW_GROUP * k + i)` blocks from the group's start, and the
+    /// last group is padded with zero rows. The 8-bit kernels walk a workgroup's 64 rows
+    /// a block at a time, so this way they read one run of memory, where in row order
+    /// they read 32 rows' runs at once per SIMD group and stalled on them (lavapipe loads
+    /// lane by lane: docs/performance.md, "Rows in groups"). Only the q8dot kernels
+    /// read it (their readers take block offsets through `blk`, q8dot/common.wgsl).
+    Groups,
+}
+
+impl RowLayout {
+    /// How a model's load lays out a matrix in `format` read by `use_`: in groups where
+    /// the profile says the 8-bit kernels read them
+    /// ([`super::context::DeviceProfile::row_groups`]), mat ops read it and its format's
+    /// reader is faster so ([`super::pipelines::Q8Reader::faster_in_groups`]); in the
+    /// file's order otherwise.
+    pub fn of(profile: &DeviceProfile, format: WeightFormat, use_: MatrixUse) -> RowLayout {
+        let faster = q8dot_reader(format).is_some_and(|r| r.faster_in_groups);
+        if profile.row_groups && use_ == MatrixUse::Mat && faster {
+            RowLayout::Groups
+        } else {
+            RowLayout::Rows
+        }
+    }
+
+    /// This layout where a part of at most `limit` bytes holds a whole group of rows of
+    /// `row_bytes` (with the read padding), row order otherwise.
+    fn fitting(self, limit: u64, row_bytes: u64) -> RowLayout {
+        let group = u64::from(ROW_GROUP) * row_bytes + WEIGHT_PAD;
+        match self {
+            RowLayout::Groups if group <= limit.min(MAX_PART_BYTES) => RowLayout::Groups,
+            _ => RowLayout::Rows,
+        }
+    }
+
+    /// Row runs of parts of at most `limit` bytes ([`split_rows`]); in groups, whole
+    /// groups per part (the last part's last group padded). Call on a layout that
+    /// [`RowLayout::fitting`] gave for `limit`.
+    fn split(self, limit: u64, row_bytes: u64, n_rows: u32) -> Vec<(u32, u32)> {
+        match self {
+            RowLayout::Rows => split_rows(limit, row_bytes, n_rows),
+            RowLayout::Groups => {
+                let group = u64::from(ROW_GROUP) * row_bytes;
+                let groups = limit.min(MAX_PART_BYTES).saturating_sub(WEIGHT_PAD) / group;
+                split_rows(groups * group + WEIGHT_PAD, row_bytes, n_rows)
+            }
+        }
+    }
+
+    /// Bytes that `n_rows` rows take in this layout (without the read padding).
+    fn stored_bytes(self, n_rows: u32, row_bytes: u64) -> u64 {
+        match self {
+            RowLayout::Rows => u64::from(n_rows) * row_bytes,
+            RowLayout::Groups => u64::from(n_rows.next_multiple_of(ROW_GROUP)) * row_bytes,
+        }
+    }
+}
+
+/// A part's bytes as the GPU holds them: `rows` (the file's, row after row, of
+/// `row_bytes` each in blocks of `block_bytes`) in `layout`'s order.
+pub struct PartBytes<'a> {
+    rows: &'a [u8],
+    row_bytes: usize,
+    block_bytes: usize,
+    layout: RowLayout,
+}
+
+impl PartBytes<'_> {
+    /// Bytes in the file's order, for any bytes (one "row").
+    fn in_order(bytes: &[u8]) -> PartBytes<'_> {
+        PartBytes {
+            rows: bytes,
+            row_bytes: bytes.len(),
+            block_bytes: bytes.len(),
+            layout: RowLayout::Rows,
+        }
+    }
+
+    /// Bytes in the layout, padding rows included.
+    fn len(&self) -> usize {
+        match self.layout {
+            RowLayout::Rows => self.rows.len(),
+            RowLayout::Groups => {
+                let n_rows = (self.rows.len() / self.row_bytes) as u32;
+                RowLayout::Groups.stored_bytes(n_rows, self.row_bytes as u64) as usize
+            }
+        }
+    }
+
+    /// Writes the laid-out bytes from `start` on into `view` (its whole length), zeros
+    /// past [`PartBytes::len`].
+    fn write(&self, start: usize, view: &mut wgpu::BufferViewMut) {
+        let stop = (start + view.len()).min(self.len()).max(start);
+        if self.layout == RowLayout::Rows {
+            if stop > start {
+                view.slice(..stop - start)
+                    .copy_from_slice(&self.rows[start..stop]);
+            }
+            view.slice(stop - start..).fill(0);
+            return;
+        }
+        let (rb, bb, g) = (self.row_bytes, self.block_bytes, ROW_GROUP as usize);
+        let group_bytes = g * rb;
+        let mut p = start;
+        while p < stop {
+            // Block k of row i of group gi, byte j of it.
+            let (gi, q) = (p / group_bytes, p % group_bytes);
+            let (slot, j) = (q / bb, q % bb);
+            let (k, i) = (slot / g, slot % g);
+            let n = (bb - j).min(stop - p);
+            let dst = p - start..p - start + n;
+            let src = (gi * g + i) * rb + k * bb + j;
+            if src < self.rows.len() {
+                view.slice(dst).copy_from_slice(&self.rows[src..src + n]);
+            } else {
+                view.slice(dst).fill(0); // a padding row of the last group
+            }
+            p += n;
+        }
+        view.slice(stop - start..).fill(0);
+    }
+}
+
 impl WeightPart {
     /// The part's buffer range as a storage binding, or an error naming `what` for a
     /// texture part (kernels other than the q8dot ones read buffers only).
@@ -163,6 +295,7 @@ pub struct WeightMatrix {
     pub n_rows: u32,
     pub n_cols: u32,
     pub row_bytes: u32,
+    pub layout: RowLayout,
     pub parts: Vec<WeightPart>,
 }
 
@@ -179,11 +312,15 @@ impl WeightMatrix {
         dims: [u32; 2],
         data: &[u8],
     ) -> Result<WeightMatrix> {
-        Self::upload_placed(ctx, up, name, format, dims, data, Placement::Buffers)
+        let (placement, layout) = (Placement::Buffers, RowLayout::Rows);
+        Self::upload_placed(ctx, up, name, format, dims, data, placement, layout)
     }
 
-    /// As [`WeightMatrix::upload`], into textures if `placement` says so (only the q8dot
-    /// kernels read those: the format must have a reader), in parts a texture holds.
+    /// As [`WeightMatrix::upload`], into textures if `placement` says so, in parts a
+    /// texture holds, and in `layout`'s order (groups where a part holds a group: see
+    /// [`RowLayout::fitting`]). Only the q8dot kernels read textures and groups: the
+    /// format must have a reader for either.
+    #[allow(clippy::too_many_arguments)]
     pub fn upload_placed(
         ctx: &GpuContext,
         up: &mut Uploader,
@@ -192,6 +329,7 @@ impl WeightMatrix {
         [n_rows, n_cols]: [u32; 2],
         data: &[u8],
         placement: Placement,
+        layout: RowLayout,
     ) -> Result<WeightMatrix> {
         let row_bytes = format.row_bytes(u64::from(n_cols)).ok_or_else(|| {
             Error::Invalid(format!(
@@ -215,15 +353,21 @@ impl WeightMatrix {
                 unit: "bytes",
             });
         }
+        let layout = layout.fitting(limit, row_bytes);
         let mut parts = Vec::new();
-        for (row0, rows) in split_rows(limit, row_bytes, n_rows) {
+        for (row0, rows) in layout.split(limit, row_bytes, n_rows) {
             let start = u64::from(row0) * row_bytes;
-            let bytes = &data[start as usize..(start + u64::from(rows) * row_bytes) as usize];
+            let bytes = PartBytes {
+                rows: &data[start as usize..(start + u64::from(rows) * row_bytes) as usize],
+                row_bytes: row_bytes as usize,
+                block_bytes: format.block_bytes() as usize,
+                layout,
+            };
             let (storage, size) = match placement {
-                Placement::Textures { max_dim } => up.texture(ctx, name, bytes, max_dim)?,
+                Placement::Textures { max_dim } => up.texture(ctx, name, &bytes, max_dim)?,
                 Placement::Buffers => {
                     let buffer = storage(ctx, name, bytes.len() as u64 + WEIGHT_PAD);
-                    up.write(ctx, &buffer, bytes)?;
+                    up.write_part(ctx, &buffer, 0, &bytes)?;
                     let size = buffer.size();
                     (PartStorage::Buffer(buffer), size)
                 }
@@ -242,6 +386,7 @@ impl WeightMatrix {
             n_rows,
             n_cols,
             row_bytes: row_bytes as u32,
+            layout,
             parts,
         })
     }
@@ -251,18 +396,22 @@ impl WeightMatrix {
     }
 
     /// What [`WeightMatrix::gpu_bytes`] will be for `n_rows` x `n_cols` in `format`
-    /// uploaded in parts of at most `limit` bytes as `placement` says (the memory
-    /// plan's figure); None if it cannot be uploaded so.
+    /// uploaded in parts of at most `limit` bytes as `placement` and `layout` say (the
+    /// memory plan's figure); None if it cannot be uploaded so.
     pub fn gpu_bytes_of(
         format: WeightFormat,
         [n_rows, n_cols]: [u32; 2],
         limit: u64,
         placement: Placement,
+        layout: RowLayout,
     ) -> Option<u64> {
         let row_bytes = format.row_bytes(u64::from(n_cols))?;
-        split_rows(placement.part_limit(limit), row_bytes, n_rows)
+        let limit = placement.part_limit(limit);
+        let layout = layout.fitting(limit, row_bytes);
+        layout
+            .split(limit, row_bytes, n_rows)
             .iter()
-            .map(|&(_, n)| placement.part_bytes(u64::from(n) * row_bytes + WEIGHT_PAD))
+            .map(|&(_, n)| placement.part_bytes(layout.stored_bytes(n, row_bytes) + WEIGHT_PAD))
             .sum()
     }
 
@@ -283,6 +432,7 @@ impl WeightMatrix {
             n_rows,
             n_cols,
             row_bytes: row_bytes as u32,
+            layout: RowLayout::Rows,
             parts: vec![WeightPart {
                 storage: PartStorage::Buffer(buffer.clone()),
                 offset,
@@ -327,13 +477,8 @@ impl Uploader {
         }
     }
 
-    /// Writes `bytes` at the start of `dst` (which must be at least `bytes.len()`
-    /// rounded up to 4 bytes long) and waits until the copy is done.
-    pub fn write(&mut self, ctx: &GpuContext, dst: &wgpu::Buffer, bytes: &[u8]) -> Result<()> {
-        self.write_at(ctx, dst, 0, bytes)
-    }
-
-    /// As [`Uploader::write`], at byte `dst_offset` (a multiple of 4) of `dst`.
+    /// Writes `bytes` at byte `dst_offset` (a multiple of 4) of `dst` (which must hold
+    /// them, rounded up to 4 bytes) and waits until the copy is done.
     pub fn write_at(
         &mut self,
         ctx: &GpuContext,
@@ -341,13 +486,26 @@ impl Uploader {
         dst_offset: u64,
         bytes: &[u8],
     ) -> Result<()> {
-        for (i, chunk) in bytes.chunks(STAGING_BYTES as usize).enumerate() {
-            let len = (chunk.len() as u64).next_multiple_of(4);
-            self.stage(ctx, chunk, len)?;
+        self.write_part(ctx, dst, dst_offset, &PartBytes::in_order(bytes))
+    }
+
+    /// As [`Uploader::write_at`], the bytes of a part as its layout orders them.
+    fn write_part(
+        &mut self,
+        ctx: &GpuContext,
+        dst: &wgpu::Buffer,
+        dst_offset: u64,
+        src: &PartBytes,
+    ) -> Result<()> {
+        let len = src.len() as u64;
+        let mut start = 0;
+        while start < len {
+            let n = (len - start).min(STAGING_BYTES).next_multiple_of(4);
+            self.stage(ctx, src, start as usize, n)?;
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            let offset = dst_offset + i as u64 * STAGING_BYTES;
-            enc.copy_buffer_to_buffer(&self.staging, 0, dst, offset, len);
+            enc.copy_buffer_to_buffer(&self.staging, 0, dst, dst_offset + start, n);
             ctx.queue.submit([enc.finish()]);
+            start += STAGING_BYTES;
         }
         wait(ctx, "uploading weights")
     }
@@ -369,7 +527,7 @@ impl Uploader {
         &mut self,
         ctx: &GpuContext,
         name: &str,
-        bytes: &[u8],
+        bytes: &PartBytes,
         max_dim: u32,
     ) -> Result<(PartStorage, u64)> {
         let padded = bytes.len() as u64 + WEIGHT_PAD;
@@ -401,10 +559,9 @@ impl Uploader {
         let mut row0 = 0u32;
         while row0 < height {
             let rows = band_rows.min(height - row0);
-            let start = (u64::from(row0) * row_bytes).min(bytes.len() as u64) as usize;
-            let end = (u64::from(row0 + rows) * row_bytes).min(bytes.len() as u64) as usize;
+            let start = (u64::from(row0) * row_bytes) as usize;
             let len = u64::from(rows) * row_bytes;
-            self.stage(ctx, &bytes[start..end], len)?;
+            self.stage(ctx, bytes, start, len)?;
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             enc.copy_buffer_to_texture(
                 wgpu::TexelCopyBufferInfo {
@@ -441,8 +598,8 @@ impl Uploader {
     }
 
     /// Maps the first `len` bytes of the staging buffer (once the GPU is done with
-    /// it), writes `chunk` and zeros after it, and unmaps.
-    fn stage(&mut self, ctx: &GpuContext, chunk: &[u8], len: u64) -> Result<()> {
+    /// it), writes `src`'s bytes from `start` on (zeros past its end), and unmaps.
+    fn stage(&mut self, ctx: &GpuContext, src: &PartBytes, start: usize, len: u64) -> Result<()> {
         let slice = self.staging.slice(..len);
         let what = "uploading weights";
         map_and_wait(ctx, &slice, wgpu::MapMode::Write, what, what)?;
@@ -450,8 +607,7 @@ impl Uploader {
             let mut view = slice
                 .get_mapped_range_mut()
                 .map_err(|e| Error::Gpu(format!("uploading weights: {e}")))?;
-            view.slice(..chunk.len()).copy_from_slice(chunk);
-            view.slice(chunk.len()..).fill(0);
+            src.write(start, &mut view);
         }
         self.staging.unmap();
         Ok(())

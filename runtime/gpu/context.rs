@@ -17,8 +17,9 @@ pub struct DeviceOptions {
     /// integer dot products are faster (CPU-backed devices): slower, and equal to
     /// dequantize-then-multiply up to f32 rounding.
     pub f32_activations: bool,
-    /// Keep the weights the 8-bit kernels read in storage buffers instead of textures
-    /// (CPU-backed devices): slower on lavapipe, the same values. For measuring.
+    /// Keep the weights the 8-bit kernels read in storage buffers and in the file's row
+    /// order, instead of textures and groups of rows (CPU-backed devices): slower on
+    /// lavapipe, the same values. For measuring.
     pub buffer_weights: bool,
 }
 
@@ -56,9 +57,13 @@ pub struct DeviceProfile {
     pub q8_matvec: bool,
     /// Dense matrices that the q8dot kernels read are uploaded as textures
     /// ([`super::buffers::WeightTexture`]) where the format's reader is faster so
-    /// ([`super::pipelines::Q8Reader::texture`]). Set with q8_matvec, unless
+    /// ([`super::pipelines::Q8Reader::faster_from_texture`]). Set with q8_matvec, unless
     /// DeviceOptions::buffer_weights.
     pub weight_textures: bool,
+    /// Dense matrices that the q8dot kernels read are uploaded in groups of 64 rows
+    /// ([`super::buffers::RowLayout::Groups`]): on CPU-backed devices, where we measured
+    /// it, with q8_matvec, unless DeviceOptions::buffer_weights.
+    pub row_groups: bool,
     pub max_storage_binding: u64,
     /// Widest and tallest 2-D texture (weight textures).
     pub max_texture_dim: u32,
@@ -129,6 +134,7 @@ impl DeviceProfile {
             memory,
             q8_matvec: cpu_device && !f32_activations,
             weight_textures: cpu_device && !f32_activations && !buffer_weights,
+            row_groups: cpu_device && !f32_activations && !buffer_weights,
             adapter_name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),

@@ -75,11 +75,18 @@ pub struct Q8Reader {
     /// The reader defines its own `q8w4` (four blocks sharing loads); the others get
     /// q8dot/group.wgsl's four `q8w`. Also declared to the WGSL as `Q8W4_SHARES_LOADS`.
     pub own_q8w4: bool,
-    /// Its matvec reads the weights faster from a texture than from a storage buffer
-    /// on lavapipe, measured with matrices larger than the CPU's last-level cache, as
-    /// a model's are (docs/performance.md#weights-in-textures-issue-16-2026-12-07).
-    /// Where the device profile allows textures, these formats' dense matrices are
-    /// uploaded as textures ([`super::buffers::Placement::of`]).
+    /// Its kernels read the weights faster in groups of rows
+    /// ([`super::buffers::RowLayout::Groups`]) than in the file's order on lavapipe,
+    /// measured with matrices larger than the CPU's last-level cache, as a model's are
+    /// (docs/performance.md, "Rows in groups"): the readers that the matvec walks a
+    /// block at a time. Q4_K and Q6_K, whose matvec takes half a super-block at a time
+    /// (`q8w4`), measured 0.8-1.0x in groups and keep the file's order.
+    pub faster_in_groups: bool,
+    /// Its matvec reads the weights faster from a texture than from a storage buffer,
+    /// measured the same way, in the layout above: every format but Q4_K
+    /// (docs/performance.md, "Weights in textures" and "Rows in groups"). Where the
+    /// device profile allows textures, these formats' dense matrices are uploaded as
+    /// textures ([`super::buffers::Placement::of`]).
     pub faster_from_texture: bool,
 }
 
@@ -88,49 +95,34 @@ pub struct Q8Reader {
 /// keep the f32 kernels.
 pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
     use WeightFormat as F;
-    // (source, own q8w4, faster from a texture)
-    let (source, own_q8w4, faster_from_texture) = match f {
-        F::Q4_0 => (include_str!("../../shaders/q8dot/q4_0.wgsl"), false, false),
-        F::Q4_1 => (include_str!("../../shaders/q8dot/q4_1.wgsl"), false, false),
-        F::Q8_0 => (include_str!("../../shaders/q8dot/q8_0.wgsl"), false, false),
-        F::Q5_0 => (include_str!("../../shaders/q8dot/q5_0.wgsl"), false, false),
-        F::Q5_1 => (include_str!("../../shaders/q8dot/q5_1.wgsl"), false, false),
-        F::Q4_K => (include_str!("../../shaders/q8dot/q4_k.wgsl"), true, false),
-        F::Q5_K => (include_str!("../../shaders/q8dot/q5_k.wgsl"), false, false),
-        F::Q6_K => (include_str!("../../shaders/q8dot/q6_k.wgsl"), true, true),
-        F::Q2_K => (include_str!("../../shaders/q8dot/q2_k.wgsl"), false, true),
-        F::Q3_K => (include_str!("../../shaders/q8dot/q3_k.wgsl"), false, true),
-        F::IQ4_NL => (
-            include_str!("../../shaders/q8dot/iq4_nl.wgsl"),
-            false,
-            false,
-        ),
-        F::IQ4_XS => (
-            include_str!("../../shaders/q8dot/iq4_xs.wgsl"),
-            false,
-            false,
-        ),
-        F::IQ2_XXS => (
-            include_str!("../../shaders/q8dot/iq2_xxs.wgsl"),
-            false,
-            true,
-        ),
-        F::IQ2_XS => (include_str!("../../shaders/q8dot/iq2_xs.wgsl"), false, true),
-        F::IQ2_S => (include_str!("../../shaders/q8dot/iq2_s.wgsl"), false, true),
-        F::IQ3_XXS => (
-            include_str!("../../shaders/q8dot/iq3_xxs.wgsl"),
-            false,
-            true,
-        ),
-        F::IQ3_S => (include_str!("../../shaders/q8dot/iq3_s.wgsl"), false, true),
-        F::IQ1_S => (include_str!("../../shaders/q8dot/iq1_s.wgsl"), false, true),
-        F::IQ1_M => (include_str!("../../shaders/q8dot/iq1_m.wgsl"), false, true),
+    // (source, own q8w4)
+    let (source, own_q8w4) = match f {
+        F::Q4_0 => (include_str!("../../shaders/q8dot/q4_0.wgsl"), false),
+        F::Q4_1 => (include_str!("../../shaders/q8dot/q4_1.wgsl"), false),
+        F::Q8_0 => (include_str!("../../shaders/q8dot/q8_0.wgsl"), false),
+        F::Q5_0 => (include_str!("../../shaders/q8dot/q5_0.wgsl"), false),
+        F::Q5_1 => (include_str!("../../shaders/q8dot/q5_1.wgsl"), false),
+        F::Q4_K => (include_str!("../../shaders/q8dot/q4_k.wgsl"), true),
+        F::Q5_K => (include_str!("../../shaders/q8dot/q5_k.wgsl"), false),
+        F::Q6_K => (include_str!("../../shaders/q8dot/q6_k.wgsl"), true),
+        F::Q2_K => (include_str!("../../shaders/q8dot/q2_k.wgsl"), false),
+        F::Q3_K => (include_str!("../../shaders/q8dot/q3_k.wgsl"), false),
+        F::IQ4_NL => (include_str!("../../shaders/q8dot/iq4_nl.wgsl"), false),
+        F::IQ4_XS => (include_str!("../../shaders/q8dot/iq4_xs.wgsl"), false),
+        F::IQ2_XXS => (include_str!("../../shaders/q8dot/iq2_xxs.wgsl"), false),
+        F::IQ2_XS => (include_str!("../../shaders/q8dot/iq2_xs.wgsl"), false),
+        F::IQ2_S => (include_str!("../../shaders/q8dot/iq2_s.wgsl"), false),
+        F::IQ3_XXS => (include_str!("../../shaders/q8dot/iq3_xxs.wgsl"), false),
+        F::IQ3_S => (include_str!("../../shaders/q8dot/iq3_s.wgsl"), false),
+        F::IQ1_S => (include_str!("../../shaders/q8dot/iq1_s.wgsl"), false),
+        F::IQ1_M => (include_str!("../../shaders/q8dot/iq1_m.wgsl"), false),
         _ => return None,
     };
     Some(Q8Reader {
         source,
         own_q8w4,
-        faster_from_texture,
+        faster_in_groups: !own_q8w4,
+        faster_from_texture: f != F::Q4_K,
     })
 }
 

@@ -61,6 +61,7 @@ pub fn streamed_matrix(
         n_rows,
         n_cols,
         row_bytes: row_bytes as u32,
+        layout: buffers::RowLayout::Rows,
         parts,
     })
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::file::gguf::{GgufFile, TensorInfo};
 use crate::file::quant;
-use crate::gpu::buffers::{self, MatrixUse, Placement, Uploader, WeightMatrix};
+use crate::gpu::buffers::{self, MatrixUse, Placement, RowLayout, Uploader, WeightMatrix};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::{MAX_HEAD_DIM, MAX_LATENT_DIM};
 use crate::gpu::stream::streamed_matrix;
@@ -174,9 +174,15 @@ impl<'a, 'p> Loader<'a, 'p> {
             }
         }
         let data = self.file.tensor_data(t);
-        let placement = Placement::of(&self.ctx.profile, t.format, use_);
+        let profile = &self.ctx.profile;
+        let (placement, layout) = (
+            Placement::of(profile, t.format, use_),
+            RowLayout::of(profile, t.format, use_),
+        );
         let up = &mut self.up;
-        let m = WeightMatrix::upload_placed(self.ctx, up, name, t.format, dims, data, placement)?;
+        let m = WeightMatrix::upload_placed(
+            self.ctx, up, name, t.format, dims, data, placement, layout,
+        )?;
         // Uploaded: the mapped pages need not stay in the resident set.
         self.file.release(t.offset, t.size);
         self.bytes += m.gpu_bytes();

@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::file::gguf::{GgufFile, TensorInfo};
-use crate::gpu::buffers::{self, MatrixUse, Placement, WeightMatrix};
+use crate::gpu::buffers::{self, MatrixUse, Placement, RowLayout, WeightMatrix};
 use crate::gpu::context::{DeviceMemory, DeviceProfile};
 use crate::model::config::Config;
 use crate::model::names;
@@ -103,8 +103,15 @@ pub fn matrix_bytes(t: &TensorInfo, limit: u64, profile: &DeviceProfile) -> u64 
         false => MatrixUse::Mat,
     };
     let placement = Placement::of(profile, t.format, use_);
-    WeightMatrix::gpu_bytes_of(t.format, [rows as u32, cols as u32], limit, placement)
-        .unwrap_or(t.size)
+    let layout = RowLayout::of(profile, t.format, use_);
+    WeightMatrix::gpu_bytes_of(
+        t.format,
+        [rows as u32, cols as u32],
+        limit,
+        placement,
+        layout,
+    )
+    .unwrap_or(t.size)
 }
 
 /// What the plan needs to know besides the budget.

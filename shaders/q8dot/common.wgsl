@@ -27,6 +27,25 @@
 // of padding past the last row (buffers.rs WEIGHT_PAD) so the last vec4 of a run is
 // inside the part.
 
+// Where a row's blocks are: the file's order (row r at r * row_bytes, its blocks one
+// after another), or groups of ROW_GROUP rows whose blocks are interleaved (block k
+// of the group's row i at (ROW_GROUP * k + i) block sizes from the group's start:
+// runtime/gpu/buffers.rs RowLayout::Groups), which MatParams.flags says by holding the
+// block bytes from bit GROUP_BLOCK_SHIFT up. A workgroup's rows are one group, so it
+// reads one run of memory. Readers take block k of a row at blk(row, k, block bytes).
+
+// Byte offset of row r's first block.
+fn row_start(r: u32) -> u32 {
+    let gb = P.flags >> GROUP_BLOCK_SHIFT;
+    let grouped = (r / ROW_GROUP) * ROW_GROUP * P.row_bytes + (r % ROW_GROUP) * gb;
+    return select(r * P.row_bytes, grouped, gb != 0u);
+}
+
+// Byte offset of block k (of `bytes` bytes) of the row whose first block is at `row`.
+fn blk(row: u32, k: u32, bytes: u32) -> u32 {
+    return row + k * select(bytes, bytes * ROW_GROUP, (P.flags >> GROUP_BLOCK_SHIFT) != 0u);
+}
+
 struct Q8W {
     q0: vec4<u32>,
     q1: vec4<u32>,

@@ -11,7 +11,7 @@ fn iq1m8(q: u32, nibble: u32) -> vec2<u32> {
 }
 
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 56u;
+    let base = blk(row, b / 8u, 56u);
     let ib = b % 8u;
     let idx = w4_u32(base + 4u * ib);
     let qh = w4_u16(base + 32u + 2u * ib);

@@ -10,7 +10,7 @@ fn iq1s8(index: u32, negative: bool) -> vec2<u32> {
 }
 
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 50u;
+    let base = blk(row, b / 8u, 50u);
     let ib = b % 8u;
     let idx = w4_u32(base + 2u + 4u * ib);
     let qh = w4_u16(base + 34u + 2u * ib);

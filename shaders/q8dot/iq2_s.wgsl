@@ -5,7 +5,7 @@
 // x = (d * (0.5 + s) * 0.25) * grid * sign. Block b (ib = b % 8): 4 index bytes, 4 sign
 // bytes, qh[ib] and scales[ib].
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 82u;
+    let base = blk(row, b / 8u, 82u);
     let ib = b % 8u;
     let idx = w4_u32(base + 2u + 4u * ib);
     let signs = w4_u32(base + 34u + 4u * ib);

@@ -4,7 +4,7 @@
 // scales s, one per 16); x = (d * (0.5 + s) * 0.25) * grid * sign. Block b (ib = b % 8)
 // is qs[4ib..4ib+3]: the signed grid values are its int8 quants, a.x and a.y its scales.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 74u;
+    let base = blk(row, b / 8u, 74u);
     let ib = b % 8u;
     let r = run4(base + 2u + 8u * ib);
     let g0 = signed8(grid8(r.x & 511u), ksigns((r.x >> 9u) & 0x7fu));

@@ -4,7 +4,7 @@
 // the scale s in the top 4 bits; x = (d * (0.5 + s) * 0.25) * grid * sign. The signed
 // grid values (at most 43) are the int8 quants.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 66u;
+    let base = blk(row, b / 8u, 66u);
     let r = run4(base + 2u + 8u * (b % 8u));
     let idx = r.x;
     let aux = r.y;

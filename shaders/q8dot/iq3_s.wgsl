@@ -11,7 +11,7 @@ fn iq3s8(pair: u32, qh: u32, signs: u32) -> vec2<u32> {
 }
 
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 110u;
+    let base = blk(row, b / 8u, 110u);
     let ib = b % 8u;
     let r = run4(base + 2u + 8u * ib);
     let qh = w4_u8(base + 66u + ib);

@@ -8,7 +8,7 @@ fn iq3xxs8(pair: u32, signs: u32) -> vec2<u32> {
 }
 
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 98u;
+    let base = blk(row, b / 8u, 98u);
     let ib = b % 8u;
     let r = run4(base + 2u + 8u * ib);
     let aux = w4_u32(base + 66u + 4u * ib);

@@ -5,7 +5,7 @@
 // The levels are int8 already, so each nibble becomes its level's byte and the block
 // is d * dx * sum(level * qx), with no offset term.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + b * 18u;
+    let base = blk(row, b, 18u);
     let v = base >> 4u;
     let a = w4(v);
     let n = w4(v + 1u);

@@ -5,7 +5,7 @@
 // scale (nibble ib % 2 of scales_l[ib / 2]) | (bits 2ib of scales_h) << 4;
 // x = (d * (ls - 32)) * kvalues[q]. 3 loads: the head vec4 and the 16 qs bytes.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 136u;
+    let base = blk(row, b / 8u, 136u);
     let ib = b % 8u;
     let head = w4(base >> 4u);
     let o = (base >> 2u) & 3u;  // 0 or 2

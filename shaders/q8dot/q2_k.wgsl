@@ -5,7 +5,7 @@
 // scales 2k and 2k + 1 (k = b % 8). The mins differ between the two 16-weight halves,
 // so they go through m2 (Q8W_HALF_MINS): dmin * m times the half's activation sum.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 84u;
+    let base = blk(row, b / 8u, 84u);
     let k = b % 8u;
     let n = k / 4u;
     let j = k % 4u;

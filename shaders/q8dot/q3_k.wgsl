@@ -12,7 +12,7 @@ fn q3_signed(v: vec4<u32>) -> vec4<u32> {
 }
 
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 110u;
+    let base = blk(row, b / 8u, 110u);
     let k = b % 8u;
     let n = k / 4u;
     let j = k % 4u;

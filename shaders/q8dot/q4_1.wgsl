@@ -3,7 +3,7 @@
 // f16 d and m, then 16 bytes of nibbles. A block starts at a multiple of 4, so it
 // always lies within the 2 vec4s from the one holding its first byte: 2 loads.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + b * 20u;
+    let base = blk(row, b, 20u);
     let v = base >> 4u;
     let a = w4(v);
     let n = w4(v + 1u);

@@ -5,7 +5,7 @@
 // 3 loads: the vec4s that cover the block (a block starting at byte 10 or later of its
 // first vec4 reaches into the third), everything taken from them.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + b * 22u;
+    let base = blk(row, b, 22u);
     let v = base >> 4u;
     let rel = base & 15u;
     let a = w4(v);

@@ -5,7 +5,7 @@
 // 3 loads: the vec4s that cover the block (one starting at byte 8 or later of its first
 // vec4 reaches into the third), everything taken from them.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + b * 24u;
+    let base = blk(row, b, 24u);
     let v = base >> 4u;
     let rel = base & 15u;
     let a = w4(v);

@@ -11,7 +11,7 @@ fn q6_signed(q: vec4<u32>) -> vec4<u32> {
 }
 
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + (b / 8u) * 210u;
+    let base = blk(row, b / 8u, 210u);
     let n = (b % 8u) / 4u;
     let k = b % 4u;
     // ql and qh are 32-byte runs at even offsets.
@@ -27,7 +27,7 @@ fn q8w(row: u32, b: u32) -> Q8W {
 // the super-block, 2-byte aligned).
 
 fn q8w4(row: u32, b: u32) -> Q8W4 {
-    let base = row + (b / 8u) * 210u;
+    let base = blk(row, b / 8u, 210u);
     let n = (b % 8u) / 4u;
     let l = run16(base + 64u * n);
     let l02 = Run8(l[0], l[1]);

@@ -4,7 +4,7 @@
 // within the 3 vec4s from the one holding its first byte: d and the quants take 3
 // loads together (the quants alone at base + 2 would take 3, d a fourth).
 fn q8w(row: u32, b: u32) -> Q8W {
-    let base = row + b * 34u;
+    let base = blk(row, b, 34u);
     let v = base >> 4u;
     let a = w4(v);
     let n = w4(v + 1u);

@@ -7,7 +7,9 @@
 use super::{q8_bytes, Kernel, MatOp, OpBuilder, StepParams};
 use crate::error::{Error, Result};
 use crate::file::quant::{self, WeightFormat};
-use crate::gpu::buffers::{self, MatrixUse, Placement, Readback, Uploader, WeightMatrix};
+use crate::gpu::buffers::{
+    self, MatrixUse, Placement, Readback, RowLayout, Uploader, WeightMatrix,
+};
 use crate::gpu::context::{DeviceOptions, GpuContext};
 use crate::gpu::graph::Graph;
 use crate::gpu::pipelines::{q8dot_reader, PipelineCache};
@@ -66,7 +68,8 @@ impl KernelBench {
     /// with W `rows` x `cols` in `format`, recorded `reps` times.
     /// `textures`: Some(true) puts the weights in a texture for every format with a
     /// q8dot reader, Some(false) in a buffer, None where a model's load would
-    /// ([`Placement::of`]).
+    /// ([`Placement::of`]). `groups`: the same for the row order, groups of rows
+    /// ([`RowLayout::Groups`]) or the file's ([`RowLayout::of`]).
     pub fn time_mat(
         &mut self,
         format: WeightFormat,
@@ -74,6 +77,7 @@ impl KernelBench {
         tokens: u32,
         reps: u32,
         textures: Option<bool>,
+        groups: Option<bool>,
     ) -> Result<MatTiming> {
         let bad = |what: String| Err(Error::Invalid(format!("kernel bench: {what}")));
         if !(1..=MAX_TOKENS).contains(&tokens) || reps == 0 {
@@ -100,7 +104,14 @@ impl KernelBench {
             Some(true) if q8dot_reader(format).is_some() => texture,
             Some(_) => Placement::Buffers,
         };
-        let w = WeightMatrix::upload_placed(ctx, &mut up, "w", format, dims, &bytes, placement)?;
+        let layout = match groups {
+            None => RowLayout::of(&ctx.profile, format, MatrixUse::Mat),
+            Some(true) if q8dot_reader(format).is_some() => RowLayout::Groups,
+            Some(_) => RowLayout::Rows,
+        };
+        let w = WeightMatrix::upload_placed(
+            ctx, &mut up, "w", format, dims, &bytes, placement, layout,
+        )?;
         let x: Vec<f32> = (0..tokens * cols)
             .map(|i| ((i % 97) as f32 - 48.0) / 64.0)
             .collect();

@@ -7,7 +7,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::{Binding, Grid, Kernel, KernelSpec, Op, OpBuilder, WeightReader};
 use crate::error::{Error, Result};
-use crate::gpu::buffers::{self, PartStorage, WeightMatrix};
+use crate::gpu::buffers::{self, PartStorage, RowLayout, WeightMatrix};
 use crate::gpu::pipelines::PipelineKey;
 
 #[repr(C)]
@@ -127,6 +127,14 @@ impl OpBuilder<'_> {
         }
         if m.accumulate {
             flags |= FLAG_ACCUMULATE;
+        }
+        if m.w.layout == RowLayout::Groups {
+            if q8.is_none() {
+                return Err(Error::Internal(format!(
+                    "{name}: rows in groups for {kernel:?} (no 8-bit input)"
+                )));
+            }
+            flags |= m.w.format.block_bytes() << super::mat_q8::GROUP_BLOCK_SHIFT;
         }
         for (i, part) in m.w.parts.iter().enumerate() {
             // Texture parts take the texture twin of the 8-bit kernel.
@@ -268,7 +276,9 @@ pub(super) mod tests {
     use super::super::test_util::{assert_close, dequant_rows, odd_cols, Harness, Rng};
     use super::*;
     use crate::file::quant::{self, WeightFormat};
-    use crate::gpu::buffers::{MatrixUse, PartStorage, Placement, Uploader, WEIGHT_PAD};
+    use crate::gpu::buffers::{
+        MatrixUse, PartStorage, Placement, RowLayout, Uploader, ROW_GROUP, WEIGHT_PAD,
+    };
     use crate::gpu::context::DeviceOptions;
     use crate::gpu::pipelines::q8dot_reader;
 
@@ -299,7 +309,8 @@ pub(super) mod tests {
     }
 
     /// The kernel [`OpBuilder::mat`] must pick for this profile and format, with the
-    /// weights in textures (`textures`, formats with a q8dot reader) or buffers.
+    /// weights in textures (`textures`, formats with a q8dot reader) or buffers, in
+    /// groups of rows (`groups`, the same formats) or the file's order.
     /// The matvec reads its activations from a uniform buffer unless the profile's
     /// uniform binding is below 64 KiB (downlevel) or the input is wider than 64 KiB holds (the StorageX twins).
     fn expected_kernel(
@@ -308,10 +319,11 @@ pub(super) mod tests {
         cols: usize,
         batched: bool,
         textures: bool,
+        groups: bool,
     ) -> Kernel {
         let reader = q8dot_reader(f).is_some();
         let tex = textures && reader;
-        let q8 = (h.ctx.profile.q8_matvec || tex) && reader;
+        let q8 = (h.ctx.profile.q8_matvec || tex || groups) && reader;
         // One token's 8-bit input: a byte per value and 8 bytes per 32, in 16-byte vec4s.
         let input_bytes = (cols + cols / 32 * 8).next_multiple_of(16) as u64;
         let uniform = h.ctx.profile.max_uniform_binding >= 64 << 10 && input_bytes <= 64 << 10;
@@ -329,31 +341,63 @@ pub(super) mod tests {
         }
     }
 
-    /// `textures`: the weights are uploaded as textures where the format has a q8dot
-    /// reader (whether or not upload_mat would choose it: every reader must read both).
-    fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool, textures: bool) {
+    /// How a case uploads its weights: in textures and in groups of rows where the
+    /// format has a q8dot reader (whether or not a model's load would choose them:
+    /// every reader must read every way).
+    #[derive(Clone, Copy)]
+    struct Upload {
+        textures: bool,
+        groups: bool,
+    }
+
+    const BUFFERS: Upload = Upload {
+        textures: false,
+        groups: false,
+    };
+
+    fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool, how: Upload) {
+        let reader = q8dot_reader(f).is_some();
+        let (textures, groups) = (how.textures && reader, how.groups && reader);
         // Unsplit: more than two of the 8-bit kernels' 64-row workgroups, the last one
-        // short.
-        let rows = if split { 37usize } else { 133 };
+        // short (in groups: a group padded with zero rows).
+        let rows = if split && !groups { 37usize } else { 133 };
         let cols = odd_cols(f);
         let bytes = quant::random_blocks(f, rows, cols, 7 + f.ggml_type() as u64);
         let w = dequant_rows(f, &bytes, rows, cols);
         let rb = f.row_bytes(cols as u64).unwrap();
-        // Split: at most 5 rows per part -> 8 parts, the last one short.
-        let limit = if split { 5 * rb + WEIGHT_PAD } else { u64::MAX };
+        // Split: at most 5 rows per part -> 8 parts, the last one short; in groups, one
+        // group per part -> 3 parts, the last one a short group.
+        let part_rows = if groups { u64::from(ROW_GROUP) } else { 5 };
+        let limit = if split {
+            part_rows * rb + WEIGHT_PAD
+        } else {
+            u64::MAX
+        };
         let mut up = Uploader::new(&h.ctx, limit);
         let dims = [rows as u32, cols as u32];
-        let placement = match textures && q8dot_reader(f).is_some() {
+        let placement = match textures {
             true => Placement::Textures {
                 max_dim: h.ctx.profile.max_texture_dim,
             },
             false => Placement::Buffers,
         };
+        let layout = if groups {
+            RowLayout::Groups
+        } else {
+            RowLayout::Rows
+        };
         let wm =
-            WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement).unwrap();
-        let want_bytes = WeightMatrix::gpu_bytes_of(f, dims, limit, placement);
+            WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement, layout)
+                .unwrap();
+        assert_eq!(wm.layout, layout);
+        let want_bytes = WeightMatrix::gpu_bytes_of(f, dims, limit, placement, layout);
         assert_eq!(Some(wm.gpu_bytes()), want_bytes, "the memory plan's figure");
-        assert_eq!(wm.parts.len(), if split { 8 } else { 1 });
+        let want_parts = match (split, groups) {
+            (false, _) => 1,
+            (true, false) => 8,
+            (true, true) => 3,
+        };
+        assert_eq!(wm.parts.len(), want_parts);
         let mut rng = Rng(99);
         let batched = tokens > 1;
         // Batched inputs are rows of a wider buffer (x_stride > cols), as in a model.
@@ -366,7 +410,7 @@ pub(super) mod tests {
         let bias = rng.vec(rows);
         let y0 = rng.vec(tokens * rows);
         let (xb, bb, yb) = (h.f32s(&x_wide), h.f32s(&bias), h.f32s(&y0));
-        let expected = expected_kernel(h, f, cols, batched, textures);
+        let expected = expected_kernel(h, f, cols, batched, textures, groups);
         let q8 = matches!(
             expected,
             Kernel::MatVecQ8
@@ -404,7 +448,7 @@ pub(super) mod tests {
         // with the sum of |w x| terms, about cols * 2^-24 relative at worst; 1e-5
         // leaves margin.
         let what = format!(
-            "{} {} tokens split={split} textures={textures}",
+            "{} {} tokens split={split} textures={textures} groups={groups}",
             f.name(),
             tokens
         );
@@ -416,10 +460,11 @@ pub(super) mod tests {
         // Default options pick the subgroup matvec where the adapter has subgroups
         // (lavapipe does); the downlevel profile keeps the workgroup-memory version.
         // With q8_matvec (CPU-backed devices) the formats with a q8dot reader take the
-        // integer-dot matvec instead, reading its weights from a buffer (streamed
-        // parts, expert slots) or a texture (weight_textures): each profile runs all
-        // three ways. The default profile's matvec reads its 8-bit input from a uniform
-        // buffer, the downlevel one's (16 KiB uniforms) from a storage buffer (StorageX).
+        // integer-dot matvec instead, reading its weights from a buffer in the file's
+        // order (streamed parts, expert slots), or in groups of rows (row_groups) from a
+        // buffer or a texture (weight_textures): each profile runs all four ways. The
+        // default profile's matvec reads its 8-bit input from a uniform buffer, the
+        // downlevel one's (16 KiB uniforms) from a storage buffer (StorageX).
         let default = Harness::new();
         if !default.ctx.profile.subgroups {
             eprintln!("adapter without subgroups: both runs use the workgroup-memory matvec");
@@ -429,13 +474,24 @@ pub(super) mod tests {
             ..Default::default()
         });
         assert!(!downlevel.ctx.profile.subgroups);
+        let grouped = |textures| Upload {
+            textures,
+            groups: true,
+        };
+        let ways = [
+            (false, BUFFERS),
+            (true, BUFFERS),
+            (true, grouped(false)),
+            (true, grouped(true)),
+        ];
         for mut h in [default, downlevel] {
-            for (q8_matvec, textures) in [(false, false), (true, false), (true, true)] {
+            for (q8_matvec, how) in ways {
                 h.ctx.profile.q8_matvec = q8_matvec;
-                h.ctx.profile.weight_textures = textures;
+                h.ctx.profile.weight_textures = how.textures;
+                h.ctx.profile.row_groups = how.groups;
                 for f in WeightFormat::ALL {
-                    check_mat(&mut h, f, 1, false, textures);
-                    check_mat(&mut h, f, 1, true, textures);
+                    check_mat(&mut h, f, 1, false, how);
+                    check_mat(&mut h, f, 1, true, how);
                 }
             }
         }
@@ -446,23 +502,30 @@ pub(super) mod tests {
         // Every prefill kernel, whatever the adapter: the tiled one real GPUs get, the
         // barrier-free one CPU-backed devices get (the profile's cpu_device) and, for
         // the formats with a q8dot reader, its integer-dot twin (q8_matvec) on weights
-        // in buffers and in textures.
+        // in buffers in the file's order, and in groups of rows in buffers and in
+        // textures.
         let mut h = Harness::new();
+        let grouped = |textures| Upload {
+            textures,
+            groups: true,
+        };
         let runs = [
-            (false, false, false),
-            (true, false, false),
-            (true, true, false),
-            (true, true, true),
+            (false, false, BUFFERS),
+            (true, false, BUFFERS),
+            (true, true, BUFFERS),
+            (true, true, grouped(false)),
+            (true, true, grouped(true)),
         ];
-        for (cpu_device, q8_matvec, textures) in runs {
+        for (cpu_device, q8_matvec, how) in runs {
             h.ctx.profile.cpu_device = cpu_device;
             h.ctx.profile.q8_matvec = q8_matvec;
-            h.ctx.profile.weight_textures = textures;
+            h.ctx.profile.weight_textures = how.textures;
+            h.ctx.profile.row_groups = how.groups;
             for f in WeightFormat::ALL {
                 // 19 tokens: partial last tiles (16 tokens per tile in MatMulRows, 8 in
                 // MatMulQ8).
-                check_mat(&mut h, f, 19, false, textures);
-                check_mat(&mut h, f, 19, true, textures);
+                check_mat(&mut h, f, 19, false, how);
+                check_mat(&mut h, f, 19, true, how);
             }
         }
     }
@@ -498,7 +561,8 @@ pub(super) mod tests {
     fn texture_parts_of_every_shape_match_the_reference() {
         // Rows wider than 4 KiB (w_shift above 8), parts split at what a texture holds,
         // and an upload in two staging bands: a Q6_K matrix of 8.8 MB under small
-        // texture limits.
+        // texture limits, in the file's order and in groups of rows (whole groups per
+        // part: 13 of 64 rows in a 1 MiB texture, where 832 rows fit either way).
         let mut h = Harness::new();
         h.ctx.profile.q8_matvec = true;
         let f = WeightFormat::Q6_K;
@@ -509,25 +573,86 @@ pub(super) mod tests {
         let (want, mag) = ref_matmul(&w, &ref_q8(&x), rows, cols, 1);
         let dims = [rows as u32, cols as u32];
         // (max_dim, parts, row width of the first part in log2 texels)
-        for (max_dim, n_parts, shift) in [(1024, 1, 10), (256, 9, 8)] {
+        let cases = [(1024, 1, 10), (256, 9, 8)];
+        for ((max_dim, n_parts, shift), layout) in cases
+            .into_iter()
+            .flat_map(|c| [(c, RowLayout::Rows), (c, RowLayout::Groups)])
+        {
+            let what = format!("max_dim {max_dim} {layout:?}");
             h.ctx.profile.max_texture_dim = max_dim;
             let placement = Placement::Textures { max_dim };
             let mut up = Uploader::new(&h.ctx, u64::MAX);
-            let wm = WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement)
-                .unwrap();
-            assert_eq!(wm.parts.len(), n_parts, "max_dim {max_dim}");
+            let wm = WeightMatrix::upload_placed(
+                &h.ctx, &mut up, "w", f, dims, &bytes, placement, layout,
+            )
+            .unwrap();
+            assert_eq!(wm.parts.len(), n_parts, "{what}");
+            assert_eq!(wm.layout, layout, "{what}");
             let PartStorage::Texture(t) = &wm.parts[0].storage else {
-                panic!("max_dim {max_dim}: a buffer part");
+                panic!("{what}: a buffer part");
             };
-            assert_eq!(t.shift, shift, "max_dim {max_dim}");
+            assert_eq!(t.shift, shift, "{what}");
             let limit = u64::from(u32::MAX);
             assert_eq!(
                 Some(wm.gpu_bytes()),
-                WeightMatrix::gpu_bytes_of(f, dims, limit, placement)
+                WeightMatrix::gpu_bytes_of(f, dims, limit, placement, layout),
+                "{what}"
             );
-            let got = q8_matvec(&mut h, &wm, &x, Kernel::MatVecQ8Tex, "max_dim");
-            assert_close(&format!("max_dim {max_dim}"), &got, &want, 1e-5, 1e-5, &mag);
+            let got = q8_matvec(&mut h, &wm, &x, Kernel::MatVecQ8Tex, &what);
+            assert_close(&what, &got, &want, 1e-5, 1e-5, &mag);
         }
+    }
+
+    #[test]
+    fn models_put_rows_in_groups_only_where_the_8_bit_kernels_read_them() {
+        // RowLayout::of: groups for mat ops of the formats whose q8dot reader is
+        // faster so, where the profile says so; the file's order for per-head products
+        // (HeadMatVec reads rows), the other formats (the f32 kernels read rows, Q4_K
+        // and Q6_K measured slower) and profiles without row groups (GPUs,
+        // --f32-activations, --buffer-weights).
+        let mut h = Harness::new();
+        for allowed in [true, false] {
+            h.ctx.profile.row_groups = allowed;
+            for f in WeightFormat::ALL {
+                let faster = q8dot_reader(f).is_some_and(|r| r.faster_in_groups);
+                let want = match allowed && faster {
+                    true => RowLayout::Groups,
+                    false => RowLayout::Rows,
+                };
+                let mat = RowLayout::of(&h.ctx.profile, f, MatrixUse::Mat);
+                assert_eq!(mat, want, "{}", f.name());
+                let heads = RowLayout::of(&h.ctx.profile, f, MatrixUse::Heads);
+                assert_eq!(heads, RowLayout::Rows, "{}", f.name());
+            }
+        }
+        // The measured choice (docs/performance.md): every reader that the matvec walks
+        // a block at a time.
+        let in_groups: Vec<&str> = WeightFormat::ALL
+            .iter()
+            .filter(|&&f| q8dot_reader(f).is_some_and(|r| r.faster_in_groups))
+            .map(|f| f.name())
+            .collect();
+        let want = "Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q5_K Q2_K Q3_K IQ4_NL IQ4_XS IQ2_XXS IQ2_XS \
+                    IQ2_S IQ3_XXS IQ3_S IQ1_S IQ1_M";
+        assert_eq!(in_groups.join(" "), want);
+        // A part too small for a group of rows keeps the file's order (measured in
+        // bytes like the memory plan: check_mat runs groups split at one per part).
+        let f = WeightFormat::Q4_0;
+        let dims = [130u32, 64];
+        let rb = f.row_bytes(64).unwrap();
+        let bytes = quant::random_blocks(f, 130, 64, 3);
+        let limit = 63 * rb + WEIGHT_PAD;
+        let mut up = Uploader::new(&h.ctx, limit);
+        let (placement, layout) = (Placement::Buffers, RowLayout::Groups);
+        let wm =
+            WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement, layout)
+                .unwrap();
+        assert_eq!(wm.layout, RowLayout::Rows);
+        assert_eq!(wm.parts.len(), 3);
+        assert_eq!(
+            Some(wm.gpu_bytes()),
+            WeightMatrix::gpu_bytes_of(f, dims, limit, placement, layout)
+        );
     }
 
     #[test]
@@ -558,14 +683,13 @@ pub(super) mod tests {
                 assert_eq!(heads, Placement::Buffers, "{}", f.name());
             }
         }
-        // The measured choice (docs/performance.md): Q6_K and the 2- and 3-bit formats.
-        let faster: Vec<&str> = WeightFormat::ALL
+        // The measured choice (docs/performance.md): every quantized format but Q4_K.
+        let slower: Vec<&str> = WeightFormat::ALL
             .iter()
-            .filter(|&&f| q8dot_reader(f).is_some_and(|r| r.faster_from_texture))
+            .filter(|&&f| q8dot_reader(f).is_some_and(|r| !r.faster_from_texture))
             .map(|f| f.name())
             .collect();
-        let want = "Q6_K Q2_K Q3_K IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S IQ1_S IQ1_M";
-        assert_eq!(faster.join(" "), want);
+        assert_eq!(slower.join(" "), "Q4_K");
     }
 
     #[test]
@@ -595,9 +719,11 @@ pub(super) mod tests {
                 let w = dequant_rows(f, &bytes, rows, cols);
                 let dims = [rows as u32, cols as u32];
                 let mut up = Uploader::new(&h.ctx, u64::MAX);
-                let wm =
-                    WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement)
-                        .unwrap();
+                let layout = RowLayout::Rows;
+                let wm = WeightMatrix::upload_placed(
+                    &h.ctx, &mut up, "w", f, dims, &bytes, placement, layout,
+                )
+                .unwrap();
                 let want_kernel = match (placement, cols <= 52416) {
                     (Placement::Buffers, true) => Kernel::MatVecQ8,
                     (Placement::Buffers, false) => Kernel::MatVecQ8StorageX,

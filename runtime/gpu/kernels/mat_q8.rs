@@ -9,7 +9,7 @@ use bytemuck::{Pod, Zeroable};
 use super::mat::{MAT_BINDINGS, MAT_COMMON, MAT_FLAGS};
 use super::{Binding, Grid, Kernel, KernelSpec, MatOp, Op, OpBuilder, WeightReader};
 use crate::error::{Error, Result};
-use crate::gpu::buffers::PartStorage;
+use crate::gpu::buffers::{PartStorage, RowLayout, ROW_GROUP};
 use crate::gpu::context::{DeviceProfile, GpuContext};
 use crate::gpu::pipelines::{q8dot_reader, PipelineKey};
 
@@ -28,6 +28,10 @@ const MATMUL_Q8_ROWS: u32 = 64;
 const MATMUL_Q8_TOKENS: u32 = 8;
 // matmul_q8.wgsl's register tile is written out for these sizes.
 const _: () = assert!(MATMUL_Q8_ROWS == 64 && MATMUL_Q8_TOKENS == 8);
+// A workgroup's rows are one group of the grouped layout: it reads one run of memory.
+const _: () = assert!(MATVEC_Q8_ROWS == ROW_GROUP && MATMUL_Q8_ROWS == ROW_GROUP);
+/// MatParams.flags holds a grouped matrix's block bytes from this bit up.
+pub(super) const GROUP_BLOCK_SHIFT: u32 = 8;
 const _: () = assert!(MATVEC_Q8_ROWS % 4 == 0);
 /// Blocks of 32 values per workgroup of quantize_q8.wgsl (one per invocation).
 const QUANTIZE_BLOCKS: u32 = 64;
@@ -64,15 +68,21 @@ const BINDINGS_TEX_UNIFORM_X: &[Binding] = {
     &[Uniform, Uniform, Texture, Uniform, ReadWrite, Read]
 };
 // XQ_UNIFORM_VEC4S: the uniform array's length (the StorageX twins do not use it).
+// ROW_GROUP, GROUP_BLOCK_SHIFT: the grouped layout (RowLayout::Groups), whose block
+// bytes MatParams.flags carries from bit GROUP_BLOCK_SHIFT up (0: the file's order).
 const MATVEC_CONSTS: &[(&str, u32)] = &[
     MAT_FLAGS[0],
     MAT_FLAGS[1],
+    ("ROW_GROUP", ROW_GROUP),
+    ("GROUP_BLOCK_SHIFT", GROUP_BLOCK_SHIFT),
     ("ROWS", MATVEC_Q8_ROWS),
     ("XQ_UNIFORM_VEC4S", (XQ_UNIFORM_BYTES / 16) as u32),
 ];
 const MATMUL_CONSTS: &[(&str, u32)] = &[
     MAT_FLAGS[0],
     MAT_FLAGS[1],
+    ("ROW_GROUP", ROW_GROUP),
+    ("GROUP_BLOCK_SHIFT", GROUP_BLOCK_SHIFT),
     ("ROWS", MATMUL_Q8_ROWS),
     ("TOKENS", MATMUL_Q8_TOKENS),
 ];
@@ -222,12 +232,14 @@ impl OpBuilder<'_> {
         let Some(q8) = self.q8 else {
             return Ok(None);
         };
-        // Texture parts are read by the q8dot kernels only, whatever the profile says.
+        // Texture parts and grouped rows are read by the q8dot kernels only, whatever
+        // the profile says.
         let textures =
             m.w.parts
                 .iter()
                 .any(|p| matches!(p.storage, PartStorage::Texture(_)));
-        if !(self.ctx.profile.q8_matvec || textures) || q8dot_reader(m.w.format).is_none() {
+        let only_q8 = textures || m.w.layout == RowLayout::Groups;
+        if !(self.ctx.profile.q8_matvec || only_q8) || q8dot_reader(m.w.format).is_none() {
             return Ok(None);
         }
         let n = m.w.n_cols;
