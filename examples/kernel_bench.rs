@@ -4,15 +4,15 @@
 //!
 //!   cargo run --release --example kernel_bench -- [--formats all|Q4_0,Q6_K,...]
 //!       [--rows 8960] [--cols 1536] [--tokens 1] [--reps 10] [--json]
-//!       [--weights auto|buffer|texture] [--rows-order auto|file|groups]
+//!       [--weights auto|buffer|texture] [--rows-order auto|file|groups|groups=N]
 //!       [--adapter NAME] [--no-f16] [--downlevel] [--f32-activations] [--buffer-weights]
 //!
 //! --weights: where the 8-bit kernels read the weights from: as a model's load puts
-//! them (auto: textures for the formats that read faster so on CPU-backed devices), or
-//! a buffer or a texture for every format.
+//! them (auto: textures on CPU-backed devices), or a buffer or a texture for every
+//! format with an 8-bit kernel.
 //! --rows-order: the order of the weight rows the 8-bit kernels read: as a model's load
-//! lays them out (auto: groups of 64 rows on CPU-backed devices), the file's, or groups
-//! for every format.
+//! lays them out (auto: groups of the format's size on CPU-backed devices), the file's,
+//! or groups of 64 (or N) rows for every format with an 8-bit kernel.
 //!
 //! Needs an adapter with timestamp queries (lavapipe has them). Weight bytes over GPU
 //! time is the bandwidth the kernel reaches: a decode matvec reads every weight once.
@@ -41,18 +41,21 @@ fn main() {
     };
     let groups = match args.value("--rows-order").as_deref() {
         None | Some("auto") => None,
-        Some("file") => Some(false),
-        Some("groups") => Some(true),
-        Some(other) => fail(&format!(
-            "--rows-order: auto, file or groups, not '{other}'"
-        )),
+        Some("file") => Some(1),
+        Some("groups") => Some(64),
+        Some(other) => match other.strip_prefix("groups=").map(str::parse::<u32>) {
+            Some(Ok(n)) if n.is_power_of_two() && (2..=64).contains(&n) => Some(n),
+            _ => fail(&format!(
+                "--rows-order: auto, file, groups or groups=N (N = 2, 4, ... 64), not '{other}'"
+            )),
+        },
     };
     let device = args.load_options().device;
     args.finish();
     if textures == Some(true) && device.f32_activations {
         fail("--weights texture: the f32 kernels (--f32-activations) read buffers only");
     }
-    if groups == Some(true) && device.f32_activations {
+    if groups.is_some_and(|n| n > 1) && device.f32_activations {
         fail("--rows-order groups: the f32 kernels (--f32-activations) read the file's order only");
     }
     if !(1..=MAX_TOKENS).contains(&tokens) || reps == 0 || rows == 0 {

@@ -37,7 +37,8 @@ pub fn split_rows(limit: u64, row_bytes: u64, n_rows: u32) -> Vec<(u32, u32)> {
 /// A run of whole rows of a weight matrix in one buffer (or in a range of one: an
 /// expert cache slot), or in a texture.
 pub struct WeightPart {
-    pub storage: PartStorage, // [n_rows, row_bytes] raw GGUF blocks + padding, in order
+    /// [n_rows, row_bytes] raw GGUF blocks + padding, in the matrix's `layout` order.
+    pub storage: PartStorage,
     /// Byte range of the rows (and padding) in a buffer; in a texture, offset 0 and
     /// the texture's bytes.
     pub offset: u64,
@@ -58,10 +59,10 @@ pub enum PartStorage {
     Texture(WeightTexture),
 }
 
-/// A part's bytes in order in an rgba32uint texture, 16 bytes to a texel and
-/// `1 << shift` texels to a row, zero past the end. On lavapipe the 8-bit kernels of
-/// some formats read a texture faster than a storage buffer, so their dense matrices
-/// are uploaded this way on CPU-backed devices ([`Placement::of`]).
+/// A part's bytes (in its layout's order) in an rgba32uint texture, 16 bytes to a texel
+/// and `1 << shift` texels to a row, zero past the end. On lavapipe the 8-bit kernels
+/// read a texture faster than a storage buffer, so quantized dense matrices are
+/// uploaded this way on CPU-backed devices ([`Placement::of`]).
 pub struct WeightTexture {
     pub view: wgpu::TextureView,
     pub shift: u32,
@@ -87,7 +88,7 @@ impl WeightTexture {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatrixUse {
     /// Matrix products ([`super::kernels::MatOp`]): the 8-bit kernels can read it from
-    /// a texture.
+    /// a texture and in groups of rows.
     Mat,
     /// Per-head products (MLA's HeadMatVec, HeadMatVecT): storage buffers only.
     Heads,
@@ -107,12 +108,12 @@ impl Placement {
     /// Where a model's load puts a matrix in `format` read by `use_`: in textures where
     /// the profile lets the 8-bit kernels read them so
     /// ([`super::context::DeviceProfile::weight_textures`]), mat ops read it, and its
-    /// format's reader is faster that way
-    /// ([`super::pipelines::Q8Reader::faster_from_texture`]); in
-    /// buffers otherwise.
+    /// format has a q8dot reader (every format's was faster so, in the row order
+    /// [`RowLayout::of`] gives it: docs/performance.md, "Rows in groups"); in buffers
+    /// otherwise.
     pub fn of(profile: &DeviceProfile, format: WeightFormat, use_: MatrixUse) -> Placement {
-        let faster = q8dot_reader(format).is_some_and(|r| r.faster_from_texture);
-        if profile.weight_textures && use_ == MatrixUse::Mat && faster {
+        let reader = q8dot_reader(format).is_some();
+        if profile.weight_textures && use_ == MatrixUse::Mat && reader {
             Placement::Textures {
                 max_dim: profile.max_texture_dim,
             }
@@ -140,46 +141,59 @@ impl Placement {
     }
 }
 
-/// Rows in a group of the grouped layout ([`RowLayout::Groups`]): a workgroup of the
-/// 8-bit kernels (shaders/matvec_q8.wgsl, matmul_q8.wgsl) covers 64 rows.
-pub const ROW_GROUP: u32 = 64;
+/// The most rows in a group of the grouped layout ([`RowLayout::Groups`]): a
+/// workgroup of the 8-bit kernels (shaders/matvec_q8.wgsl, matmul_q8.wgsl) covers 64
+/// rows, whole groups of any size up to this.
+pub const MAX_ROW_GROUP: u32 = 64;
 
 /// The order of a matrix's blocks in GPU memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowLayout {
     /// The file's: row after row.
     Rows,
-    /// Groups of [`ROW_GROUP`] rows whose blocks are interleaved: block k of the
-    /// group's row i lies `(ROW_GROUP * k + i)` blocks from the group's start, and the
-    /// last group is padded with zero rows. The 8-bit kernels walk a workgroup's 64 rows
-    /// a block at a time, so this way they read one run of memory, where in row order
-    /// they read 32 rows' runs at once per SIMD group and stalled on them (lavapipe loads
-    /// lane by lane: docs/performance.md, "Rows in groups"). Only the q8dot kernels
-    /// read it (their readers take block offsets through `blk`, q8dot/common.wgsl).
-    Groups,
+    /// Groups of `n` rows (a power of two, 2 to [`MAX_ROW_GROUP`]) whose blocks are
+    /// interleaved: block k of the group's row i lies `n * k + i` blocks from the
+    /// group's start, and the last group is padded with zero rows. The 8-bit kernels
+    /// walk a workgroup's 64 rows a block at a time, and in the file's order each SIMD
+    /// group read 32 rows' runs at once and stalled on them (lavapipe loads lane by
+    /// lane); in groups they read far fewer runs (docs/performance.md, "Rows in
+    /// groups"). Only the q8dot kernels read it (their readers find blocks through
+    /// `row_start` and `blk`, q8dot/common.wgsl).
+    Groups(u32),
 }
 
 impl RowLayout {
-    /// How a model's load lays out a matrix in `format` read by `use_`: in groups where
+    /// How a model's load lays out a matrix in `format` read by `use_`: in groups of the
+    /// size its reader reads fastest ([`super::pipelines::Q8Reader::row_group`]) where
     /// the profile says the 8-bit kernels read them
-    /// ([`super::context::DeviceProfile::row_groups`]), mat ops read it and its format's
-    /// reader is faster so ([`super::pipelines::Q8Reader::faster_in_groups`]); in the
+    /// ([`super::context::DeviceProfile::row_groups`]) and mat ops read it; in the
     /// file's order otherwise.
     pub fn of(profile: &DeviceProfile, format: WeightFormat, use_: MatrixUse) -> RowLayout {
-        let faster = q8dot_reader(format).is_some_and(|r| r.faster_in_groups);
-        if profile.row_groups && use_ == MatrixUse::Mat && faster {
-            RowLayout::Groups
+        let group = q8dot_reader(format).map_or(1, |r| r.row_group);
+        if profile.row_groups && use_ == MatrixUse::Mat && group > 1 {
+            RowLayout::Groups(group)
         } else {
             RowLayout::Rows
         }
     }
 
-    /// This layout where a part of at most `limit` bytes holds a whole group of rows of
-    /// `row_bytes` (with the read padding), row order otherwise.
-    fn fitting(self, limit: u64, row_bytes: u64) -> RowLayout {
-        let group = u64::from(ROW_GROUP) * row_bytes + WEIGHT_PAD;
+    /// Rows per group: 1 in the file's order.
+    pub fn group_rows(self) -> u32 {
         match self {
-            RowLayout::Groups if group <= limit.min(MAX_PART_BYTES) => RowLayout::Groups,
+            RowLayout::Rows => 1,
+            RowLayout::Groups(n) => n,
+        }
+    }
+
+    /// This layout where a part of at most `limit` bytes holds a whole group of rows of
+    /// `row_bytes` (with the read padding), the file's order otherwise (and for a group
+    /// size the kernels cannot take: not a power of two from 2 to [`MAX_ROW_GROUP`]).
+    fn fitting(self, limit: u64, row_bytes: u64) -> RowLayout {
+        let n = self.group_rows();
+        let group = u64::from(n) * row_bytes + WEIGHT_PAD;
+        let valid = n.is_power_of_two() && (2..=MAX_ROW_GROUP).contains(&n);
+        match self {
+            RowLayout::Groups(_) if valid && group <= limit.min(MAX_PART_BYTES) => self,
             _ => RowLayout::Rows,
         }
     }
@@ -190,8 +204,8 @@ impl RowLayout {
     fn split(self, limit: u64, row_bytes: u64, n_rows: u32) -> Vec<(u32, u32)> {
         match self {
             RowLayout::Rows => split_rows(limit, row_bytes, n_rows),
-            RowLayout::Groups => {
-                let group = u64::from(ROW_GROUP) * row_bytes;
+            RowLayout::Groups(n) => {
+                let group = u64::from(n) * row_bytes;
                 let groups = limit.min(MAX_PART_BYTES).saturating_sub(WEIGHT_PAD) / group;
                 split_rows(groups * group + WEIGHT_PAD, row_bytes, n_rows)
             }
@@ -200,10 +214,7 @@ impl RowLayout {
 
     /// Bytes that `n_rows` rows take in this layout (without the read padding).
     fn stored_bytes(self, n_rows: u32, row_bytes: u64) -> u64 {
-        match self {
-            RowLayout::Rows => u64::from(n_rows) * row_bytes,
-            RowLayout::Groups => u64::from(n_rows.next_multiple_of(ROW_GROUP)) * row_bytes,
-        }
+        u64::from(n_rows.next_multiple_of(self.group_rows())) * row_bytes
     }
 }
 
@@ -231,9 +242,9 @@ impl PartBytes<'_> {
     fn len(&self) -> usize {
         match self.layout {
             RowLayout::Rows => self.rows.len(),
-            RowLayout::Groups => {
+            RowLayout::Groups(_) => {
                 let n_rows = (self.rows.len() / self.row_bytes) as u32;
-                RowLayout::Groups.stored_bytes(n_rows, self.row_bytes as u64) as usize
+                self.layout.stored_bytes(n_rows, self.row_bytes as u64) as usize
             }
         }
     }
@@ -250,7 +261,8 @@ impl PartBytes<'_> {
             view.slice(stop - start..).fill(0);
             return;
         }
-        let (rb, bb, g) = (self.row_bytes, self.block_bytes, ROW_GROUP as usize);
+        let (rb, bb) = (self.row_bytes, self.block_bytes);
+        let g = self.layout.group_rows() as usize;
         let group_bytes = g * rb;
         let mut p = start;
         while p < stop {

@@ -56,12 +56,11 @@ pub struct DeviceProfile {
     /// DeviceOptions::f32_activations.
     pub q8_matvec: bool,
     /// Dense matrices that the q8dot kernels read are uploaded as textures
-    /// ([`super::buffers::WeightTexture`]) where the format's reader is faster so
-    /// ([`super::pipelines::Q8Reader::faster_from_texture`]). Set with q8_matvec, unless
-    /// DeviceOptions::buffer_weights.
+    /// ([`super::buffers::WeightTexture`], [`super::buffers::Placement::of`]). Set with
+    /// q8_matvec, unless DeviceOptions::buffer_weights.
     pub weight_textures: bool,
-    /// Dense matrices that the q8dot kernels read are uploaded in groups of 64 rows
-    /// ([`super::buffers::RowLayout::Groups`]): on CPU-backed devices, where we measured
+    /// Dense matrices that the q8dot kernels read are uploaded in groups of rows
+    /// ([`super::buffers::RowLayout::of`]): on CPU-backed devices, where we measured
     /// it, with q8_matvec, unless DeviceOptions::buffer_weights.
     pub row_groups: bool,
     pub max_storage_binding: u64,

@@ -75,19 +75,13 @@ pub struct Q8Reader {
     /// The reader defines its own `q8w4` (four blocks sharing loads); the others get
     /// q8dot/group.wgsl's four `q8w`. Also declared to the WGSL as `Q8W4_SHARES_LOADS`.
     pub own_q8w4: bool,
-    /// Its kernels read the weights faster in groups of rows
-    /// ([`super::buffers::RowLayout::Groups`]) than in the file's order on lavapipe,
-    /// measured with matrices larger than the CPU's last-level cache, as a model's are
-    /// (docs/performance.md, "Rows in groups"): the readers that the matvec walks a
-    /// block at a time. Q4_K and Q6_K, whose matvec takes half a super-block at a time
-    /// (`q8w4`), measured 0.8-1.0x in groups and keep the file's order.
-    pub faster_in_groups: bool,
-    /// Its matvec reads the weights faster from a texture than from a storage buffer,
-    /// measured the same way, in the layout above: every format but Q4_K
-    /// (docs/performance.md, "Weights in textures" and "Rows in groups"). Where the
-    /// device profile allows textures, these formats' dense matrices are uploaded as
-    /// textures ([`super::buffers::Placement::of`]).
-    pub faster_from_texture: bool,
+    /// The rows per group ([`super::buffers::RowLayout::Groups`]) in which its kernels
+    /// read the weights fastest on lavapipe, 1 for the file's order, measured with
+    /// matrices larger than the CPU's last-level cache, as a model's are
+    /// (docs/performance.md, "Rows in groups"): 64 (a workgroup's rows) for the readers
+    /// that the matvec walks a block at a time; Q4_K, whose matvec takes half a
+    /// super-block at a time (`q8w4`), 4; Q6_K (`q8w4` too) gained in no group size.
+    pub row_group: u32,
 }
 
 /// The integer-dot reader of a format, for the formats whose matvecs and matmuls run on
@@ -118,11 +112,15 @@ pub fn q8dot_reader(f: WeightFormat) -> Option<Q8Reader> {
         F::IQ1_M => (include_str!("../../shaders/q8dot/iq1_m.wgsl"), false),
         _ => return None,
     };
+    let row_group = match f {
+        F::Q4_K => 4,
+        F::Q6_K => 1,
+        _ => 64,
+    };
     Some(Q8Reader {
         source,
         own_q8w4,
-        faster_in_groups: !own_q8w4,
-        faster_from_texture: f != F::Q4_K,
+        row_group,
     })
 }
 

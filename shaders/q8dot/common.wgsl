@@ -14,11 +14,11 @@
 // matvec takes four blocks at a time (q8w4) where Q8W4_SHARES_LOADS says that saves
 // loads, and one at a time otherwise (four unpacked blocks per row only cost registers).
 //
-// The weights are read 16 bytes at a time (w4(i): vec4 i of the part's raw GGUF blocks,
-// from a storage buffer or a texture, q8dot/w4_storage.wgsl or w4_texture.wgsl). On
-// lavapipe (Mesa 22.3) loads count: a storage load is a per-lane loop of bounds-checked
-// scalar loads, a vec4 costing about what a word does (a texel fetch is straight-line
-// code, faster for the formats with many loads per block: docs/performance.md). A block
+// The weights are read 16 bytes at a time (w4(i): vec4 i of the part's GGUF blocks, in
+// the order row_start and blk below describe, from a storage buffer or a texture,
+// q8dot/w4_storage.wgsl or w4_texture.wgsl). On lavapipe (Mesa 22.3) loads count: a
+// storage load is a per-lane loop of bounds-checked scalar loads, a vec4 costing about
+// what a word does (a texel fetch is straight-line code, faster: docs/performance.md). A block
 // is 2 to 8 loads this way (Q4_0 and Q4_1 2, Q4_K and
 // Q8_0 3, Q6_K 8) where word reads took 5 to 24. Blocks are not 16-byte aligned in most
 // formats: the readers load the vec4s that cover a block (or a run of it: run8, run4)
@@ -27,23 +27,27 @@
 // of padding past the last row (buffers.rs WEIGHT_PAD) so the last vec4 of a run is
 // inside the part.
 
-// Where a row's blocks are: the file's order (row r at r * row_bytes, its blocks one
-// after another), or groups of ROW_GROUP rows whose blocks are interleaved (block k
-// of the group's row i at (ROW_GROUP * k + i) block sizes from the group's start:
-// runtime/gpu/buffers.rs RowLayout::Groups), which MatParams.flags says by holding the
-// block bytes from bit GROUP_BLOCK_SHIFT up. A workgroup's rows are one group, so it
-// reads one run of memory. Readers take block k of a row at blk(row, k, block bytes).
+// Where a row's blocks are: in groups of 2^s rows whose blocks are interleaved (block
+// k of the group's row i at (2^s * k + i) block sizes from the group's start:
+// runtime/gpu/buffers.rs RowLayout::Groups), the file's order being groups of one row.
+// MatParams.flags holds the block bytes from bit GROUP_BLOCK_SHIFT (8 bits) and s from
+// GROUP_ROWS_SHIFT (mat_q8.rs layout_flags); both are 0 in the file's order. Readers
+// take block k of a row at blk(row, k, block bytes).
+
+fn group_shift() -> u32 {
+    return P.flags >> GROUP_ROWS_SHIFT;
+}
 
 // Byte offset of row r's first block.
 fn row_start(r: u32) -> u32 {
-    let gb = P.flags >> GROUP_BLOCK_SHIFT;
-    let grouped = (r / ROW_GROUP) * ROW_GROUP * P.row_bytes + (r % ROW_GROUP) * gb;
-    return select(r * P.row_bytes, grouped, gb != 0u);
+    let s = group_shift();
+    let block = (P.flags >> GROUP_BLOCK_SHIFT) & 0xffu;
+    return (r >> s) * (P.row_bytes << s) + (r & ((1u << s) - 1u)) * block;
 }
 
 // Byte offset of block k (of `bytes` bytes) of the row whose first block is at `row`.
 fn blk(row: u32, k: u32, bytes: u32) -> u32 {
-    return row + k * select(bytes, bytes * ROW_GROUP, (P.flags >> GROUP_BLOCK_SHIFT) != 0u);
+    return row + k * (bytes << group_shift());
 }
 
 struct Q8W {

@@ -3,7 +3,7 @@
 // f16 d, f16 dmin, 12 scale bytes, then 128 bytes of nibbles), x = (d * sc) * q -
 // dmin * m; sub-blocks 2i and 2i + 1 are the low and high nibbles of the same 32 bytes.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let v = (blk(row, b / 8u, 144u)) >> 4u;
+    let v = blk(row, b / 8u, 144u) >> 4u;
     let j = b % 8u;
     let sh = vec4<u32>(4u * (j % 2u));
     let head = w4(v);
@@ -17,7 +17,7 @@ fn q8w(row: u32, b: u32) -> Q8W {
 // nibbles: 5 loads for 4 blocks where q8w takes 3 each.
 
 fn q8w4(row: u32, b: u32) -> Q8W4 {
-    let v = (blk(row, b / 8u, 144u)) >> 4u;
+    let v = blk(row, b / 8u, 144u) >> 4u;
     let j0 = b % 8u;
     let head = w4(v);
     let r0 = w4(v + 1u + j0);

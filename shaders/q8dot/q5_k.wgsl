@@ -3,7 +3,7 @@
 // f16 d, f16 dmin, 12 scale bytes, qh[32], qs[128]); sub-block j takes bit j of
 // byte l of qh.
 fn q8w(row: u32, b: u32) -> Q8W {
-    let v = (blk(row, b / 8u, 176u)) >> 4u;
+    let v = blk(row, b / 8u, 176u) >> 4u;
     let j = b % 8u;
     let sh = vec4<u32>(4u * (j % 2u));
     let head = w4(v);

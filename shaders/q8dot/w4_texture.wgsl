@@ -1,7 +1,6 @@
-// The weights of a q8dot kernel as a texture (dense parts on CPU-backed devices, the
-// formats whose reader is faster so: pipelines.rs Q8Reader::texture): the part's bytes
-// in order, 16 to a texel (rgba32uint), rows of 2^P.w_shift texels (buffers.rs
-// WeightTexture). On lavapipe a texel fetch is straight-line code where a storage load
+// The weights of a q8dot kernel as a texture (quantized dense parts on CPU-backed
+// devices: buffers.rs Placement::of): the part's bytes in its row layout's order, 16 to
+// a texel (rgba32uint), rows of 2^P.w_shift texels (buffers.rs WeightTexture). On lavapipe a texel fetch is straight-line code where a storage load
 // is a per-lane loop of scalar loads (docs/performance.md).
 @group(0) @binding(2) var W4T: texture_2d<u32>;
 

@@ -8,7 +8,7 @@ use super::{q8_bytes, Kernel, MatOp, OpBuilder, StepParams};
 use crate::error::{Error, Result};
 use crate::file::quant::{self, WeightFormat};
 use crate::gpu::buffers::{
-    self, MatrixUse, Placement, Readback, RowLayout, Uploader, WeightMatrix,
+    self, MatrixUse, Placement, Readback, RowLayout, Uploader, WeightMatrix, MAX_ROW_GROUP,
 };
 use crate::gpu::context::{DeviceOptions, GpuContext};
 use crate::gpu::graph::Graph;
@@ -68,8 +68,9 @@ impl KernelBench {
     /// with W `rows` x `cols` in `format`, recorded `reps` times.
     /// `textures`: Some(true) puts the weights in a texture for every format with a
     /// q8dot reader, Some(false) in a buffer, None where a model's load would
-    /// ([`Placement::of`]). `groups`: the same for the row order, groups of rows
-    /// ([`RowLayout::Groups`]) or the file's ([`RowLayout::of`]).
+    /// ([`Placement::of`]). `group_rows`: the row order, Some(n) groups of n rows
+    /// ([`RowLayout::Groups`], formats with a q8dot reader; 1 the file's order), None
+    /// where a model's load would ([`RowLayout::of`]).
     pub fn time_mat(
         &mut self,
         format: WeightFormat,
@@ -77,12 +78,17 @@ impl KernelBench {
         tokens: u32,
         reps: u32,
         textures: Option<bool>,
-        groups: Option<bool>,
+        group_rows: Option<u32>,
     ) -> Result<MatTiming> {
         let bad = |what: String| Err(Error::Invalid(format!("kernel bench: {what}")));
         if !(1..=MAX_TOKENS).contains(&tokens) || reps == 0 {
             return bad(format!(
                 "{tokens} tokens (1..={MAX_TOKENS}), {reps} reps (> 0)"
+            ));
+        }
+        if group_rows.is_some_and(|n| !n.is_power_of_two() || n > MAX_ROW_GROUP) {
+            return bad(format!(
+                "groups of {group_rows:?} rows (a power of two up to {MAX_ROW_GROUP})"
             ));
         }
         if rows == 0 || cols == 0 || cols > MAX_COLS || cols % format.block_elems() != 0 {
@@ -104,9 +110,9 @@ impl KernelBench {
             Some(true) if q8dot_reader(format).is_some() => texture,
             Some(_) => Placement::Buffers,
         };
-        let layout = match groups {
+        let layout = match group_rows {
             None => RowLayout::of(&ctx.profile, format, MatrixUse::Mat),
-            Some(true) if q8dot_reader(format).is_some() => RowLayout::Groups,
+            Some(n) if n > 1 && q8dot_reader(format).is_some() => RowLayout::Groups(n),
             Some(_) => RowLayout::Rows,
         };
         let w = WeightMatrix::upload_placed(

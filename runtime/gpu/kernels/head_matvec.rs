@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::{Binding, Grid, Kernel, KernelSpec, Op, OpBuilder, WeightReader};
 use crate::error::{Error, Result};
-use crate::gpu::buffers::{self, WeightMatrix};
+use crate::gpu::buffers::{self, RowLayout, WeightMatrix};
 use crate::gpu::pipelines::PipelineKey;
 
 #[repr(C)]
@@ -71,6 +71,11 @@ pub struct HeadOp<'b> {
 impl OpBuilder<'_> {
     /// Per-head products (see [`HeadOp`]); the matrix must be in one binding.
     pub fn head_matvec(&mut self, name: &str, h: &HeadOp<'_>) -> Result<Op> {
+        if h.w.layout != RowLayout::Rows {
+            return Err(Error::Internal(format!(
+                "{name}: a per-head matrix's rows in groups (HeadMatVec reads the file's order)"
+            )));
+        }
         let [part] = h.w.parts.as_slice() else {
             return Err(Error::Limit {
                 what: format!("{name}: per-head matrix in one GPU binding"),

@@ -24,8 +24,8 @@ pub(super) struct MatParams {
     pub w_shift: u32,
 }
 
-const FLAG_BIAS: u32 = 1;
-const FLAG_ACCUMULATE: u32 = 2;
+pub(super) const FLAG_BIAS: u32 = 1;
+pub(super) const FLAG_ACCUMULATE: u32 = 2;
 
 /// Rows per workgroup of matvec.wgsl (64 invocations: 4 rows x 16 lanes).
 const MATVEC_ROWS: u32 = 4;
@@ -128,13 +128,13 @@ impl OpBuilder<'_> {
         if m.accumulate {
             flags |= FLAG_ACCUMULATE;
         }
-        if m.w.layout == RowLayout::Groups {
+        if m.w.layout != RowLayout::Rows {
             if q8.is_none() {
                 return Err(Error::Internal(format!(
                     "{name}: rows in groups for {kernel:?} (no 8-bit input)"
                 )));
             }
-            flags |= m.w.format.block_bytes() << super::mat_q8::GROUP_BLOCK_SHIFT;
+            flags |= super::mat_q8::layout_flags(m.w.layout, m.w.format);
         }
         for (i, part) in m.w.parts.iter().enumerate() {
             // Texture parts take the texture twin of the 8-bit kernel.
@@ -240,6 +240,11 @@ impl OpBuilder<'_> {
         } else {
             (Kernel::MatVec, MATVEC_ROWS)
         };
+        if w.layout != RowLayout::Rows {
+            return Err(Error::Internal(format!(
+                "{name}: an expert slot's rows in groups (the f32 matvec reads the file's order)"
+            )));
+        }
         let key = PipelineKey::with_format(kernel, w.format);
         let part = &w.parts[0];
         let grid = Grid::Fixed {
@@ -277,7 +282,7 @@ pub(super) mod tests {
     use super::*;
     use crate::file::quant::{self, WeightFormat};
     use crate::gpu::buffers::{
-        MatrixUse, PartStorage, Placement, RowLayout, Uploader, ROW_GROUP, WEIGHT_PAD,
+        MatrixUse, PartStorage, Placement, Readback, RowLayout, Uploader, WEIGHT_PAD,
     };
     use crate::gpu::context::DeviceOptions;
     use crate::gpu::pipelines::q8dot_reader;
@@ -356,18 +361,23 @@ pub(super) mod tests {
     };
 
     fn check_mat(h: &mut Harness, f: WeightFormat, tokens: usize, split: bool, how: Upload) {
-        let reader = q8dot_reader(f).is_some();
-        let (textures, groups) = (how.textures && reader, how.groups && reader);
+        let reader = q8dot_reader(f);
+        let (textures, groups) = (
+            how.textures && reader.is_some(),
+            how.groups && reader.is_some(),
+        );
+        // In groups: the reader's size where a model's load uses groups, 8 rows for Q6_K.
+        let group_rows = reader.map_or(1, |r| if r.row_group > 1 { r.row_group } else { 8 });
         // Unsplit: more than two of the 8-bit kernels' 64-row workgroups, the last one
-        // short (in groups: a group padded with zero rows).
+        // short (in groups: a group padded with zero rows, 133 = 64 + 64 + 5).
         let rows = if split && !groups { 37usize } else { 133 };
         let cols = odd_cols(f);
         let bytes = quant::random_blocks(f, rows, cols, 7 + f.ggml_type() as u64);
         let w = dequant_rows(f, &bytes, rows, cols);
         let rb = f.row_bytes(cols as u64).unwrap();
         // Split: at most 5 rows per part -> 8 parts, the last one short; in groups, one
-        // group per part -> 3 parts, the last one a short group.
-        let part_rows = if groups { u64::from(ROW_GROUP) } else { 5 };
+        // group per part, the last one a short group.
+        let part_rows = if groups { u64::from(group_rows) } else { 5 };
         let limit = if split {
             part_rows * rb + WEIGHT_PAD
         } else {
@@ -382,7 +392,7 @@ pub(super) mod tests {
             false => Placement::Buffers,
         };
         let layout = if groups {
-            RowLayout::Groups
+            RowLayout::Groups(group_rows)
         } else {
             RowLayout::Rows
         };
@@ -395,7 +405,7 @@ pub(super) mod tests {
         let want_parts = match (split, groups) {
             (false, _) => 1,
             (true, false) => 8,
-            (true, true) => 3,
+            (true, true) => rows.div_ceil(group_rows as usize),
         };
         assert_eq!(wm.parts.len(), want_parts);
         let mut rng = Rng(99);
@@ -448,7 +458,7 @@ pub(super) mod tests {
         // with the sum of |w x| terms, about cols * 2^-24 relative at worst; 1e-5
         // leaves margin.
         let what = format!(
-            "{} {} tokens split={split} textures={textures} groups={groups}",
+            "{} {} tokens split={split} textures={textures} layout={layout:?}",
             f.name(),
             tokens
         );
@@ -562,7 +572,7 @@ pub(super) mod tests {
         // Rows wider than 4 KiB (w_shift above 8), parts split at what a texture holds,
         // and an upload in two staging bands: a Q6_K matrix of 8.8 MB under small
         // texture limits, in the file's order and in groups of rows (whole groups per
-        // part: 13 of 64 rows in a 1 MiB texture, where 832 rows fit either way).
+        // part: 13 of 64 rows or 208 of 4 in a 1 MiB texture, 832 rows every way).
         let mut h = Harness::new();
         h.ctx.profile.q8_matvec = true;
         let f = WeightFormat::Q6_K;
@@ -574,10 +584,9 @@ pub(super) mod tests {
         let dims = [rows as u32, cols as u32];
         // (max_dim, parts, row width of the first part in log2 texels)
         let cases = [(1024, 1, 10), (256, 9, 8)];
-        for ((max_dim, n_parts, shift), layout) in cases
-            .into_iter()
-            .flat_map(|c| [(c, RowLayout::Rows), (c, RowLayout::Groups)])
-        {
+        for ((max_dim, n_parts, shift), layout) in cases.into_iter().flat_map(|c| {
+            [RowLayout::Rows, RowLayout::Groups(64), RowLayout::Groups(4)].map(|l| (c, l))
+        }) {
             let what = format!("max_dim {max_dim} {layout:?}");
             h.ctx.profile.max_texture_dim = max_dim;
             let placement = Placement::Textures { max_dim };
@@ -605,18 +614,18 @@ pub(super) mod tests {
 
     #[test]
     fn models_put_rows_in_groups_only_where_the_8_bit_kernels_read_them() {
-        // RowLayout::of: groups for mat ops of the formats whose q8dot reader is
-        // faster so, where the profile says so; the file's order for per-head products
-        // (HeadMatVec reads rows), the other formats (the f32 kernels read rows, Q4_K
-        // and Q6_K measured slower) and profiles without row groups (GPUs,
+        // RowLayout::of: groups of its reader's size for mat ops of the formats with a
+        // q8dot reader, where the profile says so; the file's order for per-head
+        // products (HeadMatVec reads rows), the other formats (the f32 kernels read
+        // rows), readers whose size is 1 (Q6_K) and profiles without row groups (GPUs,
         // --f32-activations, --buffer-weights).
         let mut h = Harness::new();
         for allowed in [true, false] {
             h.ctx.profile.row_groups = allowed;
             for f in WeightFormat::ALL {
-                let faster = q8dot_reader(f).is_some_and(|r| r.faster_in_groups);
-                let want = match allowed && faster {
-                    true => RowLayout::Groups,
+                let group = q8dot_reader(f).map_or(1, |r| r.row_group);
+                let want = match allowed && group > 1 {
+                    true => RowLayout::Groups(group),
                     false => RowLayout::Rows,
                 };
                 let mat = RowLayout::of(&h.ctx.profile, f, MatrixUse::Mat);
@@ -625,16 +634,20 @@ pub(super) mod tests {
                 assert_eq!(heads, RowLayout::Rows, "{}", f.name());
             }
         }
-        // The measured choice (docs/performance.md): every reader that the matvec walks
-        // a block at a time.
-        let in_groups: Vec<&str> = WeightFormat::ALL
+        // The measured choice (docs/performance.md): 64 rows for every reader that the
+        // matvec walks a block at a time, 4 for Q4_K, the file's order for Q6_K.
+        let sizes: Vec<String> = WeightFormat::ALL
             .iter()
-            .filter(|&&f| q8dot_reader(f).is_some_and(|r| r.faster_in_groups))
-            .map(|f| f.name())
+            .filter_map(|&f| q8dot_reader(f).map(|r| format!("{} {}", f.name(), r.row_group)))
             .collect();
-        let want = "Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q5_K Q2_K Q3_K IQ4_NL IQ4_XS IQ2_XXS IQ2_XS \
-                    IQ2_S IQ3_XXS IQ3_S IQ1_S IQ1_M";
-        assert_eq!(in_groups.join(" "), want);
+        let want = "Q8_0 64, Q4_0 64, Q4_1 64, Q5_0 64, Q5_1 64, Q4_K 4, Q5_K 64, Q6_K 1, \
+                    Q2_K 64, Q3_K 64, IQ4_NL 64, IQ4_XS 64, IQ2_XXS 64, IQ2_XS 64, IQ2_S 64, \
+                    IQ3_XXS 64, IQ3_S 64, IQ1_S 64, IQ1_M 64";
+        assert_eq!(sizes.join(", "), want);
+        // MatParams.flags has 8 bits for a grouped matrix's block bytes.
+        for f in WeightFormat::ALL {
+            assert!(f.block_bytes() < 256, "{}", f.name());
+        }
         // A part too small for a group of rows keeps the file's order (measured in
         // bytes like the memory plan: check_mat runs groups split at one per part).
         let f = WeightFormat::Q4_0;
@@ -643,7 +656,7 @@ pub(super) mod tests {
         let bytes = quant::random_blocks(f, 130, 64, 3);
         let limit = 63 * rb + WEIGHT_PAD;
         let mut up = Uploader::new(&h.ctx, limit);
-        let (placement, layout) = (Placement::Buffers, RowLayout::Groups);
+        let (placement, layout) = (Placement::Buffers, RowLayout::Groups(64));
         let wm =
             WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement, layout)
                 .unwrap();
@@ -656,10 +669,57 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn models_put_in_textures_only_what_reads_faster_from_them() {
-        // Placement::of: textures for mat ops of the formats whose reader is faster so,
-        // where the profile allows them; buffers for per-head products, the other
-        // formats, and profiles without weight textures.
+    fn rows_in_groups_are_the_files_blocks_interleaved() {
+        // The upload's reordering against one written out here: a Q4_0 matrix of 4100
+        // x 4096 in a buffer in groups of 64 (9.6 MB: two staging chunks), the last
+        // group padded with 60 zero rows, read back byte for byte with the padding.
+        let h = Harness::new();
+        let f = WeightFormat::Q4_0;
+        let (rows, cols) = (4100usize, 4096usize);
+        let bytes = quant::random_blocks(f, rows, cols, 21);
+        let rb = f.row_bytes(cols as u64).unwrap() as usize;
+        let bb = f.block_bytes() as usize;
+        let mut up = Uploader::new(&h.ctx, u64::MAX);
+        let dims = [rows as u32, cols as u32];
+        let (placement, layout) = (Placement::Buffers, RowLayout::Groups(64));
+        let wm =
+            WeightMatrix::upload_placed(&h.ctx, &mut up, "w", f, dims, &bytes, placement, layout)
+                .unwrap();
+        assert_eq!((wm.layout, wm.parts.len()), (layout, 1));
+        let mut want = Vec::new();
+        for g in 0..rows.div_ceil(64) {
+            for k in 0..rb / bb {
+                for r in g * 64..g * 64 + 64 {
+                    match r < rows {
+                        true => want.extend_from_slice(&bytes[r * rb + k * bb..][..bb]),
+                        false => want.extend(std::iter::repeat_n(0u8, bb)),
+                    }
+                }
+            }
+        }
+        let PartStorage::Buffer(buffer) = &wm.parts[0].storage else {
+            panic!("a texture part");
+        };
+        let n = (want.len() + WEIGHT_PAD as usize).next_multiple_of(4);
+        let back = Readback::new(&h.ctx, "w", n as u64);
+        let mut enc = h.ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buffer, 0, back.buffer(), 0, n as u64);
+        h.ctx.queue.submit([enc.finish()]);
+        let mut got = vec![0u8; n];
+        back.read_bytes(&h.ctx, &mut got).unwrap();
+        assert!(got[..want.len()] == want[..], "the reordered bytes");
+        assert!(
+            got[want.len()..].iter().all(|&b| b == 0),
+            "the read padding"
+        );
+    }
+
+    #[test]
+    fn models_put_in_textures_what_the_8_bit_kernels_read() {
+        // Placement::of: textures for mat ops of the formats with a q8dot reader (every
+        // one measured faster so, in its row order), where the profile allows them;
+        // buffers for per-head products, the other formats, and profiles without
+        // weight textures.
         let mut h = Harness::new();
         let tex = Placement::Textures {
             max_dim: h.ctx.profile.max_texture_dim,
@@ -667,8 +727,8 @@ pub(super) mod tests {
         for allowed in [true, false] {
             h.ctx.profile.weight_textures = allowed;
             for f in WeightFormat::ALL {
-                let faster = q8dot_reader(f).is_some_and(|r| r.faster_from_texture);
-                let want = if allowed && faster {
+                let reader = q8dot_reader(f).is_some();
+                let want = if allowed && reader {
                     tex
                 } else {
                     Placement::Buffers
@@ -683,13 +743,6 @@ pub(super) mod tests {
                 assert_eq!(heads, Placement::Buffers, "{}", f.name());
             }
         }
-        // The measured choice (docs/performance.md): every quantized format but Q4_K.
-        let slower: Vec<&str> = WeightFormat::ALL
-            .iter()
-            .filter(|&&f| q8dot_reader(f).is_some_and(|r| !r.faster_from_texture))
-            .map(|f| f.name())
-            .collect();
-        assert_eq!(slower.join(" "), "Q4_K");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use bytemuck::{Pod, Zeroable};
 use super::mat::{MAT_BINDINGS, MAT_COMMON, MAT_FLAGS};
 use super::{Binding, Grid, Kernel, KernelSpec, MatOp, Op, OpBuilder, WeightReader};
 use crate::error::{Error, Result};
-use crate::gpu::buffers::{PartStorage, RowLayout, ROW_GROUP};
+use crate::file::quant::WeightFormat;
+use crate::gpu::buffers::{PartStorage, RowLayout, MAX_ROW_GROUP};
 use crate::gpu::context::{DeviceProfile, GpuContext};
 use crate::gpu::pipelines::{q8dot_reader, PipelineKey};
 
@@ -28,10 +29,26 @@ const MATMUL_Q8_ROWS: u32 = 64;
 const MATMUL_Q8_TOKENS: u32 = 8;
 // matmul_q8.wgsl's register tile is written out for these sizes.
 const _: () = assert!(MATMUL_Q8_ROWS == 64 && MATMUL_Q8_TOKENS == 8);
-// A workgroup's rows are one group of the grouped layout: it reads one run of memory.
-const _: () = assert!(MATVEC_Q8_ROWS == ROW_GROUP && MATMUL_Q8_ROWS == ROW_GROUP);
-/// MatParams.flags holds a grouped matrix's block bytes from this bit up.
+// A workgroup's rows are whole groups of the grouped layout.
+const _: () = assert!(MATVEC_Q8_ROWS % MAX_ROW_GROUP == 0 && MATMUL_Q8_ROWS % MAX_ROW_GROUP == 0);
+/// MatParams.flags holds a grouped matrix's block bytes from this bit (8 bits: the
+/// largest block is Q6_K's 210 bytes) and log2 of its rows per group from
+/// GROUP_ROWS_SHIFT; both 0 in the file's order.
 pub(super) const GROUP_BLOCK_SHIFT: u32 = 8;
+pub(super) const GROUP_ROWS_SHIFT: u32 = 16;
+// The other flags stay below the layout's bits.
+const _: () = assert!(super::mat::FLAG_BIAS | super::mat::FLAG_ACCUMULATE < 1 << GROUP_BLOCK_SHIFT);
+
+/// The bits of MatParams.flags that say how `layout` orders the rows of a matrix in
+/// `format`.
+pub(super) fn layout_flags(layout: RowLayout, format: WeightFormat) -> u32 {
+    match layout {
+        RowLayout::Rows => 0,
+        RowLayout::Groups(n) => {
+            (format.block_bytes() << GROUP_BLOCK_SHIFT) | (n.ilog2() << GROUP_ROWS_SHIFT)
+        }
+    }
+}
 const _: () = assert!(MATVEC_Q8_ROWS % 4 == 0);
 /// Blocks of 32 values per workgroup of quantize_q8.wgsl (one per invocation).
 const QUANTIZE_BLOCKS: u32 = 64;
@@ -68,21 +85,21 @@ const BINDINGS_TEX_UNIFORM_X: &[Binding] = {
     &[Uniform, Uniform, Texture, Uniform, ReadWrite, Read]
 };
 // XQ_UNIFORM_VEC4S: the uniform array's length (the StorageX twins do not use it).
-// ROW_GROUP, GROUP_BLOCK_SHIFT: the grouped layout (RowLayout::Groups), whose block
-// bytes MatParams.flags carries from bit GROUP_BLOCK_SHIFT up (0: the file's order).
+// GROUP_BLOCK_SHIFT, GROUP_ROWS_SHIFT: where MatParams.flags says how the rows are
+// ordered (layout_flags).
 const MATVEC_CONSTS: &[(&str, u32)] = &[
     MAT_FLAGS[0],
     MAT_FLAGS[1],
-    ("ROW_GROUP", ROW_GROUP),
     ("GROUP_BLOCK_SHIFT", GROUP_BLOCK_SHIFT),
+    ("GROUP_ROWS_SHIFT", GROUP_ROWS_SHIFT),
     ("ROWS", MATVEC_Q8_ROWS),
     ("XQ_UNIFORM_VEC4S", (XQ_UNIFORM_BYTES / 16) as u32),
 ];
 const MATMUL_CONSTS: &[(&str, u32)] = &[
     MAT_FLAGS[0],
     MAT_FLAGS[1],
-    ("ROW_GROUP", ROW_GROUP),
     ("GROUP_BLOCK_SHIFT", GROUP_BLOCK_SHIFT),
+    ("GROUP_ROWS_SHIFT", GROUP_ROWS_SHIFT),
     ("ROWS", MATMUL_Q8_ROWS),
     ("TOKENS", MATMUL_Q8_TOKENS),
 ];
@@ -238,7 +255,7 @@ impl OpBuilder<'_> {
             m.w.parts
                 .iter()
                 .any(|p| matches!(p.storage, PartStorage::Texture(_)));
-        let only_q8 = textures || m.w.layout == RowLayout::Groups;
+        let only_q8 = textures || m.w.layout != RowLayout::Rows;
         if !(self.ctx.profile.q8_matvec || only_q8) || q8dot_reader(m.w.format).is_none() {
             return Ok(None);
         }
