@@ -75,7 +75,12 @@ impl Decoder {
         let n_ctx = opts.n_ctx;
         let (kv_row, n_caches) = kv_row(&cfg);
         let kv_bytes = u64::from(n_ctx) * u64::from(kv_row) * kv.bytes();
-        let binding_limit = opts.binding_limit.min(ctx.profile.max_storage_binding);
+        // The largest weight part, as the uploader makes them (buffers::Uploader): the
+        // plan must split and lay out every matrix at the same limit.
+        let binding_limit = opts
+            .binding_limit
+            .min(ctx.profile.max_storage_binding)
+            .min(ctx.profile.max_buffer_size);
         if kv_bytes > ctx.profile.max_storage_binding {
             return Err(Error::Limit {
                 what: format!("one layer's KV cache for a context of {n_ctx}"),
