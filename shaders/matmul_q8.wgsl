@@ -3,14 +3,20 @@
 //
 // For CPU-backed devices (lavapipe): each invocation owns 8 rows and 8 tokens (a
 // register tile), with no barriers. Per 32-weight block it unpacks each row's weights
-// once (the format's q8w) and loads each token's activations once, then takes the 64
-// integer dot products. Loads, not the integer dots, set the speed on lavapipe (Mesa
+// once (the format's q8w) and takes each token's activation block once, then takes the
+// 64 integer dot products. Loads, not the integer dots, set the speed on lavapipe (Mesa
 // 22.3 issues a per-lane load even at a uniform address; kbench: without the
 // activation loads 5x faster, with a plain multiply for dot4I8Packed no faster), so
 // the tile is sized to amortise them: on 1536 x 1536 Q4_1, 64 tokens, kbench measured
 // (rows x tokens per invocation) 1 x 8: 5.6-7.3 GMAC/s, 4 x 8: 12.4-13.8, 8 x 8:
 // 16.3-16.7, 16 x 8 and 8 x 16: 14-19.6 (register spills make it erratic). Staging the
 // activations in workgroup memory instead was slower than no tile at all (3.4 vs 6.1).
+//
+// The 8 tokens' blocks come through lane_x / token_x, from one of two headers: with
+// subgroups (matmul_q8_x_shared.wgsl) lane i loads token i's block and every lane takes
+// token t's from lane t by subgroupShuffle, 3 loads per block step where every lane
+// loading all 8 (matmul_q8_x_each.wgsl, devices without subgroups of 8) takes 24
+// (kernel_bench, 17920 x 1536, 64 tokens: 1.2-1.4x by format; docs/performance.md).
 //
 // Lane li of workgroup g owns rows 64g + 8k + li (k = 0..7): 8 lanes, one SIMD group
 // on lavapipe, so a workgroup covers 64 rows and every matrix of the models we run has
@@ -20,18 +26,15 @@
 // format's q8w / q8w_dot (q8dot/).
 // Grid: (ceil(n_rows / 64), ceil(n_tokens / 8)).
 
-// The block b dot products of one token (its vec4s start at xq(x)) with 8 rows'
-// unpacked weights: column 0 holds rows 0..3, column 1 rows 4..7.
+// One token's activation block x dotted with 8 rows' unpacked weights: column 0 holds
+// rows 0..3, column 1 rows 4..7.
 fn rows8(w0: Q8W, w1: Q8W, w2: Q8W, w3: Q8W, w4: Q8W, w5: Q8W, w6: Q8W, w7: Q8W,
-         x: u32, b: u32) -> mat2x4<f32> {
-    let x0 = xq(x + 2u * b);
-    let x1 = xq(x + 2u * b + 1u);
-    let xs = x_scale(x, b);
+         x: XBlock) -> mat2x4<f32> {
     return mat2x4<f32>(
-        vec4<f32>(q8w_dot(w0, x0, x1, xs), q8w_dot(w1, x0, x1, xs),
-                  q8w_dot(w2, x0, x1, xs), q8w_dot(w3, x0, x1, xs)),
-        vec4<f32>(q8w_dot(w4, x0, x1, xs), q8w_dot(w5, x0, x1, xs),
-                  q8w_dot(w6, x0, x1, xs), q8w_dot(w7, x0, x1, xs)));
+        vec4<f32>(q8w_dot(w0, x.q0, x.q1, x.s), q8w_dot(w1, x.q0, x.q1, x.s),
+                  q8w_dot(w2, x.q0, x.q1, x.s), q8w_dot(w3, x.q0, x.q1, x.s)),
+        vec4<f32>(q8w_dot(w4, x.q0, x.q1, x.s), q8w_dot(w5, x.q0, x.q1, x.s),
+                  q8w_dot(w6, x.q0, x.q1, x.s), q8w_dot(w7, x.q0, x.q1, x.s)));
 }
 
 // Token t's results for this lane's 8 rows, rows 64g + 8k + li.
@@ -56,8 +59,9 @@ fn row_at(r0: u32, k: u32) -> u32 {
 
 // ROWS (64: 8 lanes x 8 rows), TOKENS (8): written by the composer from runtime/gpu/kernels/mat_q8.rs.
 // The tile below is written out for exactly those sizes (mat_q8.rs asserts them).
-@compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+// Called by the header's entry point (workgroup size 8): li is the invocation's index in
+// the workgroup, lane its index in the subgroup (li again without subgroups).
+fn tile(wid: vec3<u32>, li: u32, lane: u32) {
     let r0 = wid.x * ROWS + li;
     let row0 = row_at(r0, 0u);
     let row1 = row_at(r0, 1u);
@@ -80,6 +84,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let x5 = min(tok0 + 5u, last) * tw;
     let x6 = min(tok0 + 6u, last) * tw;
     let x7 = min(tok0 + 7u, last) * tw;
+    // The token whose blocks this lane loads for the others (matmul_q8_x_shared.wgsl).
+    let xl = min(tok0 + lane, last) * tw;
     // One accumulator per token, written out: an array indexed in a loop stayed in
     // memory on lavapipe and ran 1.5x slower.
     var a0 = mat2x4<f32>();
@@ -91,6 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var a6 = mat2x4<f32>();
     var a7 = mat2x4<f32>();
     for (var b = 0u; b < P.n_cols / 32u; b = b + 1u) {
+        let mine = lane_x(xl, b);
         let w0 = q8w(row0, b);
         let w1 = q8w(row1, b);
         let w2 = q8w(row2, b);
@@ -99,14 +106,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let w5 = q8w(row5, b);
         let w6 = q8w(row6, b);
         let w7 = q8w(row7, b);
-        a0 = a0 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x0, b);
-        a1 = a1 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x1, b);
-        a2 = a2 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x2, b);
-        a3 = a3 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x3, b);
-        a4 = a4 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x4, b);
-        a5 = a5 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x5, b);
-        a6 = a6 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x6, b);
-        a7 = a7 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, x7, b);
+        a0 = a0 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, token_x(mine, 0u, x0, b));
+        a1 = a1 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, token_x(mine, 1u, x1, b));
+        a2 = a2 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, token_x(mine, 2u, x2, b));
+        a3 = a3 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, token_x(mine, 3u, x3, b));
+        a4 = a4 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, token_x(mine, 4u, x4, b));
+        a5 = a5 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, token_x(mine, 5u, x5, b));
+        a6 = a6 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, token_x(mine, 6u, x6, b));
+        a7 = a7 + rows8(w0, w1, w2, w3, w4, w5, w6, w7, token_x(mine, 7u, x7, b));
     }
     store8(tok0 + 0u, r0, a0);
     store8(tok0 + 1u, r0, a1);

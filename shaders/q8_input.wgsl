@@ -15,3 +15,16 @@ fn x_scale(x: u32, b: u32) -> vec2<f32> {
     return select(v.zw, v.xy, b % 2u == 0u);
 }
 
+
+// One token's activation block: its 32 quants as 8 packed int8 words (two vec4) and
+// its (d, d * sum q) pair.
+struct XBlock {
+    q0: vec4<u32>,
+    q1: vec4<u32>,
+    s: vec2<f32>,
+}
+
+// Block b of the token whose vec4s start at xq(x).
+fn x_block(x: u32, b: u32) -> XBlock {
+    return XBlock(xq(x + 2u * b), xq(x + 2u * b + 1u), x_scale(x, b));
+}

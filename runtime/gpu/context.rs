@@ -63,6 +63,11 @@ pub struct DeviceProfile {
     /// ([`super::buffers::RowLayout::of`]): on CPU-backed devices, where we measured
     /// it, with q8_matvec, unless DeviceOptions::buffer_weights.
     pub row_groups: bool,
+    /// The 8-bit matmul's lanes share their tokens' activation loads through subgroup
+    /// shuffles (MatMulQ8, MatMulQ8Tex): where subgroups were requested and have at
+    /// least 8 lanes, so a workgroup of 8 is one subgroup (AdapterInfo's
+    /// subgroup_min_size); otherwise the NoSubgroups twins.
+    pub shared_x: bool,
     pub max_storage_binding: u64,
     /// Widest and tallest 2-D texture (weight textures).
     pub max_texture_dim: u32,
@@ -134,6 +139,7 @@ impl DeviceProfile {
             q8_matvec: cpu_device && !f32_activations,
             weight_textures: cpu_device && !f32_activations && !buffer_weights,
             row_groups: cpu_device && !f32_activations && !buffer_weights,
+            shared_x: subgroups && info.subgroup_min_size >= 8,
             adapter_name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),

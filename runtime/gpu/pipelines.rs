@@ -399,9 +399,9 @@ mod tests {
         let keys = PipelineKey::all();
         // 6 format kernels x 22 formats + the integer-dot matvecs (weights in a buffer
         // or a texture, input in a uniform or a storage buffer) and matmuls (weights in
-        // a buffer or a texture) x the 19 quantized formats + 4 cache kernels x 2 KV
-        // types + 5 others.
-        assert_eq!(keys.len(), 6 * 22 + 6 * 19 + 4 * 2 + 5);
+        // a buffer or a texture, activations shared through subgroups or not) x the 19
+        // quantized formats + 4 cache kernels x 2 KV types + 5 others.
+        assert_eq!(keys.len(), 6 * 22 + 8 * 19 + 4 * 2 + 5);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)

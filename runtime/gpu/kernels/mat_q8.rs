@@ -105,6 +105,10 @@ const MATMUL_CONSTS: &[(&str, u32)] = &[
 ];
 const MATVEC_BODY: &str = include_str!("../../../shaders/matvec_q8.wgsl");
 const MATMUL_BODY: &str = include_str!("../../../shaders/matmul_q8.wgsl");
+/// How the matmul's lanes get their tokens' activations: shared through subgroup
+/// shuffles (one load per lane, DeviceProfile::shared_x), or each lane loading all.
+const MATMUL_X_SHARED: &str = include_str!("../../../shaders/matmul_q8_x_shared.wgsl");
+const MATMUL_X_EACH: &str = include_str!("../../../shaders/matmul_q8_x_each.wgsl");
 
 const fn q8_mat(
     bindings: &'static [Binding],
@@ -148,16 +152,34 @@ pub(super) const MATVEC_Q8_TEX_STORAGE_X: KernelSpec = q8_mat(
     &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE],
     MATVEC_BODY,
 );
-pub(super) const MATMUL_Q8: KernelSpec = q8_mat(
+pub(super) const MATMUL_Q8: KernelSpec = KernelSpec {
+    subgroups: true,
+    ..q8_mat(
+        MAT_BINDINGS,
+        MATMUL_CONSTS,
+        &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_STORAGE, MATMUL_X_SHARED],
+        MATMUL_BODY,
+    )
+};
+pub(super) const MATMUL_Q8_TEX: KernelSpec = KernelSpec {
+    subgroups: true,
+    ..q8_mat(
+        BINDINGS_TEX,
+        MATMUL_CONSTS,
+        &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE, MATMUL_X_SHARED],
+        MATMUL_BODY,
+    )
+};
+pub(super) const MATMUL_Q8_NO_SUBGROUPS: KernelSpec = q8_mat(
     MAT_BINDINGS,
     MATMUL_CONSTS,
-    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_STORAGE],
+    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_STORAGE, MATMUL_X_EACH],
     MATMUL_BODY,
 );
-pub(super) const MATMUL_Q8_TEX: KernelSpec = q8_mat(
+pub(super) const MATMUL_Q8_TEX_NO_SUBGROUPS: KernelSpec = q8_mat(
     BINDINGS_TEX,
     MATMUL_CONSTS,
-    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE],
+    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE, MATMUL_X_EACH],
     MATMUL_BODY,
 );
 pub(super) const QUANTIZE_Q8: KernelSpec = KernelSpec {
@@ -223,7 +245,10 @@ pub fn q8_scratch(ctx: &GpuContext, bytes: u64) -> wgpu::Buffer {
 /// The grid of a MatVecQ8 or MatMulQ8 op (or a twin) over a part of `n_rows` rows.
 pub(super) fn grid(kernel: Kernel, n_rows: u32) -> Grid {
     match kernel {
-        Kernel::MatMulQ8 | Kernel::MatMulQ8Tex => Grid::TokenTiles {
+        Kernel::MatMulQ8
+        | Kernel::MatMulQ8Tex
+        | Kernel::MatMulQ8NoSubgroups
+        | Kernel::MatMulQ8TexNoSubgroups => Grid::TokenTiles {
             x: n_rows.div_ceil(MATMUL_Q8_ROWS),
             tokens_per_y: MATMUL_Q8_TOKENS,
         },

@@ -73,6 +73,12 @@ pub enum Kernel {
     MatMulQ8,
     /// MatMulQ8 with its weights in a texture.
     MatMulQ8Tex,
+    /// MatMulQ8 whose lanes each load all their tokens' activations: where the device
+    /// has no subgroups of at least 8 lanes to share them through
+    /// (DeviceProfile::shared_x).
+    MatMulQ8NoSubgroups,
+    /// MatMulQ8Tex without subgroups (as MatMulQ8NoSubgroups).
+    MatMulQ8TexNoSubgroups,
     RmsNorm,
     /// rope.wgsl writing f32 rows (queries).
     RopeToF32,
@@ -135,7 +141,7 @@ pub struct KernelSpec {
 
 impl Kernel {
     #[cfg(test)]
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 23] = [
         Kernel::MatVec,
         Kernel::MatVecSubgroup,
         Kernel::MatVecQ8,
@@ -147,6 +153,8 @@ impl Kernel {
         Kernel::MatMulRows,
         Kernel::MatMulQ8,
         Kernel::MatMulQ8Tex,
+        Kernel::MatMulQ8NoSubgroups,
+        Kernel::MatMulQ8TexNoSubgroups,
         Kernel::RmsNorm,
         Kernel::RopeToF32,
         Kernel::RopeToCache,
@@ -172,6 +180,8 @@ impl Kernel {
             Kernel::MatVecQ8StorageX => &mat_q8::MATVEC_Q8_STORAGE_X,
             Kernel::MatVecQ8TexStorageX => &mat_q8::MATVEC_Q8_TEX_STORAGE_X,
             Kernel::MatMulQ8Tex => &mat_q8::MATMUL_Q8_TEX,
+            Kernel::MatMulQ8NoSubgroups => &mat_q8::MATMUL_Q8_NO_SUBGROUPS,
+            Kernel::MatMulQ8TexNoSubgroups => &mat_q8::MATMUL_Q8_TEX_NO_SUBGROUPS,
             Kernel::QuantizeQ8 => &mat_q8::QUANTIZE_Q8,
             Kernel::RmsNorm => &rms_norm::RMS_NORM,
             Kernel::RopeToF32 => &rope::ROPE_TO_F32,
@@ -404,16 +414,18 @@ mod tests {
                 Kernel::MatMulRows => 8,
                 Kernel::MatMulQ8 => 9,
                 Kernel::MatMulQ8Tex => 10,
-                Kernel::RmsNorm => 11,
-                Kernel::RopeToF32 => 12,
-                Kernel::RopeToCache => 13,
-                Kernel::Attention => 14,
-                Kernel::AttentionWide => 15,
-                Kernel::AttentionRows => 16,
-                Kernel::SiluMul => 17,
-                Kernel::HeadMatVec => 18,
-                Kernel::HeadMatVecT => 19,
-                Kernel::Axpy => 20,
+                Kernel::MatMulQ8NoSubgroups => 11,
+                Kernel::MatMulQ8TexNoSubgroups => 12,
+                Kernel::RmsNorm => 13,
+                Kernel::RopeToF32 => 14,
+                Kernel::RopeToCache => 15,
+                Kernel::Attention => 16,
+                Kernel::AttentionWide => 17,
+                Kernel::AttentionRows => 18,
+                Kernel::SiluMul => 19,
+                Kernel::HeadMatVec => 20,
+                Kernel::HeadMatVecT => 21,
+                Kernel::Axpy => 22,
             }
         }
         for (i, &k) in Kernel::ALL.iter().enumerate() {
