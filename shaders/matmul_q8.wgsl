@@ -3,20 +3,23 @@
 //
 // For CPU-backed devices (lavapipe): each invocation owns 8 rows and 8 tokens (a
 // register tile), with no barriers. Per 32-weight block it unpacks each row's weights
-// once (the format's q8w) and takes each token's activation block once, then takes the
+// once (the format's q8w) and gets each token's activation block once, then takes the
 // 64 integer dot products. Loads, not the integer dots, set the speed on lavapipe (Mesa
-// 22.3 issues a per-lane load even at a uniform address; kbench: without the
-// activation loads 5x faster, with a plain multiply for dot4I8Packed no faster), so
+// 22.3 issues a per-lane load even at a uniform address; kbench, 2026-11: without the
+// activation loads 5x faster, with a plain multiply for dot4I8Packed no faster; with
+// the weights in textures, 2026-12-08: 1.8x), so
 // the tile is sized to amortise them: on 1536 x 1536 Q4_1, 64 tokens, kbench measured
 // (rows x tokens per invocation) 1 x 8: 5.6-7.3 GMAC/s, 4 x 8: 12.4-13.8, 8 x 8:
 // 16.3-16.7, 16 x 8 and 8 x 16: 14-19.6 (register spills make it erratic). Staging the
 // activations in workgroup memory instead was slower than no tile at all (3.4 vs 6.1).
 //
-// The 8 tokens' blocks come through lane_x / token_x, from one of two headers: with
-// subgroups (matmul_q8_x_shared.wgsl) lane i loads token i's block and every lane takes
-// token t's from lane t by subgroupShuffle, 3 loads per block step where every lane
-// loading all 8 (matmul_q8_x_each.wgsl, devices without subgroups of 8) takes 24
-// (kernel_bench, 17920 x 1536, 64 tokens: 1.2-1.4x by format; docs/performance.md).
+// The 8 tokens' blocks come through lane_x / token_x, from one of two headers, which
+// also hold the entry point that calls tile() below: with subgroup shuffles
+// (matmul_q8_x_shuffle.wgsl) lane i loads token i's block and every lane takes token
+// t's from lane t, 3 loads per lane and block step where every lane loading all 8
+// (matmul_q8_x_each.wgsl, devices without subgroups of 8) takes 24 (kernel_bench,
+// 17920 x 1536, 64 tokens: 1.2-1.4x by format; docs/performance.md). The shuffles need
+// as many lanes as tokens: 8.
 //
 // Lane li of workgroup g owns rows 64g + 8k + li (k = 0..7): 8 lanes, one SIMD group
 // on lavapipe, so a workgroup covers 64 rows and every matrix of the models we run has
@@ -84,7 +87,7 @@ fn tile(wid: vec3<u32>, li: u32, lane: u32) {
     let x5 = min(tok0 + 5u, last) * tw;
     let x6 = min(tok0 + 6u, last) * tw;
     let x7 = min(tok0 + 7u, last) * tw;
-    // The token whose blocks this lane loads for the others (matmul_q8_x_shared.wgsl).
+    // The token whose blocks this lane loads for the others (matmul_q8_x_shuffle.wgsl).
     let xl = min(tok0 + lane, last) * tw;
     // One accumulator per token, written out: an array indexed in a loop stayed in
     // memory on lavapipe and ran 1.5x slower.

@@ -15,7 +15,6 @@ fn x_scale(x: u32, b: u32) -> vec2<f32> {
     return select(v.zw, v.xy, b % 2u == 0u);
 }
 
-
 // One token's activation block: its 32 quants as 8 packed int8 words (two vec4) and
 // its (d, d * sum q) pair.
 struct XBlock {

@@ -1,30 +1,10 @@
-// out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight, one workgroup per row,
-// as llama.cpp's rms_norm followed by the multiply with the norm weight.
-// Composed after reduce.wgsl.
-
-struct NormParams {
-    n_cols: u32,
-    eps: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> P: NormParams;
-@group(0) @binding(1) var<uniform> S: Step;
-@group(0) @binding(2) var<storage, read> x: array<f32>;             // [rows, n_cols]
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;     // [rows, n_cols]
-@group(0) @binding(4) var<storage, read> weight: array<f32>;        // [n_cols]
+// RMSNorm of each row (rmsnorm_common.wgsl). Grid: one workgroup per row.
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let base = wid.x * P.n_cols;
-    var ss = 0.0;
+    let scale = row_scale(base, li);
     for (var i = li; i < P.n_cols; i = i + 64u) {
-        let v = x[base + i];
-        ss = ss + v * v;
-    }
-    let scale = 1.0 / sqrt(workgroup_sum(li, ss) / f32(P.n_cols) + P.eps);
-    for (var i = li; i < P.n_cols; i = i + 64u) {
-        out[base + i] = (x[base + i] * scale) * weight[i];
+        out[base + i] = normed(base, i, scale);
     }
 }

@@ -41,7 +41,8 @@ pub struct DeviceProfile {
     pub device_type: String,
     /// SHADER_F16 was requested: the KV cache is stored as f16.
     pub f16: bool,
-    /// SUBGROUP was requested: reductions use subgroup operations.
+    /// SUBGROUP was requested: reductions (and the 8-bit matmul's shared activation
+    /// loads, matmul_shuffle) use subgroup operations.
     pub subgroups: bool,
     /// TIMESTAMP_QUERY was requested: GPU time per kernel can be measured.
     pub timestamps: bool,
@@ -64,10 +65,13 @@ pub struct DeviceProfile {
     /// it, with q8_matvec, unless DeviceOptions::buffer_weights.
     pub row_groups: bool,
     /// The 8-bit matmul's lanes share their tokens' activation loads through subgroup
-    /// shuffles (MatMulQ8, MatMulQ8Tex): where subgroups were requested and have at
-    /// least 8 lanes, so a workgroup of 8 is one subgroup (AdapterInfo's
-    /// subgroup_min_size); otherwise the NoSubgroups twins.
-    pub shared_x: bool,
+    /// shuffles (MatMulQ8Shuffle, MatMulQ8TexShuffle) instead of each loading all 8
+    /// (MatMulQ8, MatMulQ8Tex). Only on CPU-backed devices, where it was measured, with
+    /// subgroups requested and at least 8 lanes (AdapterInfo::subgroup_min_size): the
+    /// kernel assumes that its workgroup of 8 invocations is then one subgroup with
+    /// lanes 0..7, which is how lavapipe (8 lanes, one per SIMD lane) runs it, though
+    /// Vulkan does not promise it; the kernel tests check it on the test adapter.
+    pub matmul_shuffle: bool,
     pub max_storage_binding: u64,
     /// Widest and tallest 2-D texture (weight textures).
     pub max_texture_dim: u32,
@@ -139,7 +143,7 @@ impl DeviceProfile {
             q8_matvec: cpu_device && !f32_activations,
             weight_textures: cpu_device && !f32_activations && !buffer_weights,
             row_groups: cpu_device && !f32_activations && !buffer_weights,
-            shared_x: subgroups && info.subgroup_min_size >= 8,
+            matmul_shuffle: cpu_device && subgroups && info.subgroup_min_size >= 8,
             adapter_name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
@@ -157,12 +161,15 @@ impl DeviceProfile {
             max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
         };
         log::info!(
-            "GPU: {} ({}, {}), f16 KV: {}, subgroups: {}, max binding {} MiB",
+            "GPU: {} ({}, {}), f16 KV: {}, subgroups: {} (of {}+ lanes; shuffled matmul \
+             activations: {}), max binding {} MiB",
             profile.adapter_name,
             profile.backend,
             profile.device_type,
             profile.f16,
             profile.subgroups,
+            info.subgroup_min_size,
+            profile.matmul_shuffle,
             profile.max_storage_binding >> 20
         );
         profile

@@ -400,8 +400,8 @@ mod tests {
         // 6 format kernels x 22 formats + the integer-dot matvecs (weights in a buffer
         // or a texture, input in a uniform or a storage buffer) and matmuls (weights in
         // a buffer or a texture, activations shared through subgroups or not) x the 19
-        // quantized formats + 4 cache kernels x 2 KV types + 5 others.
-        assert_eq!(keys.len(), 6 * 22 + 8 * 19 + 4 * 2 + 5);
+        // quantized formats + 4 cache kernels x 2 KV types + 7 others.
+        assert_eq!(keys.len(), 6 * 22 + 8 * 19 + 4 * 2 + 7);
         for key in keys {
             let src = key.source().unwrap();
             let module = naga::front::wgsl::parse_str(&src)
@@ -414,7 +414,8 @@ mod tests {
             if key.kv == Some(KvType::F16) {
                 caps |= Capabilities::SHADER_FLOAT16;
             }
-            // The subgroup matvec is selected only where the device has SUBGROUP.
+            // The subgroup kernels (matvec, shuffled matmul) are selected only where the
+            // device has SUBGROUP.
             if key.kernel.spec().subgroups {
                 caps |= Capabilities::SUBGROUP;
             }

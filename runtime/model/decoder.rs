@@ -126,7 +126,8 @@ impl Decoder {
         for (i, l) in self.layers.iter().enumerate() {
             let name = |what: &str| format!("blk.{i}.{what}");
             // x += Wo · attention(rmsnorm(x))
-            g.op(ob.rms_norm(&name("attn_norm"), &s.x, &s.xn, &l.attn_norm, n_embd, eps)?);
+            let norm = [&s.x, &s.xn, &l.attn_norm];
+            g.op(ob.rms_norm_for_mat(&name("attn_norm"), norm, n_embd, eps, batched)?);
             let (attn_out, attn_width) = match &l.attn {
                 Attention::Gqa(a) => {
                     a.record(&mut g, &mut ob, &b, i)?;
@@ -148,7 +149,8 @@ impl Decoder {
             g.ops(ob.mat(&name("attn_output"), &wo, batched)?);
 
             // x += ffn(rmsnorm(x))
-            g.op(ob.rms_norm(&name("ffn_norm"), &s.x, &s.xn, &l.ffn_norm, n_embd, eps)?);
+            let norm = [&s.x, &s.xn, &l.ffn_norm];
+            g.op(ob.rms_norm_for_mat(&name("ffn_norm"), norm, n_embd, eps, batched)?);
             let moe = self.moe.as_ref();
             let next_router = moe
                 .and_then(|rt| rt.prediction_target(i))

@@ -143,7 +143,8 @@ fn record_swiglu(
         };
         g.ops(ob.mat(&format!("{name}_{what}"), &m, batched)?);
     }
-    g.op(ob.silu_mul(&format!("{name}_silu_mul"), &s.gate, &s.up, n_ff)?);
+    let silu = format!("{name}_silu_mul");
+    g.op(ob.silu_mul_for_mat(&silu, &s.gate, &s.up, n_ff, batched)?);
     let m = MatOp {
         w: down,
         x: &s.gate,

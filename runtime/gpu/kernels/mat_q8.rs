@@ -54,6 +54,9 @@ const _: () = assert!(MATVEC_Q8_ROWS % 4 == 0);
 const QUANTIZE_BLOCKS: u32 = 64;
 
 const Q8_INPUT: &str = include_str!("../../../shaders/q8_input.wgsl");
+/// quantize_block(): one block of 32 values to the 8-bit layout, for QuantizeQ8 and the
+/// ops that write their output's 8-bit blocks themselves (RmsNormQ8, SiluMulQ8).
+pub(super) const Q8_BLOCK: &str = include_str!("../../../shaders/q8_block.wgsl");
 /// Where xq() reads the 8-bit activations from: a storage buffer (any number of tokens)
 /// or a uniform buffer (one token of at most XQ_UNIFORM_BYTES: the matvec).
 const X_STORAGE: &str = include_str!("../../../shaders/q8_x_storage.wgsl");
@@ -105,9 +108,10 @@ const MATMUL_CONSTS: &[(&str, u32)] = &[
 ];
 const MATVEC_BODY: &str = include_str!("../../../shaders/matvec_q8.wgsl");
 const MATMUL_BODY: &str = include_str!("../../../shaders/matmul_q8.wgsl");
-/// How the matmul's lanes get their tokens' activations: shared through subgroup
-/// shuffles (one load per lane, DeviceProfile::shared_x), or each lane loading all.
-const MATMUL_X_SHARED: &str = include_str!("../../../shaders/matmul_q8_x_shared.wgsl");
+/// How the matmul's lanes get their tokens' activations (each also holds the entry
+/// point): shared through subgroup shuffles (one load per lane,
+/// DeviceProfile::matmul_shuffle), or each lane loading all.
+const MATMUL_X_SHUFFLE: &str = include_str!("../../../shaders/matmul_q8_x_shuffle.wgsl");
 const MATMUL_X_EACH: &str = include_str!("../../../shaders/matmul_q8_x_each.wgsl");
 
 const fn q8_mat(
@@ -152,36 +156,40 @@ pub(super) const MATVEC_Q8_TEX_STORAGE_X: KernelSpec = q8_mat(
     &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE],
     MATVEC_BODY,
 );
-pub(super) const MATMUL_Q8: KernelSpec = KernelSpec {
-    subgroups: true,
-    ..q8_mat(
-        MAT_BINDINGS,
-        MATMUL_CONSTS,
-        &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_STORAGE, MATMUL_X_SHARED],
-        MATMUL_BODY,
-    )
-};
-pub(super) const MATMUL_Q8_TEX: KernelSpec = KernelSpec {
-    subgroups: true,
-    ..q8_mat(
-        BINDINGS_TEX,
-        MATMUL_CONSTS,
-        &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE, MATMUL_X_SHARED],
-        MATMUL_BODY,
-    )
-};
-pub(super) const MATMUL_Q8_NO_SUBGROUPS: KernelSpec = q8_mat(
-    MAT_BINDINGS,
-    MATMUL_CONSTS,
-    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_STORAGE, MATMUL_X_EACH],
-    MATMUL_BODY,
-);
-pub(super) const MATMUL_Q8_TEX_NO_SUBGROUPS: KernelSpec = q8_mat(
-    BINDINGS_TEX,
-    MATMUL_CONSTS,
-    &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE, MATMUL_X_EACH],
-    MATMUL_BODY,
-);
+/// The 8-bit matmul with its weights in a texture or a storage buffer (`texture`), its
+/// lanes sharing their tokens' activations through subgroup shuffles or each loading
+/// them all (`shuffle`). Two choices, four kernels: each wins where it is chosen
+/// (docs/performance.md).
+const fn matmul_q8(texture: bool, shuffle: bool) -> KernelSpec {
+    let headers: &[&str] = match (texture, shuffle) {
+        (true, true) => &[
+            MAT_COMMON,
+            Q8_INPUT,
+            X_STORAGE,
+            W4_TEXTURE,
+            MATMUL_X_SHUFFLE,
+        ],
+        (true, false) => &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_TEXTURE, MATMUL_X_EACH],
+        (false, true) => &[
+            MAT_COMMON,
+            Q8_INPUT,
+            X_STORAGE,
+            W4_STORAGE,
+            MATMUL_X_SHUFFLE,
+        ],
+        (false, false) => &[MAT_COMMON, Q8_INPUT, X_STORAGE, W4_STORAGE, MATMUL_X_EACH],
+    };
+    let bindings = if texture { BINDINGS_TEX } else { MAT_BINDINGS };
+    KernelSpec {
+        subgroups: shuffle,
+        ..q8_mat(bindings, MATMUL_CONSTS, headers, MATMUL_BODY)
+    }
+}
+
+pub(super) const MATMUL_Q8: KernelSpec = matmul_q8(false, false);
+pub(super) const MATMUL_Q8_TEX: KernelSpec = matmul_q8(true, false);
+pub(super) const MATMUL_Q8_SHUFFLE: KernelSpec = matmul_q8(false, true);
+pub(super) const MATMUL_Q8_TEX_SHUFFLE: KernelSpec = matmul_q8(true, true);
 pub(super) const QUANTIZE_Q8: KernelSpec = KernelSpec {
     bindings: {
         use Binding::{Read, ReadWrite, Uniform};
@@ -193,7 +201,7 @@ pub(super) const QUANTIZE_Q8: KernelSpec = KernelSpec {
     subgroups: false,
     prelude: "",
     consts: &[("BLOCKS", QUANTIZE_BLOCKS)],
-    headers: &[],
+    headers: &[Q8_BLOCK],
     body: include_str!("../../../shaders/quantize_q8.wgsl"),
 };
 
@@ -245,10 +253,10 @@ pub fn q8_scratch(ctx: &GpuContext, bytes: u64) -> wgpu::Buffer {
 /// The grid of a MatVecQ8 or MatMulQ8 op (or a twin) over a part of `n_rows` rows.
 pub(super) fn grid(kernel: Kernel, n_rows: u32) -> Grid {
     match kernel {
-        Kernel::MatMulQ8
-        | Kernel::MatMulQ8Tex
-        | Kernel::MatMulQ8NoSubgroups
-        | Kernel::MatMulQ8TexNoSubgroups => Grid::TokenTiles {
+        Kernel::MatMulQ8Shuffle
+        | Kernel::MatMulQ8TexShuffle
+        | Kernel::MatMulQ8
+        | Kernel::MatMulQ8Tex => Grid::TokenTiles {
             x: n_rows.div_ceil(MATMUL_Q8_ROWS),
             tokens_per_y: MATMUL_Q8_TOKENS,
         },
@@ -259,6 +267,23 @@ pub(super) fn grid(kernel: Kernel, n_rows: u32) -> Grid {
 }
 
 impl OpBuilder<'_> {
+    /// The q8 scratch, where an op whose output only feeds mat ops may write that
+    /// output's 8-bit blocks itself (RmsNormQ8, SiluMulQ8): on the 8-bit path
+    /// (q8_matvec), for `n` values per token (whole blocks) of every token the mat ops
+    /// will read (`batched`: max_tokens, else one), where they fit.
+    pub(super) fn q8_output(&self, n: u32, batched: bool) -> Option<wgpu::Buffer> {
+        let q8 = self.q8?;
+        let tokens = if batched { self.max_tokens } else { 1 };
+        let fits = u64::from(tokens) * q8_bytes(n) <= q8.size();
+        (self.ctx.profile.q8_matvec && n % 32 == 0 && fits).then(|| q8.clone())
+    }
+
+    /// Records that the op just built left `x` (`n` values per token) quantized in the
+    /// q8 scratch, as quantize_input would for mat ops with this `batched`.
+    pub(super) fn set_quantized(&mut self, x: &wgpu::Buffer, n: u32, batched: bool) {
+        self.quantized = Some((x.clone(), n, batched));
+    }
+
     /// The 8-bit copy of `m.x` a MatVecQ8 or MatMulQ8 reads, with the op that makes it
     /// pushed onto `ops` unless the previous mat op already quantized the same input;
     /// None where the op stays in f32 (no q8 scratch, a GPU, or a format without
@@ -377,5 +402,95 @@ mod tests {
         let w = dequant_rows(f, &bytes, rows, cols);
         let (want, mag) = ref_matmul(&w, &ref_q8(&x1), rows, cols, 1);
         assert_close("q8 requantized", &got, &want, 1e-5, 1e-5, &mag);
+    }
+
+    /// Which op makes the mat op's input: a norm or the SwiGLU on its own, or the same
+    /// op writing its output's 8-bit blocks too.
+    #[derive(Clone, Copy, Debug)]
+    enum Producer {
+        Norm { for_mat: bool },
+        Silu { for_mat: bool },
+    }
+
+    #[test]
+    fn ops_that_feed_mat_ops_write_the_8_bit_blocks_quantize_would() {
+        // RmsNormQ8 and SiluMulQ8 write their output and its 8-bit blocks; the mat op
+        // that reads the output next quantizes nothing and must give bit for bit what
+        // the plain op, QuantizeQ8 and the mat op give: one token (matvec) and 19
+        // (matmul), 96 values per token (3 blocks) and 288 (9 blocks: more than one
+        // SiluMulQ8 workgroup of 8 blocks).
+        let mut h = Harness::new();
+        h.ctx.profile.q8_matvec = true;
+        let f = WeightFormat::Q4_0;
+        for cols in [96usize, 288] {
+            let rows = 40usize;
+            let bytes = quant::random_blocks(f, rows, cols, 17);
+            let mut up = Uploader::new(&h.ctx, u64::MAX);
+            let dims = [rows as u32, cols as u32];
+            let wm = WeightMatrix::upload(&h.ctx, &mut up, "w", f, dims, &bytes).unwrap();
+            for tokens in [1usize, 19] {
+                let batched = tokens > 1;
+                let mut rng = Rng(23);
+                let (a, b) = (rng.vec(tokens * cols), rng.vec(tokens * cols));
+                let norm_w = rng.vec(cols);
+                let run = |h: &mut Harness, producer: Producer| {
+                    let (ab, bb, nb) = (h.f32s(&a), h.f32s(&b), h.f32s(&norm_w));
+                    let out = h.f32s(&vec![0.0; tokens * cols]);
+                    let y = h.f32s(&vec![0.0; tokens * rows]);
+                    let mut kernels = Vec::new();
+                    let got = h.run(tokens as u32, 0, &y, tokens * rows, |ob, g| {
+                        let n = cols as u32;
+                        // The mat op's input: the norm's output, or gate after SwiGLU.
+                        let (op, x) = match producer {
+                            Producer::Norm { for_mat: true } => {
+                                let norm = [&ab, &out, &nb];
+                                (ob.rms_norm_for_mat("n", norm, n, 1e-5, batched), &out)
+                            }
+                            Producer::Norm { for_mat: false } => {
+                                (ob.rms_norm("n", &ab, &out, &nb, n, 1e-5), &out)
+                            }
+                            Producer::Silu { for_mat: true } => {
+                                (ob.silu_mul_for_mat("s", &ab, &bb, n, batched), &ab)
+                            }
+                            Producer::Silu { for_mat: false } => {
+                                (ob.silu_mul("s", &ab, &bb, n), &ab)
+                            }
+                        };
+                        let op = op.unwrap();
+                        kernels.push(op.key.kernel);
+                        g.op(op);
+                        let m = MatOp {
+                            w: &wm,
+                            x,
+                            x_stride: n,
+                            y: &y,
+                            bias: None,
+                            accumulate: false,
+                        };
+                        let ops = ob.mat("w", &m, batched).unwrap();
+                        kernels.extend(ops.iter().map(|op| op.key.kernel));
+                        g.ops(ops);
+                    });
+                    (got, kernels)
+                };
+                for fused in [
+                    Producer::Norm { for_mat: true },
+                    Producer::Silu { for_mat: true },
+                ] {
+                    let plain = match fused {
+                        Producer::Norm { .. } => Producer::Norm { for_mat: false },
+                        Producer::Silu { .. } => Producer::Silu { for_mat: false },
+                    };
+                    let (want, plain_kernels) = run(&mut h, plain);
+                    let (got, kernels) = run(&mut h, fused);
+                    let what = format!("{fused:?}, {cols} values, {tokens} token(s)");
+                    assert_eq!(plain_kernels[1], Kernel::QuantizeQ8, "{what}");
+                    assert_eq!(kernels.len(), 2, "{what}: no quantize op: {kernels:?}");
+                    assert_eq!(kernels[1], plain_kernels[2], "{what}");
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{what}");
+                }
+            }
+        }
     }
 }

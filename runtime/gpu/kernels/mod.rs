@@ -69,17 +69,20 @@ pub enum Kernel {
     MatMul,
     /// matmul without workgroup memory, for CPU-backed devices.
     MatMulRows,
-    /// MatMulRows on 8-bit activation blocks (the prefill twin of MatVecQ8).
+    /// MatMulRows on 8-bit activation blocks (the prefill twin of MatVecQ8): every
+    /// lane loads the activations of all the tile's tokens.
     MatMulQ8,
     /// MatMulQ8 with its weights in a texture.
     MatMulQ8Tex,
-    /// MatMulQ8 whose lanes each load all their tokens' activations: where the device
-    /// has no subgroups of at least 8 lanes to share them through
-    /// (DeviceProfile::shared_x).
-    MatMulQ8NoSubgroups,
-    /// MatMulQ8Tex without subgroups (as MatMulQ8NoSubgroups).
-    MatMulQ8TexNoSubgroups,
+    /// MatMulQ8 whose lanes share the activation loads through subgroup shuffles (one
+    /// token each): on CPU-backed devices whose subgroups have at least 8 lanes
+    /// (DeviceProfile::matmul_shuffle).
+    MatMulQ8Shuffle,
+    /// MatMulQ8Tex sharing the activation loads (as MatMulQ8Shuffle).
+    MatMulQ8TexShuffle,
     RmsNorm,
+    /// RmsNorm that also writes its output's 8-bit blocks (for the 8-bit mat ops).
+    RmsNormQ8,
     /// rope.wgsl writing f32 rows (queries).
     RopeToF32,
     /// rope.wgsl writing into the KV cache (keys, and values with no rotation).
@@ -90,6 +93,8 @@ pub enum Kernel {
     /// Barrier-free attention, one query per invocation: prefill on CPU-backed devices.
     AttentionRows,
     SiluMul,
+    /// SiluMul that also writes its result's 8-bit blocks (for the 8-bit ffn_down).
+    SiluMulQ8,
     /// A matrix per attention head (MLA's k_b absorption and v_b expansion).
     HeadMatVec,
     /// The transposed per-head product (the key half of a legacy attn_kv_b).
@@ -134,14 +139,16 @@ pub struct KernelSpec {
     pub prelude: &'static str,
     /// Compile-time constants shared with Rust: `const NAME: u32 = value;`.
     pub consts: &'static [(&'static str, u32)],
-    /// Shared WGSL pieces the body uses (shaders/*.wgsl).
+    /// Shared WGSL pieces the body uses (shaders/*.wgsl); a piece may hold the entry
+    /// point that calls the body's code (matmul_q8_x_*.wgsl, which differ in how the
+    /// lanes get their activations).
     pub headers: &'static [&'static str],
     pub body: &'static str,
 }
 
 impl Kernel {
     #[cfg(test)]
-    pub const ALL: [Kernel; 23] = [
+    pub const ALL: [Kernel; 25] = [
         Kernel::MatVec,
         Kernel::MatVecSubgroup,
         Kernel::MatVecQ8,
@@ -151,17 +158,19 @@ impl Kernel {
         Kernel::QuantizeQ8,
         Kernel::MatMul,
         Kernel::MatMulRows,
+        Kernel::MatMulQ8Shuffle,
+        Kernel::MatMulQ8TexShuffle,
         Kernel::MatMulQ8,
         Kernel::MatMulQ8Tex,
-        Kernel::MatMulQ8NoSubgroups,
-        Kernel::MatMulQ8TexNoSubgroups,
         Kernel::RmsNorm,
+        Kernel::RmsNormQ8,
         Kernel::RopeToF32,
         Kernel::RopeToCache,
         Kernel::Attention,
         Kernel::AttentionWide,
         Kernel::AttentionRows,
         Kernel::SiluMul,
+        Kernel::SiluMulQ8,
         Kernel::HeadMatVec,
         Kernel::HeadMatVecT,
         Kernel::Axpy,
@@ -175,21 +184,23 @@ impl Kernel {
             Kernel::MatMul => &mat::MATMUL,
             Kernel::MatMulRows => &mat::MATMUL_ROWS,
             Kernel::MatVecQ8 => &mat_q8::MATVEC_Q8,
-            Kernel::MatMulQ8 => &mat_q8::MATMUL_Q8,
+            Kernel::MatMulQ8Shuffle => &mat_q8::MATMUL_Q8_SHUFFLE,
             Kernel::MatVecQ8Tex => &mat_q8::MATVEC_Q8_TEX,
             Kernel::MatVecQ8StorageX => &mat_q8::MATVEC_Q8_STORAGE_X,
             Kernel::MatVecQ8TexStorageX => &mat_q8::MATVEC_Q8_TEX_STORAGE_X,
+            Kernel::MatMulQ8TexShuffle => &mat_q8::MATMUL_Q8_TEX_SHUFFLE,
+            Kernel::MatMulQ8 => &mat_q8::MATMUL_Q8,
             Kernel::MatMulQ8Tex => &mat_q8::MATMUL_Q8_TEX,
-            Kernel::MatMulQ8NoSubgroups => &mat_q8::MATMUL_Q8_NO_SUBGROUPS,
-            Kernel::MatMulQ8TexNoSubgroups => &mat_q8::MATMUL_Q8_TEX_NO_SUBGROUPS,
             Kernel::QuantizeQ8 => &mat_q8::QUANTIZE_Q8,
             Kernel::RmsNorm => &rms_norm::RMS_NORM,
+            Kernel::RmsNormQ8 => &rms_norm::RMS_NORM_Q8,
             Kernel::RopeToF32 => &rope::ROPE_TO_F32,
             Kernel::RopeToCache => &rope::ROPE_TO_CACHE,
             Kernel::Attention => &attention::ATTENTION,
             Kernel::AttentionWide => &attention::ATTENTION_WIDE,
             Kernel::AttentionRows => &attention::ATTENTION_ROWS,
             Kernel::SiluMul => &silu_mul::SILU_MUL,
+            Kernel::SiluMulQ8 => &silu_mul::SILU_MUL_Q8,
             Kernel::HeadMatVec => &head_matvec::HEAD_MATVEC,
             Kernel::HeadMatVecT => &head_matvec::HEAD_MATVEC_T,
             Kernel::Axpy => &axpy::AXPY,
@@ -412,20 +423,22 @@ mod tests {
                 Kernel::QuantizeQ8 => 6,
                 Kernel::MatMul => 7,
                 Kernel::MatMulRows => 8,
-                Kernel::MatMulQ8 => 9,
-                Kernel::MatMulQ8Tex => 10,
-                Kernel::MatMulQ8NoSubgroups => 11,
-                Kernel::MatMulQ8TexNoSubgroups => 12,
+                Kernel::MatMulQ8Shuffle => 9,
+                Kernel::MatMulQ8TexShuffle => 10,
+                Kernel::MatMulQ8 => 11,
+                Kernel::MatMulQ8Tex => 12,
                 Kernel::RmsNorm => 13,
-                Kernel::RopeToF32 => 14,
-                Kernel::RopeToCache => 15,
-                Kernel::Attention => 16,
-                Kernel::AttentionWide => 17,
-                Kernel::AttentionRows => 18,
-                Kernel::SiluMul => 19,
-                Kernel::HeadMatVec => 20,
-                Kernel::HeadMatVecT => 21,
-                Kernel::Axpy => 22,
+                Kernel::RmsNormQ8 => 14,
+                Kernel::RopeToF32 => 15,
+                Kernel::RopeToCache => 16,
+                Kernel::Attention => 17,
+                Kernel::AttentionWide => 18,
+                Kernel::AttentionRows => 19,
+                Kernel::SiluMul => 20,
+                Kernel::SiluMulQ8 => 21,
+                Kernel::HeadMatVec => 22,
+                Kernel::HeadMatVecT => 23,
+                Kernel::Axpy => 24,
             }
         }
         for (i, &k) in Kernel::ALL.iter().enumerate() {

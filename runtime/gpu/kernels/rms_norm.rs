@@ -2,6 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::mat_q8::Q8_BLOCK;
 use super::{Binding, Grid, Kernel, KernelSpec, Op, OpBuilder, WeightReader};
 use crate::error::Result;
 use crate::gpu::pipelines::{PipelineKey, REDUCE};
@@ -14,6 +15,8 @@ struct NormParams {
     _pad: [u32; 2],
 }
 
+const RMSNORM_COMMON: &str = include_str!("../../../shaders/rmsnorm_common.wgsl");
+
 pub(super) const RMS_NORM: KernelSpec = KernelSpec {
     bindings: {
         use Binding::{Read, ReadWrite, Uniform};
@@ -25,8 +28,18 @@ pub(super) const RMS_NORM: KernelSpec = KernelSpec {
     subgroups: false,
     prelude: "",
     consts: &[],
-    headers: &[REDUCE],
+    headers: &[REDUCE, RMSNORM_COMMON],
     body: include_str!("../../../shaders/rmsnorm.wgsl"),
+};
+pub(super) const RMS_NORM_Q8: KernelSpec = KernelSpec {
+    bindings: {
+        use Binding::{Read, ReadWrite, Uniform};
+        // params, step, x, out, weight, out's 8-bit blocks
+        &[Uniform, Uniform, Read, ReadWrite, Read, ReadWrite]
+    },
+    headers: &[REDUCE, RMSNORM_COMMON, Q8_BLOCK],
+    body: include_str!("../../../shaders/rmsnorm_q8.wgsl"),
+    ..RMS_NORM
 };
 
 impl OpBuilder<'_> {
@@ -41,14 +54,47 @@ impl OpBuilder<'_> {
         n_cols: u32,
         eps: f32,
     ) -> Result<Op> {
-        let params = NormParams {
-            n_cols,
-            eps,
-            _pad: [0; 2],
-        };
         let key = PipelineKey::new(Kernel::RmsNorm);
-        let grid = Grid::TokenRows { per_token: 1 };
-        self.op(name.to_string(), key, &params, &[x, out, weight], grid)
+        self.op(
+            name.to_string(),
+            key,
+            &norm_params(n_cols, eps),
+            &[x, out, weight],
+            GRID,
+        )
+    }
+
+    /// [`Self::rms_norm`] for an output that the next ops multiply by matrices
+    /// (`batched`: as matmuls): on the 8-bit path the same op also writes the output's
+    /// 8-bit blocks (RmsNormQ8), and the mat ops that read `out` next take them instead
+    /// of quantizing it again.
+    pub fn rms_norm_for_mat(
+        &mut self,
+        name: &str,
+        [x, out, weight]: [&wgpu::Buffer; 3],
+        n_cols: u32,
+        eps: f32,
+        batched: bool,
+    ) -> Result<Op> {
+        let Some(q8) = self.q8_output(n_cols, batched) else {
+            return self.rms_norm(name, x, out, weight, n_cols, eps);
+        };
+        let key = PipelineKey::new(Kernel::RmsNormQ8);
+        let params = norm_params(n_cols, eps);
+        let op = self.op(name.to_string(), key, &params, &[x, out, weight, &q8], GRID)?;
+        self.set_quantized(out, n_cols, batched);
+        Ok(op)
+    }
+}
+
+/// A workgroup per token's row.
+const GRID: Grid = Grid::TokenRows { per_token: 1 };
+
+fn norm_params(n_cols: u32, eps: f32) -> NormParams {
+    NormParams {
+        n_cols,
+        eps,
+        _pad: [0; 2],
     }
 }
 

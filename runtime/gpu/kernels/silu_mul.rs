@@ -2,6 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::mat_q8::Q8_BLOCK;
 use super::{Binding, Grid, Kernel, KernelSpec, Op, OpBuilder, WeightReader};
 use crate::error::Result;
 use crate::gpu::pipelines::PipelineKey;
@@ -15,6 +16,10 @@ struct GluParams {
 
 /// Invocations per workgroup, one value each.
 const WG: u32 = 256;
+/// SiluMulQ8: blocks of 32 values per workgroup, one per invocation (a SIMD group on
+/// lavapipe, so that an FFN of 1536 still spreads over 6 workgroups).
+const Q8_BLOCKS: u32 = 8;
+const SILU_MUL_COMMON: &str = include_str!("../../../shaders/silu_mul_common.wgsl");
 
 pub(super) const SILU_MUL: KernelSpec = KernelSpec {
     bindings: {
@@ -27,8 +32,19 @@ pub(super) const SILU_MUL: KernelSpec = KernelSpec {
     subgroups: false,
     prelude: "",
     consts: &[("WG", WG)],
-    headers: &[],
+    headers: &[SILU_MUL_COMMON],
     body: include_str!("../../../shaders/silu_mul.wgsl"),
+};
+pub(super) const SILU_MUL_Q8: KernelSpec = KernelSpec {
+    bindings: {
+        use Binding::{Read, ReadWrite, Uniform};
+        // params, step, gate, up, gate's 8-bit blocks
+        &[Uniform, Uniform, ReadWrite, Read, ReadWrite]
+    },
+    consts: &[("BLOCKS", Q8_BLOCKS)],
+    headers: &[SILU_MUL_COMMON, Q8_BLOCK],
+    body: include_str!("../../../shaders/silu_mul_q8.wgsl"),
+    ..SILU_MUL
 };
 
 impl OpBuilder<'_> {
@@ -44,6 +60,31 @@ impl OpBuilder<'_> {
         let key = PipelineKey::new(Kernel::SiluMul);
         let grid = Grid::PerToken { x: n.div_ceil(WG) };
         self.op(name.to_string(), key, &params, &[gate, up], grid)
+    }
+
+    /// [`Self::silu_mul`] for a result that the next op multiplies by a matrix
+    /// (`batched`: as a matmul): on the 8-bit path the same op also writes the result's
+    /// 8-bit blocks (SiluMulQ8), and the mat op that reads `gate` next takes them
+    /// instead of quantizing it again.
+    pub fn silu_mul_for_mat(
+        &mut self,
+        name: &str,
+        gate: &wgpu::Buffer,
+        up: &wgpu::Buffer,
+        n: u32,
+        batched: bool,
+    ) -> Result<Op> {
+        let Some(q8) = self.q8_output(n, batched) else {
+            return self.silu_mul(name, gate, up, n);
+        };
+        let params = GluParams { n, _pad: [0; 3] };
+        let key = PipelineKey::new(Kernel::SiluMulQ8);
+        let grid = Grid::PerToken {
+            x: (n / 32).div_ceil(Q8_BLOCKS),
+        };
+        let op = self.op(name.to_string(), key, &params, &[gate, up, &q8], grid)?;
+        self.set_quantized(gate, n, batched);
+        Ok(op)
     }
 }
 
