@@ -17,7 +17,8 @@
 // also hold the entry point that calls tile() below: with subgroup shuffles
 // (matmul_q8_x_shuffle.wgsl) lane i loads token i's block and every lane takes token
 // t's from lane t, 3 loads per lane and block step where every lane loading all 8
-// (matmul_q8_x_each.wgsl, devices without subgroups of 8) takes 24 (kernel_bench,
+// (matmul_q8_x_each.wgsl: not a CPU-backed device, no subgroups, or fewer than 8
+// lanes) takes 24 (kernel_bench,
 // 17920 x 1536, 64 tokens: 1.2-1.4x by format; docs/performance.md). The shuffles need
 // as many lanes as tokens: 8.
 //

@@ -1,6 +1,6 @@
 // How matmul_q8.wgsl's lanes get their 8 tokens' activation blocks without subgroup
-// shuffles (MatMulQ8, MatMulQ8Tex: no subgroups, or fewer than 8 lanes): every lane
-// loads all 8.
+// shuffles (MatMulQ8, MatMulQ8Tex: not a CPU-backed device, no subgroups, or fewer than
+// 8 lanes; DeviceProfile::matmul_shuffle): every lane loads all 8.
 
 // Nothing: each lane loads every token's block itself (token_x).
 fn lane_x(x: u32, b: u32) -> XBlock {

@@ -1,8 +1,8 @@
-// One block of 32 values to the 8-bit layout of quantize_q8.wgsl, for the kernels that
-// write 8-bit activations: QuantizeQ8, and the ops whose output only feeds 8-bit mat ops
-// (RmsNormQ8, SiluMulQ8), which write it beside their f32 output and spare the step a
-// quantize dispatch. The kernel declares XQ (array<u32>, read_write) and
-// q8_value(t, i), value i of token t.
+// One block of 32 values to the 8-bit activations the integer-dot kernels read
+// (q8_input.wgsl), for the kernels that write them: QuantizeQ8, and the ops whose output
+// feeds 8-bit mat ops (RmsNormQ8, SiluMulQ8), which write them beside their f32 output
+// (other readers take that) and spare the step a quantize dispatch. The kernel
+// declares XQ (array<u32>, read_write) and q8_value(t, i), value i of token t.
 //
 // The 32 values q become round(x * 127 / amax) with a scale d = amax / 127, as
 // llama.cpp's quantize_row_q8_1 does on AVX2 (round to nearest even), plus

@@ -226,7 +226,7 @@ impl OpBuilder<'_> {
             ops.push(op);
         }
         if q8.is_some() {
-            self.quantized = Some((m.x.clone(), m.w.n_cols, batched));
+            self.quantized = Some((m.x.clone(), m.w.n_cols, m.x_stride, batched));
         }
         Ok(ops)
     }
@@ -525,14 +525,17 @@ pub(super) mod tests {
         // the formats with a q8dot reader, its integer-dot twin (q8_matvec) on weights
         // in buffers in the file's order, and in groups of rows in buffers and in
         // textures, each with its lanes sharing the activations through subgroups
-        // (matmul_shuffle, where the adapter has subgroups of 8 or more) and without.
+        // (matmul_shuffle: a CPU-backed adapter with subgroups of 8 or more) and without.
         let mut h = Harness::new();
         let shared = h.ctx.profile.matmul_shuffle;
         // lavapipe (the CI adapter) has subgroups of 8: the shuffled kernels must run.
         if h.ctx.profile.adapter_name.contains("llvmpipe") {
             assert!(shared, "lavapipe without the shuffled 8-bit matmul");
         } else if !shared {
-            eprintln!("WARNING: adapter without subgroups of 8: no run shuffles the activations");
+            eprintln!(
+                "WARNING: not a CPU-backed adapter with subgroups of 8 or more: \
+                 no run shuffles the activations"
+            );
         }
         let grouped = |textures| Upload {
             textures,

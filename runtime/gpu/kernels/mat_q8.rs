@@ -267,25 +267,27 @@ pub(super) fn grid(kernel: Kernel, n_rows: u32) -> Grid {
 }
 
 impl OpBuilder<'_> {
-    /// The q8 scratch, where an op whose output only feeds mat ops may write that
-    /// output's 8-bit blocks itself (RmsNormQ8, SiluMulQ8): on the 8-bit path
-    /// (q8_matvec), for `n` values per token (whole blocks) of every token the mat ops
-    /// will read (`batched`: max_tokens, else one), where they fit.
-    pub(super) fn q8_output(&self, n: u32, batched: bool) -> Option<wgpu::Buffer> {
+    /// The q8 scratch, where an op whose output feeds mat ops may write that output's
+    /// 8-bit blocks itself (RmsNormQ8, SiluMulQ8; it still writes the f32 output, which
+    /// other readers take): on the 8-bit path (q8_matvec), for rows of `n` values (whole
+    /// blocks), where every token's fit (those ops write all of the step's tokens,
+    /// whether or not the mat ops after them are batched).
+    pub(super) fn q8_output(&self, n: u32) -> Option<wgpu::Buffer> {
         let q8 = self.q8?;
-        let tokens = if batched { self.max_tokens } else { 1 };
-        let fits = u64::from(tokens) * q8_bytes(n) <= q8.size();
+        let fits = u64::from(self.max_tokens) * q8_bytes(n) <= q8.size();
         (self.ctx.profile.q8_matvec && n % 32 == 0 && fits).then(|| q8.clone())
     }
 
-    /// Records that the op just built left `x` (`n` values per token) quantized in the
-    /// q8 scratch, as quantize_input would for mat ops with this `batched`.
+    /// Records that the op just built left `x` (rows of `n` values, one after another)
+    /// quantized in the q8 scratch, as quantize_input would for mat ops with this
+    /// `batched`.
     pub(super) fn set_quantized(&mut self, x: &wgpu::Buffer, n: u32, batched: bool) {
-        self.quantized = Some((x.clone(), n, batched));
+        self.quantized = Some((x.clone(), n, n, batched));
     }
 
     /// The 8-bit copy of `m.x` a MatVecQ8 or MatMulQ8 reads, with the op that makes it
-    /// pushed onto `ops` unless the previous mat op already quantized the same input;
+    /// pushed onto `ops` unless the op just before (the previous mat op, or the op that
+    /// produced the input: set_quantized) already left the same input quantized;
     /// None where the op stays in f32 (no q8 scratch, a GPU, or a format without
     /// q8dot). A matvec's input is one token even inside a prefill step (the output
     /// head reads xn_last), so only batched inputs are quantized for every token.
@@ -310,7 +312,7 @@ impl OpBuilder<'_> {
             return Ok(None);
         }
         let n = m.w.n_cols;
-        let key = (m.x.clone(), n, batched);
+        let key = (m.x.clone(), n, m.x_stride, batched);
         if self.quantized.as_ref() == Some(&key) {
             return Ok(Some(q8.clone()));
         }
@@ -417,12 +419,14 @@ mod tests {
         // RmsNormQ8 and SiluMulQ8 write their output and its 8-bit blocks; the mat op
         // that reads the output next quantizes nothing and must give bit for bit what
         // the plain op, QuantizeQ8 and the mat op give: one token (matvec) and 19
-        // (matmul), 96 values per token (3 blocks) and 288 (9 blocks: more than one
-        // SiluMulQ8 workgroup of 8 blocks).
+        // (matmul), 96 values per token (3 blocks), 288 (9 blocks: more than one
+        // SiluMulQ8 workgroup of 8 blocks) and 2112 (66 blocks: RmsNormQ8's 64
+        // invocations take two blocks each in turn). The q8 scratch is poisoned
+        // before every run, so blocks a fused op failed to write cannot pass.
         let mut h = Harness::new();
         h.ctx.profile.q8_matvec = true;
         let f = WeightFormat::Q4_0;
-        for cols in [96usize, 288] {
+        for cols in [96usize, 288, 2112] {
             let rows = 40usize;
             let bytes = quant::random_blocks(f, rows, cols, 17);
             let mut up = Uploader::new(&h.ctx, u64::MAX);
@@ -433,12 +437,22 @@ mod tests {
                 let mut rng = Rng(23);
                 let (a, b) = (rng.vec(tokens * cols), rng.vec(tokens * cols));
                 let norm_w = rng.vec(cols);
-                let run = |h: &mut Harness, producer: Producer| {
+                // The mat op's result, or (`read_input`) the f32 input it was given.
+                let run = |h: &mut Harness, producer: Producer, read_input: bool| {
                     let (ab, bb, nb) = (h.f32s(&a), h.f32s(&b), h.f32s(&norm_w));
                     let out = h.f32s(&vec![0.0; tokens * cols]);
                     let y = h.f32s(&vec![0.0; tokens * rows]);
+                    let input = match producer {
+                        Producer::Norm { .. } => &out,
+                        Producer::Silu { .. } => &ab,
+                    };
+                    let (read, n_read) = match read_input {
+                        true => (input, tokens * cols),
+                        false => (&y, tokens * rows),
+                    };
+                    h.poison_q8();
                     let mut kernels = Vec::new();
-                    let got = h.run(tokens as u32, 0, &y, tokens * rows, |ob, g| {
+                    let got = h.run(tokens as u32, 0, read, n_read, |ob, g| {
                         let n = cols as u32;
                         // The mat op's input: the norm's output, or gate after SwiGLU.
                         let (op, x) = match producer {
@@ -481,14 +495,23 @@ mod tests {
                         Producer::Norm { .. } => Producer::Norm { for_mat: false },
                         Producer::Silu { .. } => Producer::Silu { for_mat: false },
                     };
-                    let (want, plain_kernels) = run(&mut h, plain);
-                    let (got, kernels) = run(&mut h, fused);
+                    let (want, plain_kernels) = run(&mut h, plain, false);
+                    let (got, kernels) = run(&mut h, fused, false);
                     let what = format!("{fused:?}, {cols} values, {tokens} token(s)");
                     assert_eq!(plain_kernels[1], Kernel::QuantizeQ8, "{what}");
+                    let fused_kernel = match fused {
+                        Producer::Norm { .. } => Kernel::RmsNormQ8,
+                        Producer::Silu { .. } => Kernel::SiluMulQ8,
+                    };
+                    assert_eq!(kernels[0], fused_kernel, "{what}");
                     assert_eq!(kernels.len(), 2, "{what}: no quantize op: {kernels:?}");
                     assert_eq!(kernels[1], plain_kernels[2], "{what}");
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "{what}");
+                    // The f32 output, which readers other than 8-bit mat ops take.
+                    let (want, _) = run(&mut h, plain, true);
+                    let (got, _) = run(&mut h, fused, true);
+                    assert_eq!(bits(&got), bits(&want), "{what}: f32 output");
                 }
             }
         }

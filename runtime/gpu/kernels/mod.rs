@@ -275,10 +275,12 @@ pub struct OpBuilder<'a> {
     /// of the formats with a q8dot reader run on integer dot products where the profile
     /// says q8_matvec (MatVecQ8, MatMulQ8). None keeps every mat op in f32.
     pub q8: Option<&'a wgpu::Buffer>,
-    /// The input the last op built (a mat op) left quantized in `q8`: (x, n_cols,
-    /// batched). Consecutive mat ops on the same input (q, k, v; gate, up) quantize it
-    /// once; any other op clears it.
-    quantized: Option<(wgpu::Buffer, u32, bool)>,
+    /// The input the last op built left quantized in `q8`: (x, n_cols, x_stride,
+    /// batched). Set by a mat op (so consecutive mat ops on the same input, q, k, v or
+    /// gate, up, quantize it once) or by an op that writes its output's 8-bit blocks
+    /// itself (RmsNormQ8, SiluMulQ8: set_quantized); any other op clears it. Ops run in
+    /// the order they are built, and only ops built here write the q8 scratch.
+    quantized: Option<(wgpu::Buffer, u32, u32, bool)>,
 }
 
 /// Streamed parts become units in the order ops are built (graph order); unit u is

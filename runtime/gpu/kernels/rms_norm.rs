@@ -68,6 +68,7 @@ impl OpBuilder<'_> {
     /// (`batched`: as matmuls): on the 8-bit path the same op also writes the output's
     /// 8-bit blocks (RmsNormQ8), and the mat ops that read `out` next take them instead
     /// of quantizing it again.
+    /// `[x, out, weight]` as in rms_norm (an array: clippy's argument count).
     pub fn rms_norm_for_mat(
         &mut self,
         name: &str,
@@ -76,7 +77,7 @@ impl OpBuilder<'_> {
         eps: f32,
         batched: bool,
     ) -> Result<Op> {
-        let Some(q8) = self.q8_output(n_cols, batched) else {
+        let Some(q8) = self.q8_output(n_cols) else {
             return self.rms_norm(name, x, out, weight, n_cols, eps);
         };
         let key = PipelineKey::new(Kernel::RmsNormQ8);

@@ -74,7 +74,7 @@ impl OpBuilder<'_> {
         n: u32,
         batched: bool,
     ) -> Result<Op> {
-        let Some(q8) = self.q8_output(n, batched) else {
+        let Some(q8) = self.q8_output(n) else {
             return self.silu_mul(name, gate, up, n);
         };
         let params = GluParams { n, _pad: [0; 3] };

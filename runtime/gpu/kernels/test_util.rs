@@ -102,6 +102,13 @@ impl Harness {
     pub fn f32s(&self, data: &[f32]) -> Buffer {
         buffers::upload_f32(&self.ctx, "in", data)
     }
+
+    /// Fills the 8-bit activation scratch with 0xff bytes (before the next run), so
+    /// that a run which reads blocks nothing wrote cannot pass on an earlier run's.
+    pub fn poison_q8(&self) {
+        let bytes = vec![0xff; self.q8.size() as usize];
+        self.ctx.write(&self.q8, 0, &bytes);
+    }
 }
 
 /// Columns per row for a format: an odd number of blocks, and more than one matvec
