@@ -77,3 +77,34 @@ fn dense_step_is_timed_per_dispatch_and_unchanged() {
 fn moe_step_is_timed_around_its_pauses_and_unchanged() {
     check("deepseek2-lite-Q8_0.gguf");
 }
+
+#[test]
+fn norms_and_swiglu_quantize_for_the_mat_ops_after_them() {
+    // On the 8-bit path (CPU-backed devices) each layer's attention norm writes the
+    // 8-bit blocks q, k and v read, the FFN norm those of gate and up, the SwiGLU those
+    // of ffn_down (RmsNormQ8, SiluMulQ8): the only quantize dispatches left are the
+    // attention output's (its input is the attention's result) and the output head's
+    // (it reads the last row, xn_last). Elsewhere there are none.
+    let name = "llama-Q4_0.gguf";
+    let mut model = load(&fixture(name), &LoadOptions::default());
+    let n_layer = model.config().n_layer as usize;
+    let q8_path = model.device().q8_matvec;
+    for (what, ids) in [("prefill", &[1u32, 5, 9, 2][..]), ("decode", &[3u32][..])] {
+        let times = model
+            .eval_profiled(ids)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let quantize: Vec<&str> = times
+            .iter()
+            .map(|t| t.name.as_str())
+            .filter(|n| n.ends_with(".q8"))
+            .collect();
+        assert!(
+            quantize
+                .iter()
+                .all(|n| n.ends_with("attn_output.q8") || *n == "output.q8"),
+            "{name} {what}: quantize ops {quantize:?}"
+        );
+        let want = if q8_path { n_layer + 1 } else { 0 };
+        assert_eq!(quantize.len(), want, "{name} {what}: {quantize:?}");
+    }
+}
