@@ -406,12 +406,11 @@ mod tests {
         assert_close("q8 requantized", &got, &want, 1e-5, 1e-5, &mag);
     }
 
-    /// Which op makes the mat op's input: a norm or the SwiGLU on its own, or the same
-    /// op writing its output's 8-bit blocks too.
+    /// Which op makes the mat op's input: a norm or the SwiGLU.
     #[derive(Clone, Copy, Debug)]
     enum Producer {
-        Norm { for_mat: bool },
-        Silu { for_mat: bool },
+        Norm,
+        Silu,
     }
 
     #[test]
@@ -437,14 +436,15 @@ mod tests {
                 let mut rng = Rng(23);
                 let (a, b) = (rng.vec(tokens * cols), rng.vec(tokens * cols));
                 let norm_w = rng.vec(cols);
-                // The mat op's result, or (`read_input`) the f32 input it was given.
-                let run = |h: &mut Harness, producer: Producer, read_input: bool| {
+                // The mat op's result, or (`read_input`) the f32 input it was given, with
+                // the producer on its own or writing the 8-bit blocks too (`for_mat`).
+                let run = |h: &mut Harness, producer: Producer, for_mat: bool, read_input: bool| {
                     let (ab, bb, nb) = (h.f32s(&a), h.f32s(&b), h.f32s(&norm_w));
                     let out = h.f32s(&vec![0.0; tokens * cols]);
                     let y = h.f32s(&vec![0.0; tokens * rows]);
                     let input = match producer {
-                        Producer::Norm { .. } => &out,
-                        Producer::Silu { .. } => &ab,
+                        Producer::Norm => &out,
+                        Producer::Silu => &ab,
                     };
                     let (read, n_read) = match read_input {
                         true => (input, tokens * cols),
@@ -455,27 +455,22 @@ mod tests {
                     let got = h.run(tokens as u32, 0, read, n_read, |ob, g| {
                         let n = cols as u32;
                         // The mat op's input: the norm's output, or gate after SwiGLU.
-                        let (op, x) = match producer {
-                            Producer::Norm { for_mat: true } => {
-                                let norm = [&ab, &out, &nb];
-                                (ob.rms_norm_for_mat("n", norm, n, 1e-5, batched), &out)
+                        let op = match (producer, for_mat) {
+                            (Producer::Norm, true) => {
+                                ob.rms_norm_for_mat("n", [&ab, &out, &nb], n, 1e-5, batched)
                             }
-                            Producer::Norm { for_mat: false } => {
-                                (ob.rms_norm("n", &ab, &out, &nb, n, 1e-5), &out)
+                            (Producer::Norm, false) => ob.rms_norm("n", &ab, &out, &nb, n, 1e-5),
+                            (Producer::Silu, true) => {
+                                ob.silu_mul_for_mat("s", &ab, &bb, n, batched)
                             }
-                            Producer::Silu { for_mat: true } => {
-                                (ob.silu_mul_for_mat("s", &ab, &bb, n, batched), &ab)
-                            }
-                            Producer::Silu { for_mat: false } => {
-                                (ob.silu_mul("s", &ab, &bb, n), &ab)
-                            }
+                            (Producer::Silu, false) => ob.silu_mul("s", &ab, &bb, n),
                         };
                         let op = op.unwrap();
                         kernels.push(op.key.kernel);
                         g.op(op);
                         let m = MatOp {
                             w: &wm,
-                            x,
+                            x: input,
                             x_stride: n,
                             y: &y,
                             bias: None,
@@ -487,21 +482,14 @@ mod tests {
                     });
                     (got, kernels)
                 };
-                for fused in [
-                    Producer::Norm { for_mat: true },
-                    Producer::Silu { for_mat: true },
-                ] {
-                    let plain = match fused {
-                        Producer::Norm { .. } => Producer::Norm { for_mat: false },
-                        Producer::Silu { .. } => Producer::Silu { for_mat: false },
-                    };
-                    let (want, plain_kernels) = run(&mut h, plain, false);
-                    let (got, kernels) = run(&mut h, fused, false);
-                    let what = format!("{fused:?}, {cols} values, {tokens} token(s)");
+                for producer in [Producer::Norm, Producer::Silu] {
+                    let (want, plain_kernels) = run(&mut h, producer, false, false);
+                    let (got, kernels) = run(&mut h, producer, true, false);
+                    let what = format!("{producer:?}, {cols} values, {tokens} token(s)");
                     assert_eq!(plain_kernels[1], Kernel::QuantizeQ8, "{what}");
-                    let fused_kernel = match fused {
-                        Producer::Norm { .. } => Kernel::RmsNormQ8,
-                        Producer::Silu { .. } => Kernel::SiluMulQ8,
+                    let fused_kernel = match producer {
+                        Producer::Norm => Kernel::RmsNormQ8,
+                        Producer::Silu => Kernel::SiluMulQ8,
                     };
                     assert_eq!(kernels[0], fused_kernel, "{what}");
                     assert_eq!(kernels.len(), 2, "{what}: no quantize op: {kernels:?}");
@@ -509,8 +497,8 @@ mod tests {
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got), bits(&want), "{what}");
                     // The f32 output, which readers other than 8-bit mat ops take.
-                    let (want, _) = run(&mut h, plain, true);
-                    let (got, _) = run(&mut h, fused, true);
+                    let (want, _) = run(&mut h, producer, false, true);
+                    let (got, _) = run(&mut h, producer, true, true);
                     assert_eq!(bits(&got), bits(&want), "{what}: f32 output");
                 }
             }

@@ -56,10 +56,9 @@ impl OpBuilder<'_> {
         up: &wgpu::Buffer,
         n: u32,
     ) -> Result<Op> {
-        let params = GluParams { n, _pad: [0; 3] };
         let key = PipelineKey::new(Kernel::SiluMul);
         let grid = Grid::PerToken { x: n.div_ceil(WG) };
-        self.op(name.to_string(), key, &params, &[gate, up], grid)
+        self.op(name.to_string(), key, &glu_params(n), &[gate, up], grid)
     }
 
     /// [`Self::silu_mul`] for a result that the next op multiplies by a matrix
@@ -77,15 +76,24 @@ impl OpBuilder<'_> {
         let Some(q8) = self.q8_output(n) else {
             return self.silu_mul(name, gate, up, n);
         };
-        let params = GluParams { n, _pad: [0; 3] };
         let key = PipelineKey::new(Kernel::SiluMulQ8);
         let grid = Grid::PerToken {
             x: (n / 32).div_ceil(Q8_BLOCKS),
         };
-        let op = self.op(name.to_string(), key, &params, &[gate, up, &q8], grid)?;
+        let op = self.op(
+            name.to_string(),
+            key,
+            &glu_params(n),
+            &[gate, up, &q8],
+            grid,
+        )?;
         self.set_quantized(gate, n, batched);
         Ok(op)
     }
+}
+
+fn glu_params(n: u32) -> GluParams {
+    GluParams { n, _pad: [0; 3] }
 }
 
 #[cfg(test)]
